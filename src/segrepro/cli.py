@@ -1,0 +1,142 @@
+"""``segrepro <stage>``: one subcommand per DVC stage.
+
+Every stage reads the whole ``params.yaml`` (so a typo anywhere fails
+early) but uses only its own sections, which are the ones ``dvc.yaml`` lists
+for it. Paths are arguments matching the stage's deps and outs. User errors
+print one line naming the problem and the fix, and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from segrepro.errors import SegreproError
+
+
+def _download(args: argparse.Namespace) -> None:
+    from segrepro.data.download import MIRROR_ENV, download_camvid
+    from segrepro.data.manifest import packaged_manifest
+    from segrepro.params import load_params
+
+    params = load_params(args.params)
+    mirror = args.mirror or os.environ.get(MIRROR_ENV)
+    download_camvid(args.out, params.download.url, args.manifest or packaged_manifest("camvid"), mirror)
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from segrepro.data.preprocess import preprocess_camvid
+    from segrepro.params import load_params
+
+    params = load_params(args.params)
+    p, b = params.preprocess, params.base
+    preprocess_camvid(args.raw, args.out, p.height, p.width, p.max_images, b.num_classes, b.ignore_index)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from segrepro.params import load_params
+    from segrepro.training.train import train
+
+    params = load_params(args.params)
+    last = train(params, args.method, args.seed, args.data, args.checkpoint, args.live)
+    print(f"{args.method}-{args.seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from segrepro.evaluation.evaluate import evaluate
+    from segrepro.params import load_params
+
+    params = load_params(args.params)
+    result = evaluate(params, args.method, args.seed, args.data, args.checkpoint, args.out)
+    print(f"{args.method}-{args.seed}: test mIoU {result['miou'] * 100:.2f}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from segrepro.params import load_params
+    from segrepro.reporting.render import render_report
+
+    params = load_params(args.params)
+    parameters = {"results_dir": str(Path(args.results).resolve()),
+                  "card_path": str(Path(args.card).resolve()),
+                  "methods": list(params.base.methods), "seeds": list(params.base.seeds),
+                  "title": params.report.title}
+    render_report(args.notebook, args.executed, args.out, parameters)
+    print(f"report written to {args.out}")
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from segrepro.audit.audit import load_pins, run_checks, update_pins, write_reports
+    from segrepro.params import load_params
+
+    params = load_params(args.params)
+    expected = [f"{m}-{s}" for m in params.base.methods for s in params.base.seeds]
+    pins_path = Path(args.pins or params.audit.pins)
+    if args.update:
+        diff = update_pins(pins_path, args.metrics, args.lock, expected)
+        print(diff or f"{pins_path} unchanged")
+        return 0
+    checks = run_checks(load_pins(pins_path), Path(args.metrics), Path(args.lock), expected, Path("."))
+    print(write_reports(checks, Path(args.out_json), Path(args.out_md)))
+    return 1 if any(c.status in ("drift", "missing") for c in checks) else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segrepro", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="stage", required=True)
+
+    def stage(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+        p.set_defaults(func=func)
+        return p
+
+    p = stage("download", _download, "Fetch CamVid (network or mirror) and verify every file's sha256.")
+    p.add_argument("--out", type=Path, default=Path("data/raw/camvid"))
+    p.add_argument("--mirror", help="local mirror directory holding CamVid/ (default: $SEGREPRO_CAMVID_MIRROR)")
+    p.add_argument("--manifest", type=Path, help="sha256 manifest (default: the packaged CamVid manifest)")
+
+    p = stage("preprocess", _preprocess, "Resize and pack the splits; write the dataset card.")
+    p.add_argument("--raw", type=Path, default=Path("data/raw/camvid"))
+    p.add_argument("--out", type=Path, default=Path("data/processed"))
+
+    for name, func, text in (("train", _train, "Train one method with one seed; write its checkpoint."),
+                             ("evaluate", _evaluate, "Evaluate one checkpoint on the test split.")):
+        p = stage(name, func, text)
+        p.add_argument("--method", required=True)
+        p.add_argument("--seed", type=int, required=True)
+        p.add_argument("--data", type=Path, default=Path("data/processed"))
+        p.add_argument("--checkpoint", type=Path, required=True)
+        if name == "train":
+            p.add_argument("--live", type=Path, required=True, help="DVCLive directory")
+        else:
+            p.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
+
+    p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--card", type=Path, default=Path("data/processed/card.json"))
+    p.add_argument("--notebook", type=Path, default=Path("notebooks/report.ipynb"))
+    p.add_argument("--executed", type=Path, default=Path("reports/report.ipynb"))
+    p.add_argument("--out", type=Path, default=Path("reports/report.html"))
+
+    p = stage("audit", _audit, "Compare results and hashes with the pinned values; exit 1 on drift.")
+    p.add_argument("--pins", type=Path, help="pins file (default: audit.pins in params.yaml)")
+    p.add_argument("--metrics", type=Path, default=Path("results/metrics"))
+    p.add_argument("--lock", type=Path, default=Path("dvc.lock"))
+    p.add_argument("--out-json", default="reports/audit.json")
+    p.add_argument("--out-md", default="reports/audit.md")
+    p.add_argument("--update", action="store_true", help="rewrite the pins from the current results and show the diff")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except SegreproError as exc:
+        print(f"segrepro {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

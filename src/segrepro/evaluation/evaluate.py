@@ -1,0 +1,75 @@
+"""Evaluate one checkpoint on the test split and write its metrics JSON.
+
+The model is rebuilt from the arguments stored in the checkpoint (never
+from the current params), so a results file always describes the model that
+produced it.
+"""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segrepro.atomic import write_json
+from segrepro.data.camvid import CLASSES
+from segrepro.data.dataset import load_split
+from segrepro.errors import SegreproError
+from segrepro.evaluation.cost import count_flops, count_params, measure_latency
+from segrepro.evaluation.predict import predict
+from segrepro.metrics.confusion import confusion_matrix, scores
+from segrepro.models.build import SegmentationModel, build_model
+from segrepro.params import Params
+from segrepro.runtime import make_deterministic, select_device
+
+
+def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
+    if not Path(path).is_file():
+        raise SegreproError(f"checkpoint {path} is missing; run `dvc repro` to train it")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        kwargs = dict(state["build"], pretrained="", pretrained_sha256="")
+        model = build_model(**kwargs)
+        model.load_state_dict(state["model"])
+    except SegreproError:
+        raise
+    except Exception as exc:  # corrupt zip, missing keys, wrong shapes
+        raise SegreproError(f"checkpoint {path} is unreadable or does not match its model ({exc}); "
+                            "retrain it with `dvc repro -f train@<method>-<seed>`") from exc
+    return model, state
+
+
+def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
+             out: Path) -> dict[str, Any]:
+    base, ev = params.base, params.evaluate
+    device = select_device(params.train.device)
+    make_deterministic(seed, params.train.threads, device)
+    model, state = load_checkpoint(checkpoint)
+    if (state["method"], state["seed"]) != (method, seed):
+        raise SegreproError(f"checkpoint {checkpoint} holds {state['method']}-{state['seed']}, "
+                            f"not {method}-{seed}")
+    model = model.to(device)
+    test = load_split(processed, "test")
+    pred = predict(model, test.images, ev.batch_size, device)
+    result = scores(confusion_matrix(pred, test.labels, base.num_classes, base.ignore_index))
+    height, width = test.images.shape[1:3]
+    result.update({
+        "method": method,
+        "seed": seed,
+        "classes": list(CLASSES),
+        "test_images": len(test),
+        "input_size": [int(height), int(width)],
+        "params": count_params(model),
+        "flops": count_flops(model, height, width, device),
+        "latency_s": measure_latency(model, height, width, device, ev.latency_runs),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": str(torch.__version__),
+        "backbone": state["build"]["backbone"],
+        "decoder": state["build"]["decoder"],
+        "output_stride": state["build"]["output_stride"],
+        "epochs": state["train"]["epochs"],
+        "crop": [state["train"]["crop_height"], state["train"]["crop_width"]],
+    })
+    write_json(out, result)
+    return result

@@ -1,0 +1,20 @@
+"""Batched inference over a packed split."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from segrepro.data.transforms import normalize
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """(N, H, W, 3) uint8 → (N, H, W) uint8 argmax labels, computed on ``device``."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(x)
+        out.append(logits.argmax(1).to(torch.uint8).cpu())
+    return torch.cat(out)

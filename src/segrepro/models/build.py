@@ -1,0 +1,100 @@
+"""Model assembly: backbone → neck → decoder, and the one explicit METHODS dict.
+
+Each method contributes either a *neck* (a module mapping the list of
+backbone features to a list of the same length — SDN, PDN) or a *fusion*
+for the FPN top-down pathway (DDSM); the baseline contributes neither. The
+backbone, decoder, recipe and data are shared, so the only difference
+between two runs is the method's module.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segrepro.errors import SegreproError
+from segrepro.models.backbone import ResNet, load_pretrained
+from segrepro.models.decoder import FCNHead, FPNDecoder, FusionFactory
+
+
+class IdentityNeck(nn.Module):
+    def __init__(self, in_channels: list[int]) -> None:
+        super().__init__()
+        self.out_channels = list(in_channels)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        return feats
+
+
+@dataclasses.dataclass(frozen=True)
+class Insertion:
+    """What a method adds to the shared baseline."""
+
+    neck: nn.Module
+    fusion: FusionFactory | None = None
+
+
+MethodBuilder = Callable[[list[int], str, dict[str, Any]], Insertion]
+
+
+def _baseline(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Insertion:
+    if options:
+        raise SegreproError(f"the baseline takes no options, got {sorted(options)}")
+    return Insertion(IdentityNeck(in_channels))
+
+
+METHODS: dict[str, MethodBuilder] = {"baseline": _baseline}
+
+
+class SegmentationModel(nn.Module):
+    """Encoder (+ neck) + decoder; logits are upsampled to the input size."""
+
+    def __init__(self, backbone: ResNet, insertion: Insertion, decoder: nn.Module, levels: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = insertion.neck
+        self.decoder = decoder
+        self.levels = levels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone(x)[-self.levels:]
+        logits = self.decoder(self.neck(feats))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, K, H, W)
+
+
+def build_model(method: str, num_classes: int, backbone: str, output_stride: int, decoder: str,
+                channels: int, pretrained: str = "", pretrained_sha256: str = "",
+                method_options: dict[str, Any] | None = None) -> SegmentationModel:
+    """Build the shared baseline with ``method`` plugged in at its insertion point."""
+    if method not in METHODS:
+        raise SegreproError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+    encoder = ResNet(backbone, output_stride)
+    if pretrained:
+        load_pretrained(encoder, pretrained, pretrained_sha256 or None)
+    # Single-scale decoders see only the deepest feature (SDN Fig. 4a; PDN).
+    levels = 1 if decoder == "fcn" else 4
+    in_channels = list(encoder.feature_info.channels[-levels:])
+    insertion = METHODS[method](in_channels, decoder, dict(method_options or {}))
+    out_channels = insertion.neck.out_channels
+    if decoder == "fcn":
+        head: nn.Module = FCNHead(out_channels, channels, num_classes)
+    elif decoder == "fpn":
+        head = FPNDecoder(out_channels, channels, num_classes, fusion=insertion.fusion)
+    else:
+        raise SegreproError(f"unknown decoder {decoder!r}; use 'fcn' or 'fpn'")
+    if insertion.fusion is not None and decoder != "fpn":
+        raise SegreproError(f"method {method!r} fuses FPN levels; set model.decoder: fpn")
+    return SegmentationModel(encoder, insertion, head, levels)
+
+
+def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, Any]:
+    """Map the ``model`` params section to ``build_model`` keyword arguments."""
+    return {"method": method, "num_classes": num_classes, "backbone": model_params.backbone,
+            "output_stride": model_params.output_stride, "decoder": model_params.decoder,
+            "channels": model_params.channels, "pretrained": model_params.pretrained,
+            "pretrained_sha256": model_params.pretrained_sha256,
+            "method_options": dict(getattr(model_params, method, {}) or {})}

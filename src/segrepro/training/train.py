@@ -1,0 +1,88 @@
+"""The shared training recipe: SGD + poly LR, cross-entropy ignoring void.
+
+Per iteration ``lr = base_lr · (1 − it/total)^power`` (DeepLab's poly
+schedule, stepped per iteration as in mmseg). Random scale/crop/flip from
+``data.transforms``. After each epoch the validation mIoU is measured and
+logged with DVCLive together with the mean training loss. The checkpoint
+holds the weights and everything needed to rebuild the model, nothing
+time-dependent, so identical training gives an identical file.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from dvclive import Live
+
+from segrepro.atomic import atomic_file
+from segrepro.data.dataset import load_split
+from segrepro.data.transforms import augment
+from segrepro.errors import SegreproError
+from segrepro.evaluation.predict import predict
+from segrepro.metrics.confusion import confusion_matrix, scores
+from segrepro.models.build import build_model, model_kwargs
+from segrepro.params import Params
+from segrepro.runtime import make_deterministic, select_device
+
+
+def train(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
+          live_dir: Path) -> dict[str, float]:
+    """Train one (method, seed); write the checkpoint atomically; return the last epoch's metrics."""
+    t, base = params.train, params.base
+    device = select_device(t.device)
+    generator = make_deterministic(seed, t.threads, device)
+    train_split, val_split = load_split(processed, "train"), load_split(processed, "val")
+    kwargs = model_kwargs(params.model, method, base.num_classes)
+    model = build_model(**kwargs).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum,
+                                weight_decay=t.weight_decay)
+    n = len(train_split)
+    batch = min(t.batch_size, n)
+    steps_per_epoch = n // batch
+    total = steps_per_epoch * t.epochs
+    it, last = 0, {}
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        for epoch in range(t.epochs):
+            model.train()
+            order = torch.randperm(n, generator=generator)
+            losses = []
+            for step in range(steps_per_epoch):
+                idx = order[step * batch:(step + 1) * batch]
+                x, y = augment(train_split.images[idx], train_split.labels[idx],
+                               (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
+                               base.ignore_index, generator)
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                for group in optimizer.param_groups:
+                    group["lr"] = t.lr * (1 - it / total) ** t.poly_power
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, ignore_index=base.ignore_index)
+                if not math.isfinite(loss.item()):
+                    raise SegreproError(f"training diverged (loss {loss.item()}) at epoch {epoch}, "
+                                        f"step {step}; lower train.lr")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                it += 1
+            pred = predict(model, val_split.images, params.evaluate.batch_size, device)
+            val = scores(confusion_matrix(pred, val_split.labels, base.num_classes, base.ignore_index))
+            last = {"train_loss": sum(losses) / len(losses), "val_miou": val["miou"]}
+            live.log_metric("train/loss", last["train_loss"])
+            live.log_metric("val/miou", last["val_miou"])
+            live.next_step()
+    state = {
+        "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "build": kwargs,
+        "method": method,
+        "seed": seed,
+        "train": asdict(t),
+    }
+    with atomic_file(checkpoint) as tmp:
+        torch.save(state, tmp)
+    return last
