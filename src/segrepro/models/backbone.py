@@ -191,6 +191,9 @@ def _load_checked(model: ResNet, path: Path, sha256: str | None) -> None:
     except Exception as exc:  # torch raises several types for corrupt files
         raise SegreproError(f"{path} is not a readable PyTorch state dict: {exc}") from exc
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise SegreproError(f"{path} does not fit backbone: {str(exc).splitlines()[1:3]}") from exc
     if missing or unexpected:
         raise SegreproError(f"{path} does not fit backbone: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -18,7 +18,10 @@ from torch import nn
 
 from segrepro.errors import SegreproError
 from segrepro.models.backbone import ResNet, load_pretrained
+from segrepro.models.ddsm import DDSMFusion
 from segrepro.models.decoder import FCNHead, FPNDecoder, FusionFactory
+from segrepro.models.pdn import PDNNeck
+from segrepro.models.sdn import SDNNeck
 
 
 class IdentityNeck(nn.Module):
@@ -41,13 +44,50 @@ class Insertion:
 MethodBuilder = Callable[[list[int], str, dict[str, Any]], Insertion]
 
 
+class LastLevelNeck(nn.Module):
+    """Applies a single-feature module (PDN) to the deepest level only."""
+
+    def __init__(self, in_channels: list[int], module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+        self.out_channels = list(in_channels[:-1]) + [module.out_channels]
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        return feats[:-1] + [self.module(feats[-1])]
+
+
+def _construct(method: str, cls: type, *args: Any, **options: Any) -> Any:
+    """Call a method's constructor; a misspelt option names the method's params block."""
+    try:
+        return cls(*args, **options)
+    except TypeError as exc:
+        raise SegreproError(f"bad option in params model.{method}: {exc}") from exc
+
+
 def _baseline(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Insertion:
     if options:
         raise SegreproError(f"the baseline takes no options, got {sorted(options)}")
     return Insertion(IdentityNeck(in_channels))
 
 
-METHODS: dict[str, MethodBuilder] = {"baseline": _baseline}
+def _sdn(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Insertion:
+    # A neck on every level the decoder sees (Fig. 4): one level for FCN, four for FPN.
+    return Insertion(_construct("sdn", SDNNeck, in_channels, **options))
+
+
+def _ddsm(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Insertion:
+    if decoder != "fpn":
+        raise SegreproError("DDSM replaces the FPN top-down fusions; set model.decoder: fpn")
+    _construct("ddsm", DDSMFusion, in_channels[0], **options)  # validate the options once, early
+    return Insertion(IdentityNeck(in_channels), fusion=lambda channels: DDSMFusion(channels, **options))
+
+
+def _pdn(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Insertion:
+    # Diffusion layers on top of the deepest (dilated) feature, before the decoder.
+    return Insertion(LastLevelNeck(in_channels, _construct("pdn", PDNNeck, in_channels[-1], **options)))
+
+
+METHODS: dict[str, MethodBuilder] = {"baseline": _baseline, "sdn": _sdn, "ddsm": _ddsm, "pdn": _pdn}
 
 
 class SegmentationModel(nn.Module):
@@ -86,8 +126,6 @@ def build_model(method: str, num_classes: int, backbone: str, output_stride: int
         head = FPNDecoder(out_channels, channels, num_classes, fusion=insertion.fusion)
     else:
         raise SegreproError(f"unknown decoder {decoder!r}; use 'fcn' or 'fpn'")
-    if insertion.fusion is not None and decoder != "fpn":
-        raise SegreproError(f"method {method!r} fuses FPN levels; set model.decoder: fpn")
     return SegmentationModel(encoder, insertion, head, levels)
 
 
