@@ -9,6 +9,7 @@ time-dependent, so identical training gives an identical file.
 """
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -83,6 +84,10 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
         "seed": seed,
         "train": asdict(t),
     }
+    # Serialise through memory: torch.save names the archive after the file,
+    # and the bytes must not depend on where the checkpoint is written.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_file(checkpoint) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
     return last

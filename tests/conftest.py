@@ -1,0 +1,62 @@
+"""Shared fixtures: the CamVid mirror beside the checkout, tiny params, tiny packed data."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("SEGREPRO_CAMVID_MIRROR", REPO.parent / "shared" / "datasets" / "camvid"))
+
+
+def tiny_params(**overrides: dict) -> dict:
+    """The repository's params.yaml shrunk to a seconds-long configuration."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["preprocess"].update(height=48, width=64, max_images=4)
+    params["train"].update(epochs=1, batch_size=2, crop_height=48, crop_width=64)
+    params["evaluate"].update(latency_runs=1, batch_size=4)
+    for section, values in overrides.items():
+        params[section].update(values)
+    return params
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "CamVid").is_dir():
+        pytest.fail(f"CamVid mirror not found at {MIRROR}; set SEGREPRO_CAMVID_MIRROR")
+    return MIRROR
+
+
+@pytest.fixture()
+def params_file(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tiny_params()))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Path:
+    """A raw CamVid tree holding the first 4 pairs of each split (copied from the mirror)."""
+    root = tmp_path_factory.mktemp("raw")
+    for split in ("train", "val", "test"):
+        lines = (mirror / "CamVid" / f"{split}.txt").read_text().splitlines()[:4]
+        (root / "CamVid" / split).mkdir(parents=True)
+        (root / "CamVid" / f"{split}annot").mkdir(parents=True)
+        (root / "CamVid" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        for line in lines:
+            for part in line.split():
+                rel = Path(*Path(part).parts[-2:])
+                shutil.copyfile(mirror / "CamVid" / rel, root / "CamVid" / rel)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_processed(tmp_path_factory: pytest.TempPathFactory, tiny_raw: Path) -> Path:
+    from segrepro.data.preprocess import preprocess_camvid
+
+    out = tmp_path_factory.mktemp("processed") / "processed"
+    preprocess_camvid(tiny_raw, out, 48, 64, max_images=4)
+    return out

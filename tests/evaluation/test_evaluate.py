@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from segrepro.errors import SegreproError
+from segrepro.evaluation.cost import count_flops
+from segrepro.evaluation.evaluate import evaluate
+from segrepro.params import load_params
+from segrepro.training.train import train
+from tests.conftest import tiny_params
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_processed):
+    tmp = tmp_path_factory.mktemp("eval")
+    params_path = tmp / "params.yaml"
+    params_path.write_text(yaml.safe_dump(tiny_params()))
+    params = load_params(params_path)
+    ckpt = tmp / "baseline-0.pt"
+    train(params, "baseline", 0, tiny_processed, ckpt, tmp / "live")
+    return params, ckpt, tmp
+
+
+def test_metrics_json(trained, tiny_processed):
+    params, ckpt, tmp = trained
+    out = tmp / "m.json"
+    result = evaluate(params, "baseline", 0, tiny_processed, ckpt, out)
+    saved = json.loads(out.read_text())
+    assert saved["miou"] == result["miou"] and 0 <= saved["miou"] <= 1
+    assert len(saved["iou"]) == 11 and saved["test_images"] == 4
+    assert saved["input_size"] == [48, 64] and saved["flops"] > 0 and saved["latency_s"] > 0
+    # Evaluating twice gives the same accuracy numbers (latency aside).
+    again = evaluate(params, "baseline", 0, tiny_processed, ckpt, tmp / "m2.json")
+    assert again["iou"] == result["iou"]
+
+
+def test_wrong_checkpoint_is_rejected(trained, tiny_processed):
+    params, ckpt, tmp = trained
+    with pytest.raises(SegreproError, match="holds baseline-0, not baseline-1"):
+        evaluate(params, "baseline", 1, tiny_processed, ckpt, tmp / "x.json")
+    broken = tmp / "broken.pt"
+    broken.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(SegreproError, match="unreadable"):
+        evaluate(params, "baseline", 0, tiny_processed, broken, tmp / "y.json")
+    assert not (tmp / "x.json").exists() and not (tmp / "y.json").exists()
+
+
+def test_flop_count_of_a_single_conv():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    # 2 FLOPs per multiply-add: 2 · (8 · 3 · 9) · (10 · 12)
+    assert count_flops(conv, 10, 12, torch.device("cpu")) == 2 * 8 * 3 * 9 * 10 * 12

@@ -1,0 +1,62 @@
+"""The report notebook runs on a fixture results folder and shows the right numbers."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from segrepro.errors import SegreproError
+from segrepro.reporting.render import render_report
+from tests.conftest import REPO
+
+CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
+           "Pedestrian", "Bicyclist"]
+
+
+def result(method: str, seed: int, miou: float) -> dict:
+    return {"method": method, "seed": seed, "classes": CLASSES, "iou": [miou] * 11, "miou": miou,
+            "pixel_acc": 0.9, "mean_acc": 0.7, "test_images": 233, "input_size": [180, 240],
+            "params": 12_345_678, "flops": 9_870_000_000, "latency_s": 0.05, "device": "cpu",
+            "torch": "2.13.0", "backbone": "resnet18", "decoder": "fpn", "output_stride": 16,
+            "epochs": 30, "crop": [160, 224]}
+
+
+@pytest.fixture()
+def fixture_results(tmp_path: Path) -> Path:
+    metrics = tmp_path / "results" / "metrics"
+    metrics.mkdir(parents=True)
+    for method, seed, miou in [("baseline", 0, 0.50), ("baseline", 1, 0.52), ("sdn", 0, 0.55), ("sdn", 1, 0.57)]:
+        (metrics / f"{method}-{seed}.json").write_text(json.dumps(result(method, seed, miou)))
+    card = {"height": 180, "width": 240, "splits": {s: {"images": n, "void_fraction": 0.05}
+                                                    for s, n in [("train", 367), ("val", 101), ("test", 233)]}}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    return tmp_path
+
+
+def params(root: Path) -> dict:
+    return {"results_dir": str(root / "results"), "card_path": str(root / "card.json"),
+            "methods": ["baseline", "sdn"], "seeds": [0, 1], "title": "Fixture report"}
+
+
+def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
+    html = fixture_results / "report.html"
+    render_report(REPO / "notebooks" / "report.ipynb", fixture_results / "report.ipynb", html,
+                  params(fixture_results))
+    text = html.read_text()
+    assert "Fixture report" in text
+    # mean ± sample std over the two seeds, in percent
+    assert "51.00 ± 1.41" in text and "56.00 ± 1.41" in text
+    assert "12.35" in text and "9.87" in text        # params (M), GFLOPs
+    assert re.search(r'<img[^>]+src="data:image/png;base64,', text)
+    assert "import seaborn" not in text               # input cells are hidden
+
+
+def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):
+    (fixture_results / "results" / "metrics" / "sdn-1.json").unlink()
+    html = tmp_path / "out.html"
+    with pytest.raises(SegreproError, match=r"failed in cell \d+ .*sdn-1.json is missing"):
+        render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html, params(fixture_results))
+    assert not html.exists() and not (tmp_path / "out.ipynb").exists()
