@@ -52,6 +52,7 @@ class Model:
     channels: int
     pretrained: str
     pretrained_sha256: str
+    baseline: dict = field(default_factory=dict)
     sdn: dict = field(default_factory=dict)
     ddsm: dict = field(default_factory=dict)
     pdn: dict = field(default_factory=dict)
