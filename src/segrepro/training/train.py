@@ -3,20 +3,22 @@
 Per iteration ``lr = base_lr · (1 − it/total)^power`` (DeepLab's poly
 schedule, stepped per iteration as in mmseg). Random scale/crop/flip from
 ``data.transforms``. After each epoch the validation mIoU is measured and
-logged with DVCLive together with the mean training loss. The checkpoint
-holds the weights and everything needed to rebuild the model, nothing
-time-dependent, so identical training gives an identical file.
+handed, with the mean training loss, to a callback (DVCLive in the pipeline).
+On CUDA: bf16 autocast, channels-last, pinned host memory for the batches.
+The checkpoint holds the weights and everything needed to rebuild the model,
+nothing time-dependent, so identical training gives an identical file.
 """
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from dvclive import Live
 
 from segrepro.atomic import atomic_file
 from segrepro.data.dataset import load_split
@@ -28,17 +30,20 @@ from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
 from segrepro.runtime import make_deterministic, select_device
 
+EpochCallback = Callable[[int, dict[str, float]], None]
 
-def train(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
-          live_dir: Path) -> dict[str, float]:
-    """Train one (method, seed); write the checkpoint atomically; return the last epoch's metrics."""
+
+def run_training(params: Params, method: str, seed: int, processed: Path,
+                 on_epoch: EpochCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Train one (method, seed); return the checkpoint state and the last epoch's metrics."""
     t, base = params.train, params.base
     device = select_device(t.device)
     generator = make_deterministic(seed, t.threads, device)
     train_split, val_split = load_split(processed, "train"), load_split(processed, "val")
     kwargs = model_kwargs(params.model, method, base.num_classes)
     model = build_model(**kwargs).to(device)
-    if device.type == "cuda":
+    cuda = device.type == "cuda"
+    if cuda:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum,
                                 weight_decay=t.weight_decay)
@@ -47,36 +52,36 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
     steps_per_epoch = n // batch
     total = steps_per_epoch * t.epochs
     it, last = 0, {}
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        for epoch in range(t.epochs):
-            model.train()
-            order = torch.randperm(n, generator=generator)
-            losses = []
-            for step in range(steps_per_epoch):
-                idx = order[step * batch:(step + 1) * batch]
-                x, y = augment(train_split.images[idx], train_split.labels[idx],
-                               (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
-                               base.ignore_index, generator)
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                for group in optimizer.param_groups:
-                    group["lr"] = t.lr * (1 - it / total) ** t.poly_power
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, ignore_index=base.ignore_index)
-                if not math.isfinite(loss.item()):
-                    raise SegreproError(f"training diverged (loss {loss.item()}) at epoch {epoch}, "
-                                        f"step {step}; lower train.lr")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                it += 1
-            pred = predict(model, val_split.images, params.evaluate.batch_size, device)
-            val = scores(confusion_matrix(pred, val_split.labels, base.num_classes, base.ignore_index))
-            last = {"train_loss": sum(losses) / len(losses), "val_miou": val["miou"]}
-            live.log_metric("train/loss", last["train_loss"])
-            live.log_metric("val/miou", last["val_miou"])
-            live.next_step()
+    for epoch in range(t.epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        losses = []
+        for step in range(steps_per_epoch):
+            idx = order[step * batch:(step + 1) * batch]
+            x, y = augment(train_split.images[idx], train_split.labels[idx],
+                           (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
+                           base.ignore_index, generator)
+            if cuda:
+                x = x.pin_memory().to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                y = y.pin_memory().to(device, non_blocking=True)
+            for group in optimizer.param_groups:
+                group["lr"] = t.lr * (1 - it / total) ** t.poly_power
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, ignore_index=base.ignore_index)
+            if not math.isfinite(loss.item()):
+                raise SegreproError(f"training diverged (loss {loss.item()}) at epoch {epoch}, "
+                                    f"step {step}; lower train.lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            it += 1
+        pred = predict(model, val_split.images, params.evaluate.batch_size, device)
+        val = scores(confusion_matrix(pred, val_split.labels, base.num_classes, base.ignore_index))
+        last = {"train_loss": sum(losses) / len(losses), "val_miou": val["miou"]}
+        if on_epoch is not None:
+            on_epoch(epoch, last)
     state = {
         "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "build": kwargs,
@@ -84,10 +89,29 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
         "seed": seed,
         "train": asdict(t),
     }
+    return state, last
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     # Serialise through memory: torch.save names the archive after the file,
     # and the bytes must not depend on where the checkpoint is written.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    with atomic_file(checkpoint) as tmp:
+    with atomic_file(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+def train(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
+          live_dir: Path) -> dict[str, float]:
+    """The train stage: log every epoch with DVCLive, then write the checkpoint atomically."""
+    from dvclive import Live
+
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        def log(epoch: int, metrics: dict[str, float]) -> None:
+            live.log_metric("train/loss", metrics["train_loss"])
+            live.log_metric("val/miou", metrics["val_miou"])
+            live.next_step()
+
+        state, last = run_training(params, method, seed, processed, on_epoch=log)
+    save_checkpoint(state, checkpoint)
     return last
