@@ -48,8 +48,21 @@ def _evaluate(args: argparse.Namespace) -> None:
     from segrepro.params import load_params
 
     params = load_params(args.params)
-    result = evaluate(params, args.method, args.seed, args.data, args.checkpoint, args.out)
-    print(f"{args.method}-{args.seed}: test mIoU {result['miou'] * 100:.2f}")
+    result = evaluate(params, args.method, args.seed, args.data, args.checkpoint, args.out, args.per_image)
+    bf = ", ".join(f"{k} {v * 100:.2f}" for k, v in result.items() if k.startswith("bf@"))
+    print(f"{args.method}-{args.seed}: test mIoU {result['miou'] * 100:.2f}; {bf}; "
+          f"Boundary IoU {result['boundary_iou'] * 100:.2f}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from segrepro.evaluation.compare import compare
+    from segrepro.params import load_params
+
+    params = load_params(args.params)
+    ev = params.evaluate
+    compare(args.per_image, params.base.methods, params.base.seeds, ev.bf_tolerances, ev.trimap_widths,
+            args.out, n_boot=args.n_boot)
+    print(f"comparison written to {args.out}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -111,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--live", type=Path, required=True, help="DVCLive directory")
         else:
             p.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
+            p.add_argument("--per-image", type=Path, required=True, help="per-image statistics (.npz) to write")
+
+    p = stage("compare", _compare, "Mean ± std over seeds and bootstrap CIs of each method vs the baseline.")
+    p.add_argument("--per-image", type=Path, default=Path("results/per_image"))
+    p.add_argument("--out", type=Path, default=Path("results/comparison.json"))
+    p.add_argument("--n-boot", type=int, default=1000)
 
     p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
     p.add_argument("--results", type=Path, default=Path("results"))

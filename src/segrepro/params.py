@@ -79,6 +79,9 @@ class Train:
 class Evaluate:
     batch_size: int
     latency_runs: int
+    bf_tolerances: tuple[int, ...]     # absolute pixels at the evaluated resolution
+    trimap_widths: tuple[int, ...]     # absolute pixels
+    boundary_iou_ratio: float          # of the image diagonal (Cheng et al. use 0.02)
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,12 @@ def _check(params: Params) -> None:
                 "evaluate.batch_size": params.evaluate.batch_size,
                 "model.channels": params.model.channels}
     problems += [f"params key {k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    ev = params.evaluate
+    if not ev.bf_tolerances or not ev.trimap_widths or min(ev.bf_tolerances + ev.trimap_widths) < 1:
+        problems.append("evaluate.bf_tolerances and evaluate.trimap_widths must be non-empty lists of "
+                        "pixel counts >= 1")
+    if not 0 < ev.boundary_iou_ratio < 1:
+        problems.append(f"evaluate.boundary_iou_ratio must be in (0, 1), got {ev.boundary_iou_ratio}")
     if p.max_images < 0:
         problems.append("params key preprocess.max_images must be >= 0 (0 keeps every image)")
     if t.lr <= 0 or not 0 < t.scale_min <= t.scale_max:

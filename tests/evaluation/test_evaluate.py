@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -28,24 +29,30 @@ def trained(tmp_path_factory, tiny_processed):
 def test_metrics_json(trained, tiny_processed):
     params, ckpt, tmp = trained
     out = tmp / "m.json"
-    result = evaluate(params, "baseline", 0, tiny_processed, ckpt, out)
+    result = evaluate(params, "baseline", 0, tiny_processed, ckpt, out, tmp / "m.npz")
     saved = json.loads(out.read_text())
+    stats = np.load(tmp / "m.npz")
+    assert stats["confusion"].shape == (4, 11, 11) and stats["bf"].shape == (4, 11, 4)
+    assert stats["trimap"].shape == (4, 4, 11, 11) and stats["biou"].shape == (4, 2, 11)
+    assert set(saved) >= {"bf@1px", "bf@5px", "trimap@2px", "trimap@16px", "boundary_iou"}
+    # Trimap confusions only count pixels inside the bands: never more than the whole image.
+    assert (stats["trimap"].sum((2, 3)) <= stats["confusion"].sum((1, 2))[:, None]).all()
     assert saved["miou"] == result["miou"] and 0 <= saved["miou"] <= 1
     assert len(saved["iou"]) == 11 and saved["test_images"] == 4
     assert saved["input_size"] == [48, 64] and saved["flops"] > 0 and saved["latency_s"] > 0
     # Evaluating twice gives the same accuracy numbers (latency aside).
-    again = evaluate(params, "baseline", 0, tiny_processed, ckpt, tmp / "m2.json")
+    again = evaluate(params, "baseline", 0, tiny_processed, ckpt, tmp / "m2.json", tmp / "m2.npz")
     assert again["iou"] == result["iou"]
 
 
 def test_wrong_checkpoint_is_rejected(trained, tiny_processed):
     params, ckpt, tmp = trained
     with pytest.raises(SegreproError, match="holds baseline-0, not baseline-1"):
-        evaluate(params, "baseline", 1, tiny_processed, ckpt, tmp / "x.json")
+        evaluate(params, "baseline", 1, tiny_processed, ckpt, tmp / "x.json", tmp / "x.npz")
     broken = tmp / "broken.pt"
     broken.write_bytes(ckpt.read_bytes()[:1000])
     with pytest.raises(SegreproError, match="unreadable"):
-        evaluate(params, "baseline", 0, tiny_processed, broken, tmp / "y.json")
+        evaluate(params, "baseline", 0, tiny_processed, broken, tmp / "y.json", tmp / "y.npz")
     assert not (tmp / "x.json").exists() and not (tmp / "y.json").exists()
 
 

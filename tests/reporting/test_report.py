@@ -21,7 +21,9 @@ def result(method: str, seed: int, miou: float) -> dict:
             "pixel_acc": 0.9, "mean_acc": 0.7, "test_images": 233, "input_size": [180, 240],
             "params": 12_345_678, "flops": 9_870_000_000, "latency_s": 0.05, "device": "cpu",
             "torch": "2.13.0", "backbone": "resnet18", "decoder": "fpn", "output_stride": 16,
-            "epochs": 30, "crop": [160, 224]}
+            "epochs": 30, "crop": [160, 224], "bf_tolerances_px": [1, 3], "trimap_widths_px": [2, 8],
+            "bf@1px": miou - 0.2, "bf@3px": miou - 0.1, "trimap@2px": miou - 0.3, "trimap@8px": miou - 0.15,
+            "boundary_iou": miou - 0.25, "boundary_iou_dilation_px": 6}
 
 
 @pytest.fixture()
@@ -30,6 +32,10 @@ def fixture_results(tmp_path: Path) -> Path:
     metrics.mkdir(parents=True)
     for method, seed, miou in [("baseline", 0, 0.50), ("baseline", 1, 0.52), ("sdn", 0, 0.55), ("sdn", 1, 0.57)]:
         (metrics / f"{method}-{seed}.json").write_text(json.dumps(result(method, seed, miou)))
+    delta = {"point": 0.05, "low": 0.031, "high": 0.069}
+    comparison = {"reference": "baseline", "n_boot": 1000, "level": 0.95, "seeds": [0, 1], "methods": {
+        "baseline": {"miou": {"mean": 0.51}}, "sdn": {"miou": {"mean": 0.56, "delta": delta}}}}
+    (tmp_path / "results" / "comparison.json").write_text(json.dumps(comparison))
     card = {"height": 180, "width": 240, "splits": {s: {"images": n, "void_fraction": 0.05}
                                                     for s, n in [("train", 367), ("val", 101), ("test", 233)]}}
     (tmp_path / "card.json").write_text(json.dumps(card))
@@ -50,6 +56,8 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
     # mean ± sample std over the two seeds, in percent
     assert "51.00 ± 1.41" in text and "56.00 ± 1.41" in text
     assert "12.35" in text and "9.87" in text        # params (M), GFLOPs
+    assert "+5.00 [+3.10, +6.90]" in text             # Δ mIoU with its bootstrap CI
+    assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.26, 0.27 → mean 26.00)
     assert re.search(r'<img[^>]+src="data:image/png;base64,', text)
     assert "import seaborn" not in text               # input cells are hidden
 

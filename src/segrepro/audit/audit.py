@@ -3,7 +3,7 @@
 Pins file (YAML, committed)::
 
     environment: {torch: 2.13.0+cpu, device: cpu}
-    tolerance: {miou: 0.01, ...}          # absolute, per metric
+    tolerance: {default: 0.01, miou: 0.005}   # absolute; per metric or default
     data: {path: data/processed, md5: …}  # md5 as dvc.lock records it
     results:
       baseline-0:
@@ -28,7 +28,13 @@ from segrepro.atomic import atomic_file, write_json
 from segrepro.audit.lock import changed_stages, out_md5, read_lock
 from segrepro.errors import SegreproError
 
-DEFAULT_TOLERANCE = {"miou": 0.01, "pixel_acc": 0.01, "mean_acc": 0.01}
+DEFAULT_TOLERANCE = 0.01  # absolute, for every pinned metric unless the pins file says otherwise
+SCALAR_METRICS = ("miou", "pixel_acc", "mean_acc", "boundary_iou")
+
+
+def pinned_metric_names(result: dict) -> list[str]:
+    """The accuracy and boundary metrics of a results file (not cost: latency is not reproducible)."""
+    return sorted(k for k in result if k in SCALAR_METRICS or k.startswith(("bf@", "trimap@")))
 DATA_STAGE, DATA_PATH = "preprocess", "data/processed"
 
 
@@ -70,7 +76,7 @@ def _load_result(metrics_dir: Path, key: str) -> dict | None:
 def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[str],
                repo_root: Path) -> list[Check]:
     stages = read_lock(lock_path)
-    tolerance = {**DEFAULT_TOLERANCE, **(pins.get("tolerance") or {})}
+    tolerance = pins.get("tolerance") or {}
     same_env = pins.get("environment") == environment()
     checks = []
     pinned_data = (pins.get("data") or {}).get("md5")
@@ -87,7 +93,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
             if result is None or metric not in result:
                 checks.append(Check(key, metric, "missing", "-", f"{pinned:.4f}"))
                 continue
-            tol = tolerance.get(metric, 0.0)
+            tol = tolerance.get(metric, tolerance.get("default", DEFAULT_TOLERANCE))
             ok = abs(result[metric] - pinned) <= tol
             checks.append(Check(key, metric, "pass" if ok else "drift", f"{result[metric]:.4f}",
                                 f"{pinned:.4f} ± {tol}"))
@@ -132,10 +138,10 @@ def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[s
         if result is None or md5 is None:
             raise SegreproError(f"cannot pin {key}: its results or dvc.lock entry are missing; "
                                 "run `dvc repro` first")
-        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in DEFAULT_TOLERANCE},
+        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_metric_names(result)},
                         "checkpoint": {"path": _checkpoint(key), "md5": md5}}
     pins = {"environment": environment(),
-            "tolerance": (old or {}).get("tolerance") or DEFAULT_TOLERANCE,
+            "tolerance": (old or {}).get("tolerance") or {"default": DEFAULT_TOLERANCE},
             "data": {"path": DATA_PATH, "md5": out_md5(stages, DATA_STAGE, DATA_PATH)},
             "results": results}
     new_text = ("# Pinned results for `segrepro audit`; regenerate deliberately with "

@@ -12,12 +12,16 @@ from typing import Any
 
 import torch
 
-from segrepro.atomic import write_json
+import numpy as np
+
+from segrepro.atomic import atomic_file, write_json
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.evaluation.predict import predict
+from segrepro.evaluation.quality import per_image_stats, summarize
+from segrepro.metrics.boundary import boundary_iou_dilation
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import SegmentationModel, build_model
 from segrepro.params import Params
@@ -41,7 +45,8 @@ def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
 
 
 def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
-             out: Path) -> dict[str, Any]:
+             out: Path, per_image_out: Path) -> dict[str, Any]:
+    """Write the metrics JSON (``out``) and the per-image statistics (``per_image_out``, .npz)."""
     base, ev = params.base, params.evaluate
     device = select_device(params.train.device)
     make_deterministic(seed, params.train.threads, device)
@@ -54,7 +59,17 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     pred = predict(model, test.images, ev.batch_size, device)
     result = scores(confusion_matrix(pred, test.labels, base.num_classes, base.ignore_index))
     height, width = test.images.shape[1:3]
+    stats = per_image_stats(pred.to(device), test.labels.to(device), base.num_classes, base.ignore_index,
+                            ev.bf_tolerances, ev.trimap_widths, ev.boundary_iou_ratio)
+    quality = summarize(stats, ev.bf_tolerances, ev.trimap_widths)
+    if abs(quality["miou"] - result["miou"]) > 1e-9:  # two code paths, one definition
+        raise SegreproError(f"internal error: mIoU from per-image statistics {quality['miou']} "
+                            f"differs from the dataset confusion {result['miou']}")
+    result.update(quality)
     result.update({
+        "bf_tolerances_px": list(ev.bf_tolerances),
+        "trimap_widths_px": list(ev.trimap_widths),
+        "boundary_iou_dilation_px": boundary_iou_dilation(int(height), int(width), ev.boundary_iou_ratio),
         "method": method,
         "seed": seed,
         "classes": list(CLASSES),
@@ -71,5 +86,8 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
         "epochs": state["train"]["epochs"],
         "crop": [state["train"]["crop_height"], state["train"]["crop_width"]],
     })
+    with atomic_file(per_image_out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, names=np.array(test.names), **stats)
     write_json(out, result)
     return result

@@ -1,0 +1,392 @@
+"""Boundary-quality metrics for semantic segmentation, vectorised over images and classes.
+
+Definitions: ``docs/methods.md`` §5. Boundary F-score (§5.1): Martin et al., TPAMI 2004;
+Perazzi et al., CVPR 2016 (DAVIS ``seg2bmap``); per class as Takikawa et al., "Gated-SCNN",
+ICCV 2019. Trimap mIoU (§5.2): Kohli et al., IJCV 2009; Chen et al., "DeepLab", ICLR 2015.
+Boundary IoU (§5.3): Cheng, Girshick, Dollar, Berg, Kirillov, CVPR 2021, arXiv:2103.16562.
+
+Conventions. Inputs are integer label maps (N, H, W); gt in [0, C) or ``ignore_index``, pred
+in [0, C); a pixel is *valid* iff gt != ignore_index. Void: each per-class mask is
+``[label == c] & valid`` for pred and gt alike (§5.1 item 1); trimap ignores void pixels for
+boundaries and counts. Distance is Euclidean: the disk of radius d is {dy² + dx² <= d²} (as
+``skimage.morphology.disk``), so disk dilation of S = {p : min_s ||p - s||₂ <= d} =
+``distance_transform_edt(~S) <= d``; outside the image counts as 0. Boundary IoU bands use
+the reference's 3×3 erosions (Chebyshev distance).
+
+Vectorisation (no loop over images or classes): the F-score bit-packs the C class masks into
+ceil(C/8) uint8 words per pixel (class c = bit c % 8 of word c // 8), and its boundary and
+dilation operators are bitwise, so they act on all classes at once exactly as on bool masks.
+Trimap and Boundary IoU test each pixel for its own class on the label map, and run their
+morphology on 8 images per byte.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+
+from segrepro.errors import SegreproError
+
+
+class BoundaryFScore(NamedTuple):
+    """Per-image, per-class, per-tolerance scores, each (N, C, T) float64."""
+
+    f: torch.Tensor
+    precision: torch.Tensor
+    recall: torch.Tensor
+
+
+def _desc(x: object) -> str:
+    return f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+
+
+def _check_labels(pred: torch.Tensor, gt: torch.Tensor, num_classes: int,
+                  ignore_index: int) -> torch.Tensor:
+    """Validate (N, H, W) label maps; return the valid mask gt != ignore_index (N, H, W)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise SegreproError(f"num_classes must be an int >= 1, got {num_classes!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) \
+            or 0 <= ignore_index < num_classes:
+        raise SegreproError(f"ignore_index must be an int outside [0, {num_classes}) (a class "
+                            f"id cannot be void), got {ignore_index!r}")
+    for name, x in (("pred", pred), ("gt", gt)):
+        if not isinstance(x, torch.Tensor) or x.dtype == torch.bool \
+                or x.dtype.is_floating_point or x.dtype.is_complex:
+            raise SegreproError(f"{name} must be an integer tensor of class ids (argmax labels, "
+                                f"not scores), got {getattr(x, 'dtype', type(x).__name__)}")
+        if x.dim() != 3 or min(x.shape) < 1:
+            raise SegreproError(f"{name} must have shape (N, H, W) with N, H, W >= 1, got "
+                                f"{tuple(x.shape)}; add a batch axis with x[None] for one image")
+    if pred.shape != gt.shape or pred.device != gt.device:
+        raise SegreproError(f"pred and gt differ in shape or device: {tuple(pred.shape)} on "
+                            f"{pred.device} vs {tuple(gt.shape)} on {gt.device}")
+    valid = gt != ignore_index
+    for name, x in (("gt", gt), ("pred", pred)):
+        lo, hi = torch.aminmax(x)
+        if name == "gt" and not (0 <= lo and hi < num_classes):  # ignore present: exclude it
+            lo, hi = torch.aminmax(gt * valid)
+        if lo < 0 or hi >= num_classes:
+            void = f" and is not ignore_index={ignore_index}" if name == "gt" else ""
+            raise SegreproError(f"{name} holds {int(lo if lo < 0 else hi)}, outside "
+                                f"[0, {num_classes}){void}")
+    return valid
+
+
+def _check_ints(name: str, values: Sequence[int], minimum: int) -> list[int]:
+    if isinstance(values, (int, str)) or len(values) == 0 or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
+        raise SegreproError(f"{name} must be a non-empty list of ints >= {minimum} (absolute "
+                            f"pixels), got {values!r}; see tolerance_from_fraction()")
+    return list(values)
+
+
+def _check_mask(name: str, masks: torch.Tensor, radius: int) -> None:
+    if not isinstance(masks, torch.Tensor) or masks.dtype not in (torch.bool, torch.uint8) \
+            or masks.dim() < 2 or isinstance(radius, bool) or not isinstance(radius, int) \
+            or radius < 0:
+        raise SegreproError(f"{name} needs a bool or bit-packed uint8 tensor (..., H, W) and an "
+                            f"int radius >= 0, got {_desc(masks)}, {radius!r}")
+
+
+def _and_window(x: torch.Tensor, axis: int, lo: int, hi: int) -> torch.Tensor:
+    """AND of x over offsets lo..hi (lo <= 0 <= hi) along ``axis``; outside counts as 0.
+
+    The window [a, b] grows by AND-ing with itself shifted by s <= b - a + 1 (so the union
+    stays contiguous): O(log(hi - lo)) steps.
+    """
+    out, a, b, n = x, 0, 0, x.shape[axis]
+    while a > lo or b < hi:
+        s = min(b - a + 1, hi - b) if b < hi else -min(b - a + 1, a - lo)
+        k, new = min(abs(s), n), torch.empty_like(out)
+        keep, drop = (0, n - k) if s > 0 else (k, 0)  # s > 0: new[i] = out[i] & out[i + s]
+        torch.bitwise_and(out.narrow(axis, keep, n - k), out.narrow(axis, k - keep, n - k),
+                          out=new.narrow(axis, keep, n - k))
+        new.narrow(axis, drop, k).zero_()  # these windows reach outside
+        out = new
+        a, b = (a, b + s) if s > 0 else (a + s, b)
+    return x.clone() if out is x else out
+
+
+def seg2bmap(masks: torch.Tensor) -> torch.Tensor:
+    """One-pixel boundary map of bool or bit-packed uint8 masks (..., H, W) (§5.1 item 2).
+
+    (y, x) is a boundary iff it differs from its right, bottom or bottom-right neighbour,
+    among those inside the image: the DAVIS rule, whose last row compares only rightwards,
+    last column only downwards, and whose bottom-right pixel is never a boundary. The map sits
+    half a pixel towards the origin; the image border is never a boundary.
+    """
+    _check_mask("seg2bmap", masks, 0)
+    m, b = masks, torch.zeros_like(masks)
+    core = m[..., :-1, :-1]
+    b[..., :-1, :-1] = (core ^ m[..., :-1, 1:]) | (core ^ m[..., 1:, :-1]) | (core ^ m[..., 1:, 1:])
+    b[..., -1, :-1] = m[..., -1, :-1] ^ m[..., -1, 1:]
+    b[..., :-1, -1] = m[..., :-1, -1] ^ m[..., 1:, -1]
+    return b
+
+
+def disk_dilation(masks: torch.Tensor, radius: int) -> torch.Tensor:
+    """Dilation of bool or bit-packed uint8 masks (..., H, W) by the disk dy² + dx² <= r².
+
+    Row dy of the disk spans |dx| <= isqrt(r² - dy²): a running horizontal dilation, widened
+    as |dy| goes from r to 0, is OR-ed in shifted by ±dy (O(r) shifted ORs, not O(r²)).
+    """
+    _check_mask("disk_dilation", masks, radius)
+    out, h, width = torch.zeros_like(masks), masks.clone(), 0
+    for dy in range(radius, -1, -1):
+        while width < math.isqrt(radius * radius - dy * dy):
+            width += 1
+            h[..., :, width:] |= masks[..., :, :-width]
+            h[..., :, :-width] |= masks[..., :, width:]
+        if dy == 0:
+            out |= h
+        else:
+            out[..., dy:, :] |= h[..., :-dy, :]
+            out[..., :-dy, :] |= h[..., dy:, :]
+    return out
+
+
+def erode_square(masks: torch.Tensor, radius: int) -> torch.Tensor:
+    """Erosion of bool or bit-packed uint8 masks (..., H, W) by the (2r+1)² square, outside
+    = 0: equals r iterations of a 3×3 erosion of the 1-px zero-padded mask (§5.3). The
+    Boundary IoU inner band of a mask is ``masks & ~erode_square(masks, d)``."""
+    _check_mask("erode_square", masks, radius)
+    return _and_window(_and_window(masks, -1, -radius, radius), -2, -radius, radius)
+
+
+def _pack_classes(labels: torch.Tensor, valid: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Bit-packed masks [labels == c] & valid: (N, H, W) -> (N, ceil(C/8), H, W) uint8."""
+    classes = torch.arange(num_classes + 1, device=labels.device)  # index C: ignore pixels
+    words = torch.arange((num_classes + 7) // 8, device=labels.device).view(-1, 1)  # (K, 1)
+    lut = torch.where((classes // 8 == words) & (classes < num_classes),
+                      torch.bitwise_left_shift(1, classes % 8), 0).to(torch.uint8)  # (K, C+1)
+    index = torch.where(valid, labels.long(), num_classes)  # (N, H, W)
+    return lut[:, index].transpose(0, 1).contiguous()  # (K, N, H, W) -> (N, K, H, W)
+
+
+def _bit_counts(packed: torch.Tensor, at: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per-image, per-class set-bit counts (N, C) int64 of packed (N, K, H, W) at flat
+    positions ``at``: one bincount of (image, word, byte value), then a 256×8 bit table."""
+    n, k = packed.shape[:2]
+    group = at // packed[0, 0].numel()  # image * K + word
+    hist = torch.bincount(group * 256 + packed.reshape(-1)[at].long(), minlength=n * k * 256)
+    table = (torch.arange(256, device=at.device).view(-1, 1)
+             >> torch.arange(8, device=at.device)) & 1  # (256, 8)
+    counts = (hist.view(n, k, 256, 1) * table).sum(dim=2)  # (N, K, 8)
+    return counts.reshape(n, k * 8)[:, :num_classes]  # (N, C)
+
+
+def _pack_images(x: torch.Tensor) -> torch.Tensor:
+    """Bool (N, H, W) -> uint8 (ceil(N/8), H, W), image 8g + b in bit b of word g."""
+    pad = (-x.shape[0]) % 8
+    x8 = torch.cat([x, x.new_zeros((pad,) + x.shape[1:])]) if pad else x  # (8G, H, W)
+    x8 = x8.view(torch.uint8).view(-1, 8, *x.shape[1:])  # (G, 8, H, W)
+    out = x8[:, 0].clone()
+    for b in range(1, 8):
+        out |= x8[:, b] << b
+    return out  # (G, H, W)
+
+
+def _unpack_images(words: torch.Tensor, n: int) -> torch.Tensor:
+    """Inverse of :func:`_pack_images`: uint8 (G, H, W) -> uint8 0/1 (n, H, W)."""
+    bits = torch.arange(8, dtype=torch.uint8, device=words.device).view(1, 8, 1, 1)
+    return ((words.unsqueeze(1) >> bits) & 1).view(-1, *words.shape[1:])[:n]  # (n, H, W)
+
+
+def _histogram(gt: torch.Tensor, pred: torch.Tensor, extra: torch.Tensor, bins: int,
+               num_classes: int) -> torch.Tensor:
+    """Per-image counts of (extra, gt, pred), (N, H, W) -> (N, bins, C, C) int64. gt is
+    clamped into [0, C): ignore pixels go to an ``extra`` bin the caller drops. Keys use the
+    narrowest integer type that holds them (memory traffic dominates the cost)."""
+    n, c = gt.shape[0], num_classes
+    per_image = bins * c * c
+    small = torch.int16 if per_image < 2 ** 15 else torch.int32 if per_image < 2 ** 31 \
+        else torch.int64
+    key = extra.to(small) * c
+    key += gt.clamp(0, c - 1).to(small)
+    key *= c
+    key += pred.to(small)
+    big = torch.int32 if n * per_image < 2 ** 31 else torch.int64
+    key = key.to(big)
+    key += (torch.arange(n, dtype=big, device=gt.device) * per_image).view(n, 1, 1)
+    return torch.bincount(key.reshape(-1), minlength=n * per_image).view(n, bins, c, c)
+
+
+def _mean_ratio(num: torch.Tensor, den: torch.Tensor, per_class: bool) -> torch.Tensor:
+    """num / den per class (..., C), NaN where den == 0; then the NaN-skipping class mean."""
+    num, den = num.double(), den.double()
+    ratio = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), float("nan"))
+    return ratio if per_class else torch.nanmean(ratio, dim=-1)
+
+
+def tolerance_from_fraction(fraction: float, height: int, width: int) -> int:
+    """Pixels of a relative ``bound_th < 1``: ceil(bound_th · ||(H, W)||₂) (§5.1 item 3), for
+    translating published settings; the harness pins absolute pixels (§5.4)."""
+    if not 0 < fraction < 1:
+        raise SegreproError(f"fraction must be in (0, 1), got {fraction!r}")
+    return int(math.ceil(fraction * math.sqrt(height ** 2 + width ** 2)))
+
+
+def boundary_f_score(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,
+                     ignore_index: int, tolerances: Sequence[int]) -> BoundaryFScore:
+    """Per-image, per-class F-score at absolute pixel tolerances, (N, C, T) float64 (§5.1).
+
+    bP, bG = seg2bmap of [pred==c] & valid, [gt==c] & valid; P = |bP ∩ dil_d(bG)| / |bP|,
+    R = |bG ∩ dil_d(bP)| / |bG|, F = 2PR / (P + R), 0 if P + R = 0. Degenerate (§5.1 item 5):
+    no boundary in either map (class absent from both, or filling the image in both):
+    P = R = F = 1; pred boundary only: P = 0, R = 1; GT boundary only: P = 1, R = 0.
+    """
+    valid = _check_labels(pred, gt, num_classes, ignore_index)
+    tols = _check_ints("tolerances", tolerances, 0)
+    bp = seg2bmap(_pack_classes(pred, valid, num_classes))  # (N, K, H, W), K = ceil(C/8)
+    bg = seg2bmap(_pack_classes(gt, valid, num_classes))  # (N, K, H, W)
+    at_p = bp.reshape(-1).nonzero().squeeze(1)  # flat positions holding a pred boundary bit
+    at_g = bg.reshape(-1).nonzero().squeeze(1)
+    n_p = _bit_counts(bp, at_p, num_classes).double()  # (N, C)
+    n_g = _bit_counts(bg, at_g, num_classes).double()  # (N, C)
+    precisions, recalls = [], []
+    for d in tols:
+        match_p = _bit_counts(bp & disk_dilation(bg, d), at_p, num_classes).double()  # (N, C)
+        match_g = _bit_counts(bg & disk_dilation(bp, d), at_g, num_classes).double()  # (N, C)
+        # n_p == 0 -> P = 1 and n_g == 0 -> R = 1; a non-empty map facing an empty one has no
+        # matches, which gives every degenerate case of the reference.
+        precisions.append(torch.where(n_p > 0, match_p / n_p.clamp(min=1), 1.0))
+        recalls.append(torch.where(n_g > 0, match_g / n_g.clamp(min=1), 1.0))
+    precision = torch.stack(precisions, dim=-1)  # (N, C, T)
+    recall = torch.stack(recalls, dim=-1)  # (N, C, T)
+    total = precision + recall
+    f = torch.where(total > 0, 2 * precision * recall / torch.where(total > 0, total, 1.0), 0.0)
+    return BoundaryFScore(f=f, precision=precision, recall=recall)
+
+
+def reduce_boundary_f(f_mean: torch.Tensor) -> torch.Tensor:
+    """Dataset BF, mean over classes of image-averaged F: (..., C, T) -> (..., T).
+
+    Usage: ``reduce_boundary_f(f.mean(dim=0))`` (``f.mean(dim=0)`` is the per-class BF).
+    Absent-class convention (§5.1 item 6, GSCNN/DAVIS code): every image counts for every
+    class, so an image where c is absent from pred and gt adds F = 1 to class c's mean.
+    """
+    if not isinstance(f_mean, torch.Tensor) or f_mean.dim() < 2:
+        raise SegreproError(f"f_mean must be (..., C, T), got {_desc(f_mean)}")
+    return f_mean.mean(dim=-2)
+
+
+def trimap_boundary(gt: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """GT boundary set B of the trimap metric (§5.2): (N, H, W) labels -> (N, H, W) bool.
+
+    p is in B iff gt(p) != ignore and a 4-neighbour q inside the image has gt(q) != ignore
+    and gt(q) != gt(p): both sides of a label change are marked; changes to or from ignore
+    pixels and the image border make no boundary.
+    """
+    if not isinstance(gt, torch.Tensor) or gt.dim() != 3 or gt.dtype.is_floating_point:
+        raise SegreproError(f"gt must be an integer (N, H, W) tensor, got {_desc(gt)}")
+    valid = gt != ignore_index
+    horiz = (gt[:, :, 1:] != gt[:, :, :-1]) & valid[:, :, 1:] & valid[:, :, :-1]  # (N, H, W-1)
+    vert = (gt[:, 1:, :] != gt[:, :-1, :]) & valid[:, 1:, :] & valid[:, :-1, :]  # (N, H-1, W)
+    b = torch.zeros_like(valid)
+    b[:, :, 1:] |= horiz
+    b[:, :, :-1] |= horiz
+    b[:, 1:, :] |= vert
+    b[:, :-1, :] |= vert
+    return b
+
+
+def trimap_confusion(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,
+                     ignore_index: int, widths: Sequence[int]) -> torch.Tensor:
+    """Per-image confusion matrices inside trimap bands, (N, W, C, C) int64 (§5.2).
+
+    T_w = {p : dist(p, B) <= w} (Euclidean; disk dilation of B = :func:`trimap_boundary`,
+    T_0 = B); counted pixels T_w ∩ valid; [n, i, g, p] = pixels of image n in T_widths[i]
+    with gt g, prediction p. Dataset value: ``trimap_miou(conf.sum(dim=0))``.
+    """
+    valid = _check_labels(pred, gt, num_classes, ignore_index)
+    ws = _check_ints("widths", widths, 0)
+    n, nw = gt.shape[0], len(ws)
+    if nw > 255:
+        raise SegreproError(f"at most 255 widths per call, got {nw}")
+    order = sorted(range(nw), key=lambda i: ws[i])
+    # Bands are nested: a valid pixel lies in the bands of the `inside` largest widths. Count
+    # it once at its smallest band (level nw - inside; level nw = none), then cumulate.
+    inside = torch.zeros_like(gt, dtype=torch.uint8)
+    packed = _pack_images(trimap_boundary(gt, ignore_index))  # (ceil(N/8), H, W)
+    for i in order:
+        inside += _unpack_images(disk_dilation(packed, ws[i]), n)
+    level = nw - inside * valid.view(torch.uint8)  # ignore pixels: level nw
+    hist = _histogram(gt, pred, level, nw + 1, num_classes)[:, :nw].cumsum(dim=1)
+    back = torch.empty(nw, dtype=torch.long)
+    back[torch.tensor(order)] = torch.arange(nw)  # rank of each requested width in `order`
+    return hist[:, back.to(gt.device)]  # (N, levels, C, C) -> (N, W, C, C)
+
+
+def trimap_miou(confusion: torch.Tensor, per_class: bool = False) -> torch.Tensor:
+    """mIoU of confusions summed over images (dataset-level, §5.2), (..., C, C) -> (...).
+
+    IoU_c = TP / (TP + FP + FN); classes with zero union are left out of the mean (NaN per
+    class with ``per_class``, shape (..., C)). float64.
+    """
+    if not isinstance(confusion, torch.Tensor) or confusion.dim() < 2 \
+            or confusion.shape[-1] != confusion.shape[-2]:
+        raise SegreproError(f"confusion must be (..., C, C), got {_desc(confusion)}")
+    tp = torch.diagonal(confusion, dim1=-2, dim2=-1)  # (..., C)
+    return _mean_ratio(tp, confusion.sum(dim=-1) + confusion.sum(dim=-2) - tp, per_class)
+
+
+def boundary_iou_dilation(height: int, width: int, dilation_ratio: float = 0.02) -> int:
+    """Band width d = max(1, round(ratio · sqrt(H² + W²))), as the Boundary IoU API (§5.3)."""
+    if isinstance(dilation_ratio, bool) or not dilation_ratio > 0:
+        raise SegreproError(f"dilation_ratio must be > 0, got {dilation_ratio!r}")
+    return max(1, int(round(dilation_ratio * math.sqrt(height ** 2 + width ** 2))))
+
+
+def _label_band(labels: torch.Tensor, valid: torch.Tensor, d: int) -> torch.Tensor:
+    """(N, H, W) bool: p is in the inner band of its own class mask [labels == c] & valid.
+
+    Valid p survives the (2d+1)² erosion iff its window lies in the image and all adjacent
+    pairs in it are valid and equal: cols x-d..x+d constant in each row y-d..y+d, and col x
+    constant over those rows."""
+    same_h = torch.zeros_like(valid)  # [y, x]: pixels x and x+1 valid and equal
+    same_h[:, :, :-1] = (labels[:, :, 1:] == labels[:, :, :-1]) & valid[:, :, 1:] & valid[:, :, :-1]
+    same_v = torch.zeros_like(valid)  # [y, x]: pixels y and y+1 valid and equal
+    same_v[:, :-1, :] = (labels[:, 1:, :] == labels[:, :-1, :]) & valid[:, 1:, :] & valid[:, :-1, :]
+    same_h, same_v = _pack_images(same_h), _pack_images(same_v)  # (ceil(N/8), H, W)
+    rows = _and_window(_and_window(same_h, -1, -d, d - 1), -2, -d, d)
+    inner = _unpack_images(rows & _and_window(same_v, -2, -d, d - 1), labels.shape[0])
+    return valid & (inner == 0)
+
+
+def boundary_iou_counts(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,
+                        ignore_index: int, dilation_ratio: float = 0.02,
+                        dilation: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image, per-class Boundary IoU intersection and union, each (N, C) int64 (§5.3).
+
+    G_c = [gt==c] & valid, P_c = [pred==c] & valid; inner band = mask minus its d-fold 3×3
+    erosion after a 1-px zero pad (Cheng et al.), d = ``dilation`` or
+    :func:`boundary_iou_dilation` (12 px at 360×480). Bands lie inside the zeroed masks, so
+    void pixels are never counted (a band does run along a void edge). Returns |G_d ∩ P_d|,
+    |G_d ∪ P_d|; dataset value: ``reduce_boundary_iou(inter.sum(0), union.sum(0))``.
+    """
+    valid = _check_labels(pred, gt, num_classes, ignore_index)
+    d = boundary_iou_dilation(gt.shape[-2], gt.shape[-1], dilation_ratio) if dilation is None \
+        else dilation
+    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        raise SegreproError(f"dilation must be an int >= 1, got {d!r}")
+    in_g, in_p = _label_band(gt, valid, d), _label_band(pred, valid, d)  # (N, H, W) each
+    flags = in_g.view(torch.uint8) * 2 + in_p.view(torch.uint8)  # 0 at ignore pixels
+    hist = _histogram(gt, pred, flags, 4, num_classes)  # (N, 2·G + P, C, C)
+    size_g = hist[:, 2:].sum(dim=(1, 3))  # (N, C): |G_d| by gt class
+    size_p = hist[:, 1::2].sum(dim=(1, 2))  # (N, C): |P_d| by pred class
+    inter = torch.diagonal(hist[:, 3], dim1=-2, dim2=-1)  # (N, C): gt == pred, in both bands
+    return inter, size_g + size_p - inter
+
+
+def reduce_boundary_iou(intersection: torch.Tensor, union: torch.Tensor,
+                        per_class: bool = False) -> torch.Tensor:
+    """Dataset Boundary IoU: mean over classes of Σ inter / Σ union, from counts summed
+    over images, (..., C) -> (...) float64. Classes with zero union (no band in any image)
+    are left out (NaN per class with ``per_class``)."""
+    if not isinstance(intersection, torch.Tensor) or not isinstance(union, torch.Tensor) \
+            or intersection.shape != union.shape or intersection.dim() < 1:
+        raise SegreproError("intersection and union must be tensors of one shape (..., C), "
+                            f"got {_desc(intersection)} and {_desc(union)}")
+    return _mean_ratio(intersection, union, per_class)

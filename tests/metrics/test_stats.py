@@ -1,0 +1,118 @@
+"""Seed statistics and the paired bootstrap: known answers, coverage, determinism."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from segrepro.errors import SegreproError
+from segrepro.metrics.boundary import trimap_miou
+from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
+
+
+def mean_f(stats: np.ndarray) -> np.ndarray:
+    """Image-averaged per-class F (B, C) -> mean over classes (B,)."""
+    return stats.mean(axis=-1)
+
+
+def miou(stats: np.ndarray) -> np.ndarray:
+    """Image-averaged confusions (B, C, C) -> mIoU (B,), through the library reducer."""
+    return trimap_miou(torch.from_numpy(stats)).numpy()
+
+
+def test_mean_std_known_values_and_single_seed():
+    m = mean_std([1.0, 2.0, 3.0])
+    assert (m.mean, m.std, m.n) == (2.0, 1.0, 3)  # sample std: sqrt((1 + 0 + 1) / 2)
+    per_class = mean_std(np.array([[0.5, 1.0], [0.7, 1.0]]))
+    np.testing.assert_allclose(per_class.mean, [0.6, 1.0])
+    np.testing.assert_allclose(per_class.std, [math.sqrt(0.02), 0.0])
+    one = mean_std([0.42])
+    assert one.mean == 0.42 and math.isnan(one.std) and one.n == 1
+    with pytest.raises(SegreproError, match="S >= 1"):
+        mean_std([])
+
+
+def test_known_shift_gives_a_degenerate_interval_at_the_shift():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.3, 0.9, size=(3, 120, 5))  # (S, N, C) per-image F
+    ci = paired_bootstrap_ci(base + 0.05, base, mean_f, n_boot=500, seed=1)
+    # A linear metric of paired data shifted by 0.05: every resample differs by exactly 0.05.
+    assert ci.point == pytest.approx(0.05, abs=1e-12)
+    assert ci.low == pytest.approx(0.05, abs=1e-12) and ci.high == pytest.approx(0.05, abs=1e-12)
+
+
+def test_identical_inputs_give_zero_interval():
+    rng = np.random.default_rng(1)
+    conf = rng.integers(0, 50, size=(2, 40, 4, 4)).astype(np.int64)
+    ci = paired_bootstrap_ci(conf, conf.copy(), miou, n_boot=200)
+    assert (ci.point, ci.low, ci.high, ci.n_boot) == (0.0, 0.0, 0.0, 200)
+
+
+def test_interval_covers_the_true_difference_and_excludes_zero():
+    # Noisy per-image scores, true method - baseline difference 0.03 (image effects cancel).
+    hits, excludes_zero = 0, 0
+    for rep in range(40):
+        rng = np.random.default_rng(100 + rep)
+        image = rng.normal(0.6, 0.15, size=(1, 200, 1))
+        base = image + rng.normal(0, 0.05, size=(3, 200, 4))
+        meth = image + 0.03 + rng.normal(0, 0.05, size=(3, 200, 4))
+        ci = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=rep)
+        hits += ci.low <= 0.03 <= ci.high
+        excludes_zero += ci.low > 0
+    assert hits >= 34  # nominal 95 % of 40 = 38; allow sampling slack
+    assert excludes_zero == 40  # the shift is about 10 standard errors
+    wide = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=0, level=0.99)
+    narrow = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=0, level=0.5)
+    assert wide.low < narrow.low < narrow.high < wide.high
+
+
+def test_point_estimate_uses_dataset_level_metric_averaged_over_seeds():
+    rng = np.random.default_rng(2)
+    meth = rng.integers(0, 30, size=(2, 25, 3, 3))
+    base = rng.integers(0, 30, size=(2, 25, 3, 3))
+    ci = paired_bootstrap_ci(meth, base, miou, n_boot=50)
+    expected = np.mean([trimap_miou(torch.from_numpy(meth[s].sum(0))).item() for s in range(2)]) \
+        - np.mean([trimap_miou(torch.from_numpy(base[s].sum(0))).item() for s in range(2)])
+    assert ci.point == pytest.approx(expected, abs=1e-12)
+    assert ci.low <= ci.point <= ci.high
+
+
+def test_same_seed_same_interval_other_seed_other_interval():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(size=(4, 60, 3))
+    meth = base + rng.normal(0.01, 0.05, size=base.shape)
+    a = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=7)
+    b = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=7)
+    c = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=8)
+    assert a == b and (a.low, a.high) != (c.low, c.high)
+    # Blocking the replicates is an implementation detail: the draws are the same.
+    assert paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=7, block=37) == a
+
+
+def test_resampling_seeds_widens_the_interval_when_seeds_disagree():
+    rng = np.random.default_rng(4)
+    base = rng.uniform(0.4, 0.6, size=(5, 100, 2))
+    seed_effect = np.array([0.0, 0.04, -0.03, 0.05, -0.02])[:, None, None]
+    meth = base + 0.01 + seed_effect
+    with_seeds = paired_bootstrap_ci(meth, base, mean_f, n_boot=400, seed=0)
+    images_only = paired_bootstrap_ci(meth, base, mean_f, n_boot=400, seed=0,
+                                      resample_seeds=False)
+    assert images_only.high - images_only.low < 1e-12  # per-seed shifts are constant per image
+    assert with_seeds.high - with_seeds.low > 0.02
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(method=np.zeros((2, 5, 3)), baseline=np.zeros((2, 4, 3))), "share a shape"),
+    (dict(method=np.zeros(5), baseline=np.zeros(5)), r"\(S, N, \.\.\.\)"),
+    (dict(n_boot=0), "n_boot"),
+    (dict(level=1.5), "level"),
+    (dict(reducer=lambda a: a), "reducer must map"),
+    (dict(reducer=lambda a: np.full(a.shape[0], np.nan)), "non-finite"),
+])
+def test_invalid_arguments_raise(kwargs, match):
+    args = dict(method=np.ones((2, 5, 3)), baseline=np.ones((2, 5, 3)), reducer=mean_f)
+    args.update(kwargs)
+    with pytest.raises(SegreproError, match=match):
+        paired_bootstrap_ci(args.pop("method"), args.pop("baseline"), args.pop("reducer"), **args)
