@@ -71,8 +71,13 @@ def _report(args: argparse.Namespace) -> None:
 
     params = load_params(args.params)
     parameters = {"results_dir": str(Path(args.results).resolve()),
-                  "card_path": str(Path(args.card).resolve()),
+                  "processed_dir": str(Path(args.data).resolve()),
+                  "lock_path": str(Path(args.lock).resolve()),
+                  "params_path": str(Path(args.params).resolve()),
+                  "tables_dir": str(Path(args.tables).resolve()),
+                  "dataset": params.base.dataset,
                   "methods": list(params.base.methods), "seeds": list(params.base.seeds),
+                  "bf_tolerances": list(params.evaluate.bf_tolerances),
                   "title": params.report.title}
     render_report(args.notebook, args.executed, args.out, parameters)
     print(f"report written to {args.out}")
@@ -133,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
     p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--card", type=Path, default=Path("data/processed/card.json"))
+    p.add_argument("--data", type=Path, default=Path("data/processed"))
+    p.add_argument("--lock", type=Path, default=Path("dvc.lock"), help="read for provenance only")
+    p.add_argument("--tables", type=Path, default=Path("reports/tables"), help="CSV/Markdown/LaTeX tables")
     p.add_argument("--notebook", type=Path, default=Path("notebooks/report.ipynb"))
     p.add_argument("--executed", type=Path, default=Path("reports/report.ipynb"))
     p.add_argument("--out", type=Path, default=Path("reports/report.html"))

@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from segrepro.errors import SegreproError
@@ -34,17 +35,38 @@ def fixture_results(tmp_path: Path) -> Path:
         (metrics / f"{method}-{seed}.json").write_text(json.dumps(result(method, seed, miou)))
     delta = {"point": 0.05, "low": 0.031, "high": 0.069}
     comparison = {"reference": "baseline", "n_boot": 1000, "level": 0.95, "seeds": [0, 1], "methods": {
-        "baseline": {"miou": {"mean": 0.51}}, "sdn": {"miou": {"mean": 0.56, "delta": delta}}}}
+        "baseline": {"miou": {"mean": 0.51}},
+        "sdn": {"miou": {"mean": 0.56, "delta": delta},
+                "boundary_iou": {"mean": 0.31, "delta": {"point": -0.01, "low": -0.02, "high": 0.004}}}}}
     (tmp_path / "results" / "comparison.json").write_text(json.dumps(comparison))
-    card = {"height": 180, "width": 240, "splits": {s: {"images": n, "void_fraction": 0.05}
-                                                    for s, n in [("train", 367), ("val", 101), ("test", 233)]}}
-    (tmp_path / "card.json").write_text(json.dumps(card))
+    freq = {c: 1 / 11 for c in CLASSES}
+    card = {"height": 24, "width": 32, "splits": {s: {"images": n, "void_fraction": 0.05, "sources_sha256": "ab" * 32,
+                                                      "class_pixel_frequency": freq}
+                                                  for s, n in [("train", 367), ("val", 101), ("test", 233)]}}
+    processed = tmp_path / "processed"
+    processed.mkdir()
+    (processed / "card.json").write_text(json.dumps(card))
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 12, (6, 24, 32), dtype=np.uint8)
+    np.save(processed / "test_images.npy", rng.integers(0, 255, (6, 24, 32, 3), dtype=np.uint8))
+    np.save(processed / "test_labels.npy", labels)
+    (processed / "test_names.txt").write_text("".join(f"frame{i}\n" for i in range(6)))
+    per_image = tmp_path / "results" / "per_image"
+    per_image.mkdir()
+    for method in ("baseline", "sdn"):
+        np.savez(per_image / f"{method}-0.npz", sample_index=np.array([0, 5]),
+                 sample_pred=np.minimum(labels[[0, 5]], 10))
+    live = tmp_path / "results" / "train" / "baseline-0" / "plots" / "metrics" / "val"
+    live.mkdir(parents=True)
+    (live / "miou.tsv").write_text("step\tmiou\n0\t0.2\n1\t0.3\n")
     return tmp_path
 
 
 def params(root: Path) -> dict:
-    return {"results_dir": str(root / "results"), "card_path": str(root / "card.json"),
-            "methods": ["baseline", "sdn"], "seeds": [0, 1], "title": "Fixture report"}
+    return {"results_dir": str(root / "results"), "processed_dir": str(root / "processed"),
+            "lock_path": str(root / "dvc.lock"), "params_path": str(root / "params.yaml"),
+            "tables_dir": str(root / "tables"), "dataset": "camvid", "methods": ["baseline", "sdn"],
+            "seeds": [0, 1], "bf_tolerances": [1, 3], "title": "Fixture report"}
 
 
 def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
@@ -60,6 +82,15 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
     assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.26, 0.27 → mean 26.00)
     assert re.search(r'<img[^>]+src="data:image/png;base64,', text)
     assert "import seaborn" not in text               # input cells are hidden
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', text)) >= 5   # curves, training, per-class, overlays, card
+    # Claims: quoted from the abstracts, no paper number, a verdict from the CI (+3.1..+6.9 > 0).
+    assert "inter-class boundary-enhanced feature" in text and "not available" in text
+    assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>inconclusive", text)
+    for name in ("main", "per_class", "claims", "cost"):
+        for suffix in (".csv", ".md", ".tex"):
+            assert (fixture_results / "tables" / f"{name}{suffix}").is_file(), name + suffix
+    assert "56.00 ± 1.41" in (fixture_results / "tables" / "main.csv").read_text()
+    assert "\\begin{tabular}" in (fixture_results / "tables" / "main.tex").read_text()
 
 
 def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):

@@ -28,6 +28,9 @@ from segrepro.params import Params
 from segrepro.runtime import make_deterministic, select_device
 
 
+QUALITATIVE_SAMPLES = 4
+
+
 def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
     if not Path(path).is_file():
         raise SegreproError(f"checkpoint {path} is missing; run `dvc repro` to train it")
@@ -86,8 +89,11 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
         "epochs": state["train"]["epochs"],
         "crop": [state["train"]["crop_height"], state["train"]["crop_width"]],
     })
+    # A fixed, evenly spread sample of test predictions for the report's qualitative figure.
+    samples = np.linspace(0, len(test) - 1, num=min(QUALITATIVE_SAMPLES, len(test))).round().astype(np.int64)
     with atomic_file(per_image_out) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, names=np.array(test.names), **stats)
+            np.savez_compressed(fh, names=np.array(test.names), sample_index=samples,
+                                sample_pred=pred[samples].numpy(), **stats)
     write_json(out, result)
     return result
