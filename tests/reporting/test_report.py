@@ -99,3 +99,38 @@ def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):
     with pytest.raises(SegreproError, match=r"failed in cell \d+ .*sdn-1.json is missing"):
         render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html, params(fixture_results))
     assert not html.exists() and not (tmp_path / "out.ipynb").exists()
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(fixture_results, tmp_path):
+    import os
+    import subprocess
+
+    from PIL import Image
+
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    html = fixture_results / "report.html"
+    render_report(REPO / "notebooks" / "report.ipynb", fixture_results / "report.ipynb", html,
+                  params(fixture_results))
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1280,1600",
+         f"--screenshot={shot}", html.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert shot.is_file(), proc.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
+    assert pixels.shape[:2] == (1600, 1280)
+    # A blank page is one colour; the report has text, tables and coloured plots.
+    assert pixels.std() > 20
+    assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
