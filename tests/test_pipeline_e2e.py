@@ -84,3 +84,26 @@ def test_retraining_reproduces_the_checkpoint_and_audit_catches_drift(repo):
     proc = sh(["dvc", "repro", "audit"], root, env, check=False)
     assert proc.returncode != 0
     assert "drift" in (root / "reports" / "audit.md").read_text()
+
+
+def test_share_through_a_remote(repo, tmp_path):
+    """Push everything from one clone, pull into a clean clone: nothing reruns, same numbers."""
+    root, env = repo
+    sh(["segrepro", "audit", "--update"], root, env)        # undo the previous test's drifted pin
+    sh(["dvc", "repro"], root, env)
+    remote = tmp_path / "remote"
+    sh(["dvc", "remote", "add", "-d", "shared", str(remote)], root, env)
+    sh(["git", "add", "-A"], root, env)
+    sh(["git", "commit", "-qm", "results"], root, env)
+    sh(["dvc", "push"], root, env)
+
+    clone = tmp_path / "clone"
+    sh(["git", "clone", "-q", str(root), str(clone)], tmp_path, env)
+    assert not (clone / "models").exists()                   # nothing but code and dvc.lock came with git
+    sh(["dvc", "pull"], clone, env)
+    assert ran(sh(["dvc", "repro"], clone, env)) == set()
+    for rel in ("results/metrics/baseline-0.json", "results/comparison.json", "reports/tables/main.csv",
+                "models/baseline-0.pt"):
+        assert (clone / rel).read_bytes() == (root / rel).read_bytes(), rel
+    shown = sh(["dvc", "exp", "show", "--no-pager", "--csv"], clone, env).stdout
+    assert "miou" in shown and "boundary_iou" in shown and "bf@1px" in shown
