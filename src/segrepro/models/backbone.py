@@ -13,7 +13,6 @@ the first block of a dilated stage keeps the previous dilation in its first
 """
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from segrepro.data.manifest import sha256_file
 from segrepro.errors import SegreproError
 
 _DEPTHS = {
@@ -150,14 +150,6 @@ class ResNet(nn.Module):
         return [c2, c3, c4, c5]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_pretrained(model: ResNet, source: str, sha256: str | None) -> None:
     """Load torchvision-format ImageNet weights from a local file or an URL.
 
@@ -183,7 +175,7 @@ def load_pretrained(model: ResNet, source: str, sha256: str | None) -> None:
 
 
 def _load_checked(model: ResNet, path: Path, sha256: str | None) -> None:
-    if sha256 and _sha256(path) != sha256.lower():
+    if sha256 and sha256_file(path) != sha256.lower():
         raise SegreproError(f"sha256 of {path} does not match model.pretrained_sha256; "
                             "re-download the file or correct the checksum")
     try:
