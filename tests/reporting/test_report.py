@@ -134,3 +134,14 @@ def test_report_renders_in_headless_chromium(fixture_results, tmp_path):
     # A blank page is one colour; the report has text, tables and coloured plots.
     assert pixels.std() > 20
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
+
+
+def test_one_seed_never_gives_a_verdict():
+    from segrepro.reporting.claims import claims_table, verdict
+
+    assert verdict(0.01, 0.02, seeds=3) == "reproduced"
+    assert verdict(-0.02, -0.01, seeds=3) == "not reproduced"
+    assert verdict(-0.02, 0.01, seeds=3) == "inconclusive"
+    assert verdict(0.01, 0.02, seeds=1) == "inconclusive (one seed)"
+    comparison = {"seeds": [0], "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
+    assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]

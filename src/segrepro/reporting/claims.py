@@ -9,7 +9,9 @@ metric:
 * **reproduced** — the whole interval is above 0 (an improvement we can detect);
 * **not reproduced** — the whole interval is below 0 (we measure a loss);
 * **inconclusive** — the interval contains 0 (no difference detectable at this
-  budget, number of seeds and test set).
+  budget, number of seeds and test set), or only one training seed was run:
+  then the interval covers test-image variation alone, not the seed-to-seed
+  variation of training, and cannot carry a verdict.
 """
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ CLAIMS = (
 )
 
 
-def verdict(low: float, high: float) -> str:
+def verdict(low: float, high: float, seeds: int = 2) -> str:
+    if seeds < 2:
+        return "inconclusive (one seed)"
     if low > 0:
         return "reproduced"
     if high < 0:
@@ -65,6 +69,6 @@ def claims_table(comparison: dict) -> pd.DataFrame:
             "paper's number": NOT_AVAILABLE,
             "metric": claim.metric_label,
             "measured Δ vs baseline [95% CI]": f"{d['point'] * 100:+.2f} [{d['low'] * 100:+.2f}, {d['high'] * 100:+.2f}]",
-            "verdict": verdict(d["low"], d["high"]),
+            "verdict": verdict(d["low"], d["high"], len(comparison.get("seeds", []))),
         })
     return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ from segrepro.atomic import atomic_file
 def export_table(table: pd.DataFrame, directory: Path, name: str) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    index = table.index.name is not None
+    index = any(name is not None for name in table.index.names)
     for suffix, text in ((".csv", table.to_csv(index=index)),
                          (".md", table.to_markdown(index=index) + "\n"),
                          (".tex", table.to_latex(index=index, escape=True))):
