@@ -64,11 +64,11 @@ def per_image_stats(pred: torch.Tensor, gt: torch.Tensor, num_classes: int, igno
     kw = {"num_classes": num_classes, "ignore_index": ignore_index}
     for start in range(0, len(pred), batch):
         p, g = pred[start:start + batch].long(), gt[start:start + batch].long()
-        parts["confusion"].append(per_image_confusion(p, g, num_classes, ignore_index).numpy())
-        parts["bf"].append(boundary.boundary_f_score(p, g, tolerances=list(tolerances), **kw).f.numpy())
-        parts["trimap"].append(boundary.trimap_confusion(p, g, widths=list(widths), **kw).numpy())
+        parts["confusion"].append(per_image_confusion(p, g, num_classes, ignore_index).cpu().numpy())
+        parts["bf"].append(boundary.boundary_f_score(p, g, tolerances=list(tolerances), **kw).f.cpu().numpy())
+        parts["trimap"].append(boundary.trimap_confusion(p, g, widths=list(widths), **kw).cpu().numpy())
         inter, union = boundary.boundary_iou_counts(p, g, dilation_ratio=biou_ratio, **kw)
-        parts["biou"].append(torch.stack([inter, union], 1).numpy())  # (n, 2, C)
+        parts["biou"].append(torch.stack([inter, union], 1).cpu().numpy())  # (n, 2, C)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
