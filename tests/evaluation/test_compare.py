@@ -72,3 +72,47 @@ def test_missing_statistics_are_named(tmp_path):
     with pytest.raises(SegreproError, match="ddsm-0.npz are missing"):
         compare(tmp_path, ["baseline", "ddsm"], [0], TOL, WIDTHS, tmp_path / "c.json")
     assert not (tmp_path / "c.json").exists()
+
+
+def test_variant_gets_its_interval_against_the_parent(tmp_path):
+    """A variant predicting exactly what the baseline predicts, of a perfect parent: every answer is known."""
+    for seed in (0, 1):
+        pred, gt = labels(10 + seed, n=10)
+        save(tmp_path, "baseline", seed, pred, gt)
+        save(tmp_path, "sdn", seed, gt.clamp(max=3), gt)   # the full module: perfect
+        save(tmp_path, "sdn_cdc", seed, pred, gt)           # the ablation: no better than the baseline
+        save(tmp_path, "pdn_1layer", seed, pred, gt)        # a variant whose parent is not run
+    out = tmp_path / "c.json"
+    compare(tmp_path, ["baseline", "sdn", "sdn_cdc", "pdn_1layer"], [0, 1], TOL, WIDTHS, out, n_boot=300,
+            parents={"sdn_cdc": "sdn", "pdn_1layer": "pdn", "sdn": "sdn"})
+    saved = json.loads(out.read_text())
+    assert saved["variants"] == {"sdn_cdc": "sdn", "pdn_1layer": "pdn"}
+    assert list(saved["vs_parent"]) == ["sdn_cdc"]           # pdn is not in the run: no interval against it
+    vs = saved["vs_parent"]["sdn_cdc"]
+    assert vs["parent"] == "sdn"
+    assert saved["metrics"] == ["miou", "bf@1px", "bf@3px", "trimap@2px", "trimap@4px", "boundary_iou"]
+    for metric in saved["metrics"]:
+        full = saved["methods"]["sdn"][metric]
+        variant = saved["methods"]["sdn_cdc"][metric]
+        assert variant["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0}, metric   # same as the baseline
+        # variant − parent is baseline − sdn resample by resample: the mirror image of sdn's interval
+        assert vs[metric]["point"] == pytest.approx(variant["mean"] - full["mean"], abs=1e-12)
+        assert vs[metric]["point"] == pytest.approx(-full["delta"]["point"], abs=1e-12)
+        assert vs[metric]["low"] == pytest.approx(-full["delta"]["high"], abs=1e-12)
+        assert vs[metric]["high"] == pytest.approx(-full["delta"]["low"], abs=1e-12)
+    assert vs["miou"]["high"] < 0 < full["mean"]             # the ablation loses against the perfect parent
+
+
+def test_no_parents_means_no_variants_and_bad_parents_are_named(tmp_path):
+    pred, gt = labels(0)
+    for method in ("baseline", "sdn", "sdn_cdc"):
+        save(tmp_path, method, 0, pred, gt)
+    result = compare(tmp_path, ["baseline", "sdn"], [0], TOL, WIDTHS, tmp_path / "c.json", n_boot=50)
+    assert result["variants"] == {} and result["vs_parent"] == {}
+    with pytest.raises(SegreproError, match="parents for ddsm_spatial, which are not in base.methods"):
+        compare(tmp_path, ["baseline", "sdn"], [0], TOL, WIDTHS, tmp_path / "d.json",
+                parents={"ddsm_spatial": "ddsm"})
+    with pytest.raises(SegreproError, match="sdn_cdc name another variant"):
+        compare(tmp_path, ["baseline", "sdn", "sdn_cdc"], [0], TOL, WIDTHS, tmp_path / "d.json",
+                parents={"sdn": "baseline", "sdn_cdc": "sdn"})
+    assert not (tmp_path / "d.json").exists()

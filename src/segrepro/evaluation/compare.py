@@ -1,15 +1,36 @@
-"""Across seeds and against the baseline: mean ± std, and paired bootstrap CIs of the difference.
+"""Across seeds, against the baseline and against a variant's parent: mean ± std and paired bootstrap CIs.
 
-For every method other than the reference (the first of ``base.methods``)
-and every metric of ``quality.metric_reducers``, a paired percentile
-bootstrap over test images and seeds (``metrics.stats``) gives the 95%
-interval of metric(method) − metric(baseline). Seeds are paired by their
-position in ``base.seeds``; images by their order in the test split (checked
-by name).
+For every method of the run and every metric of ``quality.metric_reducers``:
+
+* mean and sample std over seeds (``metrics.stats.mean_std``) and the per-seed values;
+* for every method other than the reference (the first of ``base.methods``),
+  the paired percentile bootstrap 95% interval (``metrics.stats``) of
+  metric(method) − metric(reference);
+* for every ablation variant (``params.yaml`` ``model.<name>: {of: <parent>}``)
+  whose parent is also in the run, the same interval of
+  metric(variant) − metric(parent): the ablation question "what does this
+  component add to the full module".
+
+Seeds are paired by their position in ``base.seeds``; images by their order
+in the test split (checked by name). Choices where no source prescribes one:
+the same bootstrap seed (0) for every pair, so a variant's interval against
+its parent and against the reference use the same resamples; a variant whose
+parent is not in the run is still recorded as a variant (``variants``) but
+gets no ``vs_parent`` entry.
+
+``comparison.json`` holds everything the report shows, so the report never
+recomputes a statistic::
+
+    {"reference": "baseline", "seeds": [0, 1], "n_boot": 1000, "level": 0.95,
+     "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in reducer order
+     "variants": {"sdn_cdc": "sdn"},                               # variant → parent, every variant run
+     "methods": {"<method>": {"<metric>": {"per_seed": [...], "mean": m, "std": s or null,
+                                            "delta": {"point", "low", "high"}}}},   # delta: not for the reference
+     "vs_parent": {"sdn_cdc": {"parent": "sdn", "<metric>": {"point", "low", "high"}}}}
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +38,7 @@ import numpy as np
 
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
-from segrepro.evaluation.quality import metric_reducers
+from segrepro.evaluation.quality import Reducer, metric_reducers
 from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
 
 
@@ -42,13 +63,40 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int]) -> tuple[dict[
     return {k: np.stack(v) for k, v in stacks.items()}, names  # each (S, N, ...)
 
 
+def _check_parents(methods: Sequence[str], parents: Mapping[str, str]) -> dict[str, str]:
+    """variant → parent for the methods of the run whose parent differs from themselves."""
+    unknown = sorted(set(parents) - set(methods))
+    if unknown:
+        raise SegreproError(f"compare was given parents for {', '.join(unknown)}, which are not in base.methods")
+    variants = {m: parents[m] for m in methods if parents.get(m, m) != m}
+    nested = [v for v, p in variants.items() if p in variants]
+    if nested:
+        raise SegreproError(f"variant(s) {', '.join(nested)} name another variant as parent; "
+                            "`of:` must name a main method (baseline, sdn, ddsm, pdn)")
+    return variants
+
+
+def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int) -> dict[str, float]:
+    ci = paired_bootstrap_ci(x, y, reducer, n_boot=n_boot, seed=0)
+    return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
+
+
 def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], tolerances: Sequence[int],
-            widths: Sequence[int], out: Path, n_boot: int = 1000) -> dict[str, Any]:
+            widths: Sequence[int], out: Path, n_boot: int = 1000,
+            parents: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Write ``out`` (see the module docstring) and return its content.
+
+    ``parents`` maps a method name to the main method it is an ablation of
+    (``segrepro.params.parent_method``); a main method maps to itself and may
+    be left out. ``None`` means no variants (every method is a main method).
+    """
+    variants = _check_parents(methods, parents or {})
     reducers = metric_reducers(tolerances, widths)
     loaded = {m: _load(per_image_dir, m, seeds) for m in methods}
     reference = methods[0]
     result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot,
-                              "level": 0.95, "methods": {}}
+                              "level": 0.95, "metrics": list(reducers), "variants": variants,
+                              "methods": {}, "vs_parent": {}}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):
             raise SegreproError(f"{method} and {reference} were evaluated on different test images")
@@ -59,8 +107,13 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], t
             entry[metric] = {"per_seed": per_seed.tolist(), "mean": float(summary.mean),
                              "std": float(summary.std) if len(seeds) > 1 else None}
             if method != reference:
-                ci = paired_bootstrap_ci(stats[key], loaded[reference][0][key], reducer, n_boot=n_boot, seed=0)
-                entry[metric]["delta"] = {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
+                entry[metric]["delta"] = _interval(stats[key], loaded[reference][0][key], reducer, n_boot)
         result["methods"][method] = entry
+    for variant, parent in variants.items():
+        if parent in loaded:
+            vs = {"parent": parent}
+            for metric, (key, reducer) in reducers.items():
+                vs[metric] = _interval(loaded[variant][0][key], loaded[parent][0][key], reducer, n_boot)
+            result["vs_parent"][variant] = vs
     write_json(out, result)
     return result
