@@ -48,6 +48,33 @@ Choices where the paper is silent ([I]/[U] items of methods.md §2.2–§2.6):
 * Normalisation: θ, φ, g and the channel q/k convs are plain 1×1 convs with bias (a ReLU
   would make all logits ≥ 0); each branch ends with 1×1 conv + BN without ReLU, so the
   residual can be negative; the decoder's conv-BN-ReLU follows the fusion anyway.
+
+Training options, each answering a silence of the paper (``model.ddsm`` in params.yaml).
+The first reconstruction is ``offset_bound=None, offset_lr_scale=1.0,
+position_embedding='sine', identity_start=False, padding_mode='border'`` (the defaults).
+Defaults chosen by the validation ablation in README §DDSM ablation.
+* ``offset_bound`` (paper: no range for Δ). None: Δ = raw conv output, unbounded. A number
+  b > 0: Δ = b·tanh(raw), in grid units (lateral pixels / channel-grid cells), so each sample
+  stays within b of its regular-grid point r_n; zero-init still starts on the grid, with
+  slope b at 0. Outside the map ``grid_sample`` gives a position no gradient (border: along
+  the axis that left; zeros: beyond one cell), so unbounded offsets can drift out for good.
+* ``offset_lr_scale`` (paper: no per-part learning rate; SFNet's flow head uses the base
+  lr). Convention shared with the trainer: every submodule with a float attribute
+  ``lr_scale`` gets its own optimizer param group at lr × lr_scale. DDSM sets it on the two
+  offset convs (``spatial_offset``, ``channel_offset``) and nowhere else; 1.0 = base lr,
+  0 freezes the regular grid (weight decay in SGD is scaled by the lr too).
+* ``position_embedding`` (paper: an icon, type unknown). 'sine': absolute, in lateral
+  pixels (above), so a larger test frame shows phases never seen on training crops.
+  'sine_relative': the same sin/cos layout over u = (i + ½)/n ∈ (0, 1), the pixel centre
+  normalised to the map's extent per axis (e_ph's centres land on the same u as x_l's), with
+  C//4 frequencies per axis spaced geometrically from ½ to 8 cycles per extent
+  (``RELATIVE_CYCLES``): the lowest codes position monotonically, the highest has a period
+  of 3.5 lateral pixels on a 28-row map; identical values at any input size. 'none'.
+* ``identity_start`` (paper: no init). True: the last BN γ of each branch head is zero
+  (zero-γ residual init, Goyal et al. 2017, arXiv 1706.02677), so at step 0 both branches
+  output exactly 0 and the fusion equals ``UpsampleAdd`` (x_l alone if
+  keep_upsampled_top=False); only the heads' γ, β get gradient on that first step.
+* ``padding_mode`` (paper: silent): 'border' (default, above) or 'zeros'.
 """
 from __future__ import annotations
 
@@ -59,8 +86,9 @@ from torch import nn
 
 from segrepro.errors import SegreproError
 
-POSITION_EMBEDDINGS = ("sine", "none")
+POSITION_EMBEDDINGS = ("sine", "sine_relative", "none")
 PADDING_MODES = ("border", "zeros")
+RELATIVE_CYCLES = (0.5, 8.0)  # sine_relative: lowest and highest frequency, cycles per map extent
 
 
 def regular_grid(num_samples: int, dtype: torch.dtype = torch.float32,
@@ -94,6 +122,16 @@ def dynamic_sample(src: torch.Tensor, offsets: torch.Tensor,
     return out.view(b, d, n, h, w), torch.stack((px, py), dim=2)  # (B, D, N, H, W), (B, N, 2, H, W)
 
 
+def _sincos_planes(channels: int, phase_y: torch.Tensor, phase_x: torch.Tensor) -> torch.Tensor:
+    """(h, F), (w, F) phases -> (1, C, h, w): [sin y, cos y, sin x, cos x] planes, zero-padded to C."""
+    h, w = phase_y.shape[0], phase_x.shape[0]
+    ey = torch.cat((phase_y.sin(), phase_y.cos()), 1)  # (h, 2F)
+    ex = torch.cat((phase_x.sin(), phase_x.cos()), 1)  # (w, 2F)
+    emb = torch.cat((ey.T[:, :, None].expand(-1, h, w), ex.T[:, None, :].expand(-1, h, w)))  # (4F, h, w)
+    emb = F.pad(emb, (0, 0, 0, 0, 0, channels - emb.shape[0]))  # (C, h, w)
+    return emb.unsqueeze(0)  # (1, C, h, w)
+
+
 def sine_embedding(channels: int, size: tuple[int, int], frame: tuple[int, int],
                    dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Fixed 2-D sinusoid (1, C, h, w) at pixel centres of an h×w map covering an H×W frame."""
@@ -103,11 +141,20 @@ def sine_embedding(channels: int, size: tuple[int, int], frame: tuple[int, int],
     # Centres in frame-pixel units, so up(e_ph) lines up with e_pl across levels.
     y = (torch.arange(h, dtype=dtype, device=device) + 0.5) * fh / h - 0.5  # (h,)
     x = (torch.arange(w, dtype=dtype, device=device) + 0.5) * fw / w - 0.5  # (w,)
-    ey = torch.cat(((y[:, None] * freq).sin(), (y[:, None] * freq).cos()), 1)  # (h, 2F)
-    ex = torch.cat(((x[:, None] * freq).sin(), (x[:, None] * freq).cos()), 1)  # (w, 2F)
-    emb = torch.cat((ey.T[:, :, None].expand(-1, h, w), ex.T[:, None, :].expand(-1, h, w)))  # (4F, h, w)
-    emb = F.pad(emb, (0, 0, 0, 0, 0, channels - 4 * nf))  # (C, h, w)
-    return emb.unsqueeze(0)  # (1, C, h, w)
+    return _sincos_planes(channels, y[:, None] * freq, x[:, None] * freq)
+
+
+def relative_sine_embedding(channels: int, size: tuple[int, int], dtype: torch.dtype,
+                            device: torch.device) -> torch.Tensor:
+    """Sinusoid (1, C, h, w) of u = (i + ½)/n per axis; frequencies span ``RELATIVE_CYCLES``."""
+    h, w = size
+    nf = channels // 4
+    lo, hi = RELATIVE_CYCLES
+    cycles = lo * (hi / lo) ** (torch.arange(nf, dtype=dtype, device=device) / max(nf - 1, 1))  # (F,)
+    u_y = (torch.arange(h, dtype=dtype, device=device) + 0.5) / h  # (h,)
+    u_x = (torch.arange(w, dtype=dtype, device=device) + 0.5) / w  # (w,)
+    return _sincos_planes(channels, 2 * math.pi * u_y[:, None] * cycles,
+                          2 * math.pi * u_x[:, None] * cycles)
 
 
 def _check_samples(name: str, value: int) -> None:
@@ -115,6 +162,14 @@ def _check_samples(name: str, value: int) -> None:
     if value < 1 or k * k != value or k % 2 == 0:
         raise SegreproError(f"{name}={value!r} is not allowed; use an odd perfect square "
                             f"(1, 9, 25, 49, ...) so the k×k grid is centred on the position")
+
+
+def _check_number(name: str, value: object, low: float, strict: bool, hint: str) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and (value > low if strict else value >= low)
+    if not ok:
+        raise SegreproError(f"{name}={value!r} is not allowed; use a number {'>' if strict else '>='} "
+                            f"{low:g}{hint}")
 
 
 def _default_grid(channels: int) -> tuple[int, int]:
@@ -134,7 +189,9 @@ class DDSMFusion(nn.Module):
                  pool_size: int = 8, down_factor: int = 2,
                  channel_grid: tuple[int, int] | None = None,
                  position_embedding: str = "sine", padding_mode: str = "border",
-                 keep_upsampled_top: bool = True, scaled_affinity: bool = True) -> None:
+                 keep_upsampled_top: bool = True, scaled_affinity: bool = True,
+                 offset_bound: float | None = None, offset_lr_scale: float = 1.0,
+                 identity_start: bool = False) -> None:
         super().__init__()
         for name, value in (("channels", channels), ("pool_size", pool_size),
                             ("down_factor", down_factor)):
@@ -148,6 +205,11 @@ class DDSMFusion(nn.Module):
         if padding_mode not in PADDING_MODES:
             raise SegreproError(f"padding_mode={padding_mode!r} is not allowed; "
                                 f"choose one of {PADDING_MODES}")
+        if offset_bound is not None:
+            _check_number("offset_bound", offset_bound, 0, True, " (grid units), or null for unbounded")
+        _check_number("offset_lr_scale", offset_lr_scale, 0, False, " (1.0 = the base learning rate)")
+        if not isinstance(identity_start, bool):
+            raise SegreproError(f"identity_start={identity_start!r} is not allowed; use true or false")
         if not (spatial or channel):
             raise SegreproError("spatial=False and channel=False leaves no DDSM branch; enable "
                                 "at least one, or use decoder.UpsampleAdd for the baseline")
@@ -160,6 +222,7 @@ class DDSMFusion(nn.Module):
         self.pool_size, self.down_factor = pool_size, down_factor
         self.position_embedding, self.padding_mode = position_embedding, padding_mode
         self.keep_upsampled_top, self.scaled_affinity = keep_upsampled_top, scaled_affinity
+        self.offset_bound = None if offset_bound is None else float(offset_bound)
         c, a2 = channels, pool_size * pool_size
         if spatial:
             self.query = nn.Conv2d(c, c, 1)
@@ -176,6 +239,16 @@ class DDSMFusion(nn.Module):
             if conv is not None:  # start on the regular grid; gradients still reach the weights
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
+                conv.lr_scale = float(offset_lr_scale)  # trainer: own param group at lr × lr_scale
+        for head in (getattr(self, "spatial_out", None), getattr(self, "channel_out", None)):
+            if head is not None and identity_start:
+                nn.init.zeros_(head[1].weight)  # BN γ = 0 (β is 0 already): the branch outputs 0
+
+    def _offsets(self, conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        """Offsets Δ (B, N, 2, h, w) in grid units: raw conv output, or bound · tanh(raw)."""
+        b, _, h, w = x.shape
+        raw = conv(x).view(b, conv.out_channels // 2, 2, h, w)
+        return raw if self.offset_bound is None else self.offset_bound * torch.tanh(raw)
 
     def forward(self, lateral: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         return self.forward_with_details(lateral, top)[0]
@@ -203,11 +276,13 @@ class DDSMFusion(nn.Module):
         if self.position_embedding == "sine":
             xl = xl + sine_embedding(c, (h, w), (h, w), xl.dtype, xl.device)
             xh = xh + sine_embedding(c, tuple(xh.shape[-2:]), (h, w), xh.dtype, xh.device)
+        elif self.position_embedding == "sine_relative":
+            xl = xl + relative_sine_embedding(c, (h, w), xl.dtype, xl.device)
+            xh = xh + relative_sine_embedding(c, tuple(xh.shape[-2:]), xh.dtype, xh.device)
         xh = F.interpolate(xh, size=(h, w), mode="bilinear", align_corners=False)  # (B, C, H, W)
         x_cat = torch.cat((xl, xh), dim=1)  # (B, 2C, H, W)
         q, k_map, v_map = self.query(xl), self.key(x_cat), self.value(xh)
-        n = self.spatial_offset.out_channels // 2
-        offsets = self.spatial_offset(x_cat).view(b, n, 2, h, w)  # (B, N, 2, H, W)
+        offsets = self._offsets(self.spatial_offset, x_cat)  # (B, N, 2, H, W)
         # Keys and values share positions, so one grid_sample serves both.
         samples, pos = dynamic_sample(torch.cat((k_map, v_map), 1), offsets, self.padding_mode)
         keys, values = samples.split(c, dim=1)  # (B, C, N, H, W) each
@@ -234,9 +309,8 @@ class DDSMFusion(nn.Module):
         def on_grid(t: torch.Tensor) -> torch.Tensor:  # (B, C, D) -> (B, D, gh, gw)
             return t.transpose(1, 2).reshape(b, -1, gh, gw)  # channel i at (i // gw, i % gw)
 
-        n = self.channel_offset.out_channels // 2
         off_in = torch.cat((on_grid(pl.flatten(2)), on_grid(ph.flatten(2))), 1)  # (B, 2a², gh, gw)
-        offsets = self.channel_offset(off_in).view(b, n, 2, gh, gw)  # (B, N, 2, gh, gw)
+        offsets = self._offsets(self.channel_offset, off_in)  # (B, N, 2, gh, gw)
         samples, pos = dynamic_sample(torch.cat((on_grid(k), on_grid(v)), 1), offsets,
                                       self.padding_mode)  # (B, a² + hd·wd, N, gh, gw)
         samples = samples.flatten(3)  # (B, a² + hd·wd, N, C)
