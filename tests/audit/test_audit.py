@@ -1,91 +1,173 @@
-"""Audit: pass, drift beyond tolerance, a changed data hash, a missing result."""
+"""The audit on a real dvc.lock: same class, edits, other classes, CUDA, re-pinning, crashes."""
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from segrepro.audit import audit
-from segrepro.audit.audit import load_pins, run_checks, update_pins, write_reports
+from segrepro.audit.audit import run_audit
+from segrepro.audit.pins import load_pins, update_pins
 from segrepro.errors import SegreproError
+from tests.audit.conftest import KEYS, pin_other_class, pin_this_run
 
-LOCK = {"stages": {
-    "preprocess": {"outs": [{"path": "data/processed", "md5": "d" * 32 + ".dir"}]},
-    "train@baseline-0": {"outs": [{"path": "models/baseline-0.pt", "md5": "c" * 32}]},
-}}
+EDITED = "edited after its stage ran; rerun `dvc repro`"
 
 
-@pytest.fixture()
-def workspace(tmp_path: Path, monkeypatch) -> Path:
-    # The workspace-vs-lock check runs `dvc status`, exercised by the e2e test;
-    # here the lock is synthetic, so report a clean workspace.
-    monkeypatch.setattr(audit, "changed_stages", lambda root, targets: {})
-    (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "baseline-0.json").write_text(
-        json.dumps({"miou": 0.5, "pixel_acc": 0.9, "mean_acc": 0.6}))
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(LOCK))
-    update_pins(tmp_path / "pins.yaml", tmp_path / "metrics", tmp_path / "dvc.lock", ["baseline-0"])
-    return tmp_path
+def audit(ws: Path, pins: Path) -> tuple[int, dict, list[dict]]:
+    code, _ = run_audit(pins, ws / "results" / "metrics", ws / "dvc.lock", KEYS,
+                        ws / "reports" / "audit.json", ws / "reports" / "audit.md")
+    report = json.loads((ws / "reports" / "audit.json").read_text())
+    return code, report, report["checks"]
 
 
-def check(ws: Path, expected=("baseline-0",)):
-    checks = run_checks(load_pins(ws / "pins.yaml"), ws / "metrics", ws / "dvc.lock", list(expected), ws)
-    return {(c.subject, c.check): c.status for c in checks}, checks
+def rows(checks: list[dict], **match) -> list[dict]:
+    return [c for c in checks if all(c[k] == v for k, v in match.items())]
 
 
-def test_pass(workspace):
-    statuses, checks = check(workspace)
-    assert set(statuses.values()) == {"pass"}
-    table = write_reports(checks, workspace / "audit.json", workspace / "audit.md")
-    assert "**PASS**" in table and json.loads((workspace / "audit.json").read_text())["passed"]
+def test_same_class_passes_and_names_the_class(ws):
+    code, report, checks = audit(ws, pin_this_run(ws))
+    assert code == 0 and report["passed"]
+    assert {c["status"] for c in checks} == {"pass"}
+    assert len(rows(checks, check="checkpoint md5")) == 4
+    assert len(rows(checks, subject="results/comparison.json")) == 1
+    assert report["result_classes"]["cpu-AVX2"]["source"] == ["train_environment"]
+    md = (ws / "reports" / "audit.md").read_text()
+    assert "**PASS**" in md and "class **cpu-AVX2**" in md and "same class" in md
 
 
-def test_drift_beyond_tolerance_only(workspace):
-    path = workspace / "metrics" / "baseline-0.json"
-    path.write_text(json.dumps({"miou": 0.509, "pixel_acc": 0.9, "mean_acc": 0.62}))
-    statuses, checks = check(workspace)
-    assert statuses[("baseline-0", "miou")] == "pass"        # within ±0.01
-    assert statuses[("baseline-0", "mean_acc")] == "drift"   # 0.02 away
-    write_reports(checks, workspace / "audit.json", workspace / "audit.md")
-    assert "FAIL" in (workspace / "audit.md").read_text()
-    assert not json.loads((workspace / "audit.json").read_text())["passed"]
+def test_metric_edited_below_the_old_tolerance_is_caught(ws):
+    pins = pin_this_run(ws)
+    path = ws / "results" / "metrics" / "baseline-0.json"
+    result = json.loads(path.read_text())
+    result["miou"] += 0.009
+    path.write_text(json.dumps(result, indent=2, sort_keys=True))
+    code, report, checks = audit(ws, pins)
+    assert code == 1 and not report["passed"]
+    (edit,) = rows(checks, subject="results/metrics/baseline-0.json")
+    assert edit["status"] == "drift" and EDITED in edit["note"]
+    assert rows(checks, subject="baseline-0", check="miou")[0]["status"] == "drift"
+    assert "FAIL" in (ws / "reports" / "audit.md").read_text()
 
 
-def test_changed_data_hash(workspace):
-    lock = yaml.safe_load((workspace / "dvc.lock").read_text())
-    lock["stages"]["preprocess"]["outs"][0]["md5"] = "e" * 32 + ".dir"
-    (workspace / "dvc.lock").write_text(yaml.safe_dump(lock))
-    statuses, _ = check(workspace)
-    assert statuses[("data", "dvc.lock md5")] == "drift"
+def test_comparison_edit_is_caught(ws):
+    pins = pin_this_run(ws)
+    path = ws / "results" / "comparison.json"
+    path.write_text(path.read_text().replace("0.286", "0.296"))
+    code, _, checks = audit(ws, pins)
+    (edit,) = rows(checks, subject="results/comparison.json")
+    assert code == 1 and edit["status"] == "drift" and EDITED in edit["note"]
+    assert [c["subject"] for c in checks if c["status"] != "pass"] == ["results/comparison.json"]
 
 
-def test_missing_result_and_missing_pin(workspace):
-    (workspace / "metrics" / "baseline-0.json").unlink()
-    statuses, _ = check(workspace, expected=("baseline-0", "sdn-0"))
-    assert statuses[("baseline-0", "miou")] == "missing"
-    assert statuses[("sdn-0", "pin")] == "missing"
+def test_per_image_edit_is_caught(ws):
+    pins = pin_this_run(ws)
+    path = ws / "results" / "per_image" / "sdn-1.npz"
+    with zipfile.ZipFile(path, "w") as npz:
+        npz.writestr("miou.txt", json.dumps([0.9] * 3))
+    code, _, checks = audit(ws, pins)
+    (edit,) = rows(checks, subject="results/per_image/sdn-1.npz")
+    assert code == 1 and edit["status"] == "drift" and edit["note"] == f"results/per_image/sdn-1.npz {EDITED}"
 
 
-def test_checkpoint_hash_change_is_drift_in_the_pinned_environment(workspace):
-    lock = yaml.safe_load((workspace / "dvc.lock").read_text())
-    lock["stages"]["train@baseline-0"]["outs"][0]["md5"] = "f" * 32
-    (workspace / "dvc.lock").write_text(yaml.safe_dump(lock))
-    statuses, _ = check(workspace)
-    assert statuses[("baseline-0", "checkpoint md5")] == "drift"
-    pins = yaml.safe_load((workspace / "pins.yaml").read_text())
-    pins["environment"]["torch"] = "0.0.0"
-    (workspace / "pins.yaml").write_text(yaml.safe_dump(pins))
-    statuses, _ = check(workspace)
-    assert statuses[("baseline-0", "checkpoint md5")] == "skip"
+def test_missing_result_and_pinned_key_not_run(ws):
+    pins = pin_this_run(ws)
+    (ws / "results" / "metrics" / "sdn-0.json").unlink()
+    code, _, checks = audit(ws, pins)
+    assert code == 1
+    assert rows(checks, subject="results/metrics/sdn-0.json")[0]["status"] == "missing"
+    assert rows(checks, subject="sdn-0", check="result")[0]["status"] == "missing"
 
 
-def test_update_shows_a_diff_and_bad_pins_are_rejected(workspace):
-    (workspace / "metrics" / "baseline-0.json").write_text(
-        json.dumps({"miou": 0.6, "pixel_acc": 0.9, "mean_acc": 0.6}))
-    diff = update_pins(workspace / "pins.yaml", workspace / "metrics", workspace / "dvc.lock", ["baseline-0"])
-    assert "-      miou: 0.5" in diff and "+      miou: 0.6" in diff
-    (workspace / "pins.yaml").write_text("results: [1, 2]\n")
-    with pytest.raises(SegreproError, match="no 'results' mapping"):
-        load_pins(workspace / "pins.yaml")
+def test_cross_class_run_one_point_off_passes(ws):
+    pins = pin_other_class(ws, {"baseline": 0.01, "sdn": -0.01})
+    code, report, checks = audit(ws, pins)
+    hashes = rows(checks, check="checkpoint md5")
+    assert {c["status"] for c in hashes} == {"skip"}
+    assert all("no pins for class cpu-AVX2" in c["note"] for c in hashes)
+    bands = rows(checks, subject="baseline", check="miou (mean of 2 seed(s))")
+    # 3 · 0.008 · sqrt(1/2 + 1/3) = 0.0219 > the 0.01 shift
+    assert bands[0]["status"] == "pass" and "± 0.0219 (cpu-AVX512)" in bands[0]["pinned"]
+    assert code == 0 and report["passed"]
+    assert "cross-class statistical band" in report["result_classes"]["cpu-AVX2"]["check"]
+
+
+def test_cross_class_regression_of_five_points_fails(ws):
+    pins = pin_other_class(ws, {"baseline": 0.01, "sdn": 0.05})   # sdn's run is 5 points below its pins
+    code, _, checks = audit(ws, pins)
+    assert code == 1
+    failed = {(c["subject"], c["check"].split(" ")[0]) for c in checks if c["status"] != "pass"
+              and c["status"] != "skip"}
+    assert ("sdn", "miou") in failed and not any(subject == "baseline" for subject, _ in failed)
+
+
+def test_torch_version_change_uses_the_band(ws):
+    pins = pin_this_run(ws)
+    data = yaml.safe_load(pins.read_text())
+    data["classes"]["cpu-AVX2"]["environment"]["torch"] = "2.12.0+cpu"
+    pins.write_text(yaml.safe_dump(data))
+    code, _, checks = audit(ws, pins)
+    assert code == 0
+    assert all("torch 2.13.0+cpu differs" in c["note"] for c in rows(checks, check="checkpoint md5"))
+    # two seeds per method on each side: s = 0.0057 pooled, band 3·s·√(1/2 + 1/2) = 0.0170
+    band = rows(checks, subject="sdn", check="miou (mean of 2 seed(s))")[0]
+    assert "± 0.0170 (cpu-AVX2)" in band["pinned"] and "pooled over methods (2 dof)" in band["note"]
+
+
+def _as_gpu_run(ws: Path) -> None:
+    """Results as a GPU evaluate would write them, recorded in dvc.lock as DVC would (md5 of bytes)."""
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())
+    for key in KEYS:
+        path = ws / "results" / "metrics" / f"{key}.json"
+        result = json.loads(path.read_text())
+        result["train_environment"].update(device="cuda", gpu="NVIDIA H100 80GB HBM3", cuda="12.8")
+        path.write_text(json.dumps(result, sort_keys=True))
+        for out in lock["stages"][f"evaluate@{key}"]["outs"]:
+            if out["path"] == f"results/metrics/{key}.json":
+                out["md5"], out["size"] = hashlib.md5(path.read_bytes()).hexdigest(), path.stat().st_size
+    (ws / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+
+
+def test_cuda_pins_never_compare_hashes(ws):
+    _as_gpu_run(ws)
+    pins = pin_this_run(ws, ws / "pins-gpu.yaml")
+    data = yaml.safe_load(pins.read_text())
+    assert list(data["classes"]) == ["cuda-NVIDIA H100 80GB HBM3"]
+    for result in data["classes"]["cuda-NVIDIA H100 80GB HBM3"]["results"].values():
+        result["checkpoint"]["md5"] = "0" * 32     # another GPU run: other checkpoint bits
+    pins.write_text(yaml.safe_dump(data))
+    code, _, checks = audit(ws, pins)
+    hashes = rows(checks, check="checkpoint md5")
+    assert len(hashes) == 4 and all(c["status"] == "skip" and "not bit-exact" in c["note"] for c in hashes)
+    assert code == 0 and rows(checks, subject="baseline", check="miou (mean of 2 seed(s))")[0]["status"] == "pass"
+
+
+def test_update_rewrites_only_its_class_and_records_mean_and_std(ws):
+    pins = pin_other_class(ws, {"baseline": 0.01, "sdn": 0.0})
+    other = yaml.safe_load(pins.read_text())["classes"]["cpu-AVX512"]
+    diff = update_pins(pins, ws / "results" / "metrics", ws / "dvc.lock", KEYS)
+    new = load_pins(pins)
+    assert new["classes"]["cpu-AVX512"] == other
+    summary = new["classes"]["cpu-AVX2"]["summary"]["baseline"]
+    assert summary["seeds"] == 2 and summary["mean"]["miou"] == pytest.approx(0.31)
+    assert summary["std"]["miou"] == pytest.approx(0.008 / 2 ** 0.5, abs=1e-6)   # ±0.004 around the mean
+    assert "+  cpu-AVX2:" in diff and "-  cpu-AVX512:" not in diff
+
+
+def test_update_refuses_edited_outputs(ws):
+    (ws / "results" / "comparison.json").write_text("{}")
+    with pytest.raises(SegreproError, match="cannot pin: results/comparison.json: .*edited"):
+        pin_this_run(ws)
+
+
+def test_crash_replaces_a_previous_pass_report(ws):
+    pins = pin_this_run(ws)
+    assert audit(ws, pins)[0] == 0
+    pins.write_text("classes: [not, a, mapping]\n")
+    with pytest.raises(SegreproError, match="no 'classes' mapping"):
+        audit(ws, pins)
+    assert "FAILED" in (ws / "reports" / "audit.md").read_text()
+    assert json.loads((ws / "reports" / "audit.json").read_text())["passed"] is False

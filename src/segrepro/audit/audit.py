@@ -1,124 +1,182 @@
-"""Compare results with pinned values and the data/checkpoints with their pinned hashes.
+"""Audit a run against the pins: were outputs edited, and do the results reproduce?
 
-Pins file (YAML, committed)::
+Three kinds of rows (``check.Check``: pass / drift / missing / skip):
 
-    environment: {torch: 2.13.0+cpu, device: cpu}
-    tolerance: {default: 0.01, miou: 0.005}   # absolute; per metric or default
-    data: {path: data/processed, md5: …}  # md5 as dvc.lock records it
-    results:
-      baseline-0:
-        metrics: {miou: 0.53, ...}
-        checkpoint: {path: models/baseline-0.pt, md5: …}
+1. **Edits** (``edits.py``): every output of preprocess, train, evaluate and
+   compare hashes to what ``dvc.lock`` recorded when its stage ran; anything
+   else was edited afterwards. This, not a tolerance, is what protects the
+   stored results, ``comparison.json`` and the per-image files.
+2. **Same class** — the results were trained in an environment class that has
+   pins (``environment.class_key``) with the same torch version, on CPU: the
+   run is bit-reproducible, so each checkpoint md5 must equal the pinned one
+   and each pinned metric must lie within ``tolerance.same_class`` (1e-6).
+3. **Cross class** — a class without pins, another torch version, or any
+   CUDA run: no hash check (``skip``, saying why); each method's mean over
+   seeds of each pinned metric must lie within the statistical band of
+   ``bands.py`` around the pinned mean of some pinned class.
 
-Each check is ``pass``, ``drift`` or ``missing``; ``skip`` marks a
-checkpoint-hash check under a different torch version or device, where bit
-equality is not expected (metrics are still held to their tolerance).
+The environment of a result is the ``train_environment`` recorded in its
+metrics JSON (the machine running the audit only as a fallback). The data
+hash in ``dvc.lock`` is held to the pinned one whatever the class.
 """
 from __future__ import annotations
 
-import difflib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
-import yaml
-
 from segrepro.atomic import atomic_file, write_json
-from segrepro.audit.lock import changed_stages, out_md5, read_lock
-from segrepro.errors import SegreproError
+from segrepro.audit.bands import band, mean_std, pooled_std
+from segrepro.audit.check import Check
+from segrepro.audit.edits import edit_checks
+from segrepro.audit.environment import class_key, environment, is_bit_exact, result_environment
+from segrepro.audit.lock import out_md5, read_lock
+from segrepro.audit.pins import (DATA_PATH, DATA_STAGE, REPIN, checkpoint_path, load_pins, load_result,
+                                 method_of, pinned_metric_names, tolerances, update_pins)
 
-DEFAULT_TOLERANCE = 0.01  # absolute, for every pinned metric unless the pins file says otherwise
-SCALAR_METRICS = ("miou", "pixel_acc", "mean_acc", "boundary_iou")
-
-
-def pinned_metric_names(result: dict) -> list[str]:
-    """The accuracy and boundary metrics of a results file (not cost: latency is not reproducible)."""
-    return sorted(k for k in result if k in SCALAR_METRICS or k.startswith(("bf@", "trimap@")))
-DATA_STAGE, DATA_PATH = "preprocess", "data/processed"
-
-
-@dataclass(frozen=True)
-class Check:
-    subject: str
-    check: str
-    status: str
-    observed: str
-    pinned: str
+__all__ = ["Check", "Checks", "environment", "load_pins", "pinned_metric_names", "run_audit",
+           "run_checks", "update_pins", "write_reports"]
 
 
-def environment() -> dict[str, str]:
-    return {"torch": str(torch.__version__), "device": "cuda" if torch.cuda.is_available() else "cpu"}
+class Checks(list):
+    """The rows of an audit, plus ``context``: the class of the results and which checks applied."""
+
+    def __init__(self, rows=(), context: dict | None = None):
+        super().__init__(rows)
+        self.context = context or {}
 
 
-def _checkpoint(key: str) -> str:
-    return f"models/{key}.pt"
+def _same_class(key: str, result: dict, section: dict, stages: dict, tol: float, klass: str) -> list[Check]:
+    pin = section["results"].get(key)
+    if pin is None:
+        return [Check(key, "pin", "missing", "result present", f"no pin in {klass}", REPIN)]
+    pinned_md5 = (pin.get("checkpoint") or {}).get("md5")
+    md5 = out_md5(stages, f"train@{key}", checkpoint_path(key))
+    status = "missing" if md5 is None else ("pass" if md5 == pinned_md5 else "drift")
+    note = ("" if status == "pass" else "same class and torch train bit for bit: training changed; "
+            f"{REPIN} if intended")
+    rows = [Check(key, "checkpoint md5", status, str(md5), str(pinned_md5), note)]
+    for metric, pinned in sorted((pin.get("metrics") or {}).items()):
+        if metric not in result:
+            rows.append(Check(key, metric, "missing", "-", f"{pinned:.6f}", "metric absent from the result"))
+            continue
+        ok = abs(float(result[metric]) - pinned) <= tol
+        rows.append(Check(key, metric, "pass" if ok else "drift", f"{float(result[metric]):.6f}",
+                          f"{pinned:.6f} ± {tol:g}", f"same class {klass}"))
+    return rows
 
 
-def load_pins(path: Path) -> dict:
-    if not Path(path).is_file():
-        raise SegreproError(f"pins file {path} is missing; create it with `segrepro audit --update`")
-    try:
-        pins = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as exc:
-        raise SegreproError(f"pins file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(pins, dict) or not isinstance(pins.get("results"), dict):
-        raise SegreproError(f"pins file {path} has no 'results' mapping; regenerate it with "
-                            "`segrepro audit --update`")
-    return pins
-
-
-def _load_result(metrics_dir: Path, key: str) -> dict | None:
-    path = metrics_dir / f"{key}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+def _cross_class(method: str, runs: dict[str, dict], classes: dict, tol: dict) -> list[Check]:
+    candidates = {name: sec["summary"][method] for name, sec in classes.items() if method in sec["summary"]}
+    if not candidates:
+        return [Check(method, "pin", "missing", f"{len(runs)} seed(s)", "no pinned class has this method", REPIN)]
+    rows = []
+    for metric in sorted({m for summary in candidates.values() for m in summary.get("mean", {})}):
+        values = [float(r[metric]) for r in runs.values() if metric in r]
+        if len(values) < len(runs):
+            rows.append(Check(method, metric, "missing", "-", "-", "metric absent from a result"))
+            continue
+        run_mean = mean_std(values)[0]
+        best = None
+        for name, summary in candidates.items():
+            pinned = (summary.get("mean") or {}).get(metric)
+            if pinned is None:
+                continue
+            s, dof = pooled_std(classes[name]["summary"], metric)
+            b = band(s, dof, len(values), int(summary["seeds"]), tol["cross_class_floor"],
+                     tol["cross_class_sigmas"])
+            score = abs(run_mean - pinned) / b.width
+            if best is None or score < best[0]:
+                best = (score, name, pinned, b)
+        score, name, pinned, b = best
+        rows.append(Check(method, f"{metric} (mean of {len(values)} seed(s))", "pass" if score <= 1 else "drift",
+                          f"{run_mean:.4f}", f"{pinned:.4f} ± {b.width:.4f} ({name})",
+                          f"cross-class band vs {name}: {b.reason}"))
+    return rows
 
 
 def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[str],
-               repo_root: Path) -> list[Check]:
+               repo_root: Path | None = None) -> Checks:
+    """All rows of the audit. Paths in dvc.lock resolve against its directory, as in DVC
+    (``repo_root`` is accepted for the old call signature and not needed)."""
+    lock_path = Path(lock_path)
     stages = read_lock(lock_path)
-    tolerance = pins.get("tolerance") or {}
-    same_env = pins.get("environment") == environment()
-    checks = []
+    tol = tolerances(pins)
+    classes = pins["classes"]
+    rows: list[Check] = []
     pinned_data = (pins.get("data") or {}).get("md5")
     data_md5 = out_md5(stages, DATA_STAGE, DATA_PATH)
-    checks.append(Check("data", "dvc.lock md5", "pass" if data_md5 and data_md5 == pinned_data
-                        else ("missing" if not data_md5 else "drift"), str(data_md5), str(pinned_data)))
-    for key in sorted(set(pins["results"]) | set(expected)):
-        pin = pins["results"].get(key)
-        result = _load_result(metrics_dir, key)
-        if pin is None:
-            checks.append(Check(key, "pin", "missing", "result present" if result else "-", "no pin"))
+    rows.append(Check("data", "dvc.lock md5", "missing" if not data_md5 else
+                      ("pass" if data_md5 == pinned_data else "drift"), str(data_md5), str(pinned_data),
+                      "" if data_md5 == pinned_data else "processed data changed; rerun preprocess or re-pin"))
+    rows += edit_checks(stages, lock_path.parent, expected)
+    result_classes: dict[str, dict] = {}
+    same_classes: set[str] = set()
+    cross: dict[str, dict[str, dict]] = {}
+    for key in expected:
+        result = load_result(metrics_dir, key)
+        if result is None:
+            rows.append(Check(key, "result", "missing", "-", f"{Path(metrics_dir) / key}.json",
+                              "run `dvc repro`"))
             continue
-        for metric, pinned in sorted(pin.get("metrics", {}).items()):
-            if result is None or metric not in result:
-                checks.append(Check(key, metric, "missing", "-", f"{pinned:.4f}"))
-                continue
-            tol = tolerance.get(metric, tolerance.get("default", DEFAULT_TOLERANCE))
-            ok = abs(result[metric] - pinned) <= tol
-            checks.append(Check(key, metric, "pass" if ok else "drift", f"{result[metric]:.4f}",
-                                f"{pinned:.4f} ± {tol}"))
-        pinned_md5 = (pin.get("checkpoint") or {}).get("md5")
-        md5 = out_md5(stages, f"train@{key}", _checkpoint(key))
-        if md5 is None:
-            status = "missing"
-        elif md5 == pinned_md5:
-            status = "pass"
+        env, recorded = result_environment(result)
+        klass = class_key(env)
+        section = classes.get(klass)
+        if not is_bit_exact(env):
+            why = "GPU training is not bit-exact (bf16 autocast, cuDNN autotuning)"
+        elif section is None:
+            why = f"no pins for class {klass}"
+        elif section["environment"].get("torch") != env["torch"]:
+            why = f"torch {env['torch']} differs from the pinned {section['environment'].get('torch')}"
         else:
-            status = "drift" if same_env else "skip"
-        checks.append(Check(key, "checkpoint md5", status, str(md5), str(pinned_md5)))
-    targets = [DATA_STAGE] + [f"train@{k}" for k in expected if f"train@{k}" in stages]
-    stale = changed_stages(repo_root, targets)
-    checks.append(Check("workspace", "matches dvc.lock", "drift" if stale else "pass",
-                        ", ".join(sorted(stale)) or "clean", "clean"))
-    return checks
+            why = ""
+        info = result_classes.setdefault(klass, {"keys": [], "source": set(), "check": ""})
+        info["keys"].append(key)
+        info["source"].add("train_environment" if recorded else "fallback: the auditing machine")
+        if not why:
+            same_classes.add(klass)
+            info["check"] = (f"same class: checkpoint md5 equal to the pins, metrics within "
+                             f"{tol['same_class']:g} (bit-reproducible on CPU)")
+            rows += _same_class(key, result, section, stages, tol["same_class"], klass)
+        else:
+            info["check"] = f"cross-class statistical band on each method's mean over seeds ({why})"
+            rows.append(Check(key, "checkpoint md5", "skip",
+                              str(out_md5(stages, f"train@{key}", checkpoint_path(key))), "-",
+                              f"no hash check: {why}"))
+            cross.setdefault(method_of(key), {})[key] = result
+    for klass in sorted(same_classes):
+        for key in sorted(set(classes[klass]["results"]) - set(expected)):
+            rows.append(Check(key, "result", "missing", "-", f"pinned in {klass}",
+                              "pinned but not produced by this run (base.methods × base.seeds)"))
+    for method in sorted(cross):
+        rows += _cross_class(method, cross[method], classes, tol)
+    context = {"result_classes": {k: {**v, "source": sorted(v["source"])} for k, v in result_classes.items()},
+               "pinned_classes": sorted(classes), "tolerance": tol}
+    return Checks(rows, context)
+
+
+def _header(context: dict) -> list[str]:
+    lines = []
+    for klass, info in sorted(context.get("result_classes", {}).items()):
+        lines.append(f"* Results {', '.join(info['keys'])}: trained in class **{klass}** "
+                     f"(from {' and '.join(info['source'])}); checked with {info['check']}.")
+    lines.append(f"* Pinned classes: {', '.join(context.get('pinned_classes', [])) or 'none'}.")
+    tol = context.get("tolerance")
+    if tol:
+        lines.append(f"* Cross-class band = max({tol['cross_class_floor']:g}, {tol['cross_class_sigmas']:g}·s·"
+                     "√(1/S_run + 1/S_pin)), s the pinned seed std pooled over methods: a run on another "
+                     "class is a fresh training draw (see src/segrepro/audit/bands.py).")
+    return lines
 
 
 def write_reports(checks: list[Check], json_path: Path, md_path: Path) -> str:
-    """Write audit.json and audit.md; return the Markdown table that is also printed."""
-    failed = [c for c in checks if c.status in ("drift", "missing")]
-    write_json(json_path, {"passed": not failed, "checks": [asdict(c) for c in checks]})
-    lines = ["| subject | check | status | observed | pinned |", "|---|---|---|---|---|"]
-    lines += [f"| {c.subject} | {c.check} | {c.status} | {c.observed} | {c.pinned} |" for c in checks]
+    """Write audit.json and audit.md atomically; return the Markdown that is also printed."""
+    context = getattr(checks, "context", {})
+    failed = [c for c in checks if c.failed]
+    write_json(json_path, {"passed": not failed, "failed": len(failed), **context,
+                           "checks": [asdict(c) for c in checks]})
+    lines = _header(context) + ["", "| subject | check | status | observed | pinned | note |",
+                                "|---|---|---|---|---|---|"]
+    lines += [f"| {c.subject} | {c.check} | {c.status} | {c.observed} | {c.pinned} | {c.note} |" for c in checks]
     verdict = "PASS" if not failed else f"FAIL: {len(failed)} check(s) drifted or missing"
     table = "\n".join(lines) + f"\n\n**{verdict}**\n"
     with atomic_file(md_path) as tmp:
@@ -126,27 +184,23 @@ def write_reports(checks: list[Check], json_path: Path, md_path: Path) -> str:
     return table
 
 
-def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[str]) -> str:
-    """Rewrite the pins from the current results and dvc.lock; return the unified diff."""
-    old_text = Path(path).read_text() if Path(path).is_file() else ""
-    old = yaml.safe_load(old_text) if old_text else {}
-    stages = read_lock(lock_path)
-    results = {}
-    for key in expected:
-        result = _load_result(metrics_dir, key)
-        md5 = out_md5(stages, f"train@{key}", _checkpoint(key))
-        if result is None or md5 is None:
-            raise SegreproError(f"cannot pin {key}: its results or dvc.lock entry are missing; "
-                                "run `dvc repro` first")
-        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_metric_names(result)},
-                        "checkpoint": {"path": _checkpoint(key), "md5": md5}}
-    pins = {"environment": environment(),
-            "tolerance": (old or {}).get("tolerance") or {"default": DEFAULT_TOLERANCE},
-            "data": {"path": DATA_PATH, "md5": out_md5(stages, DATA_STAGE, DATA_PATH)},
-            "results": results}
-    new_text = ("# Pinned results for `segrepro audit`; regenerate deliberately with "
-                "`segrepro audit --update`.\n" + yaml.safe_dump(pins, sort_keys=True))
-    with atomic_file(path) as tmp:
-        tmp.write_text(new_text)
-    return "".join(difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True),
-                                        str(path), str(path)))
+def _write_failed(json_path: Path, md_path: Path, exc: BaseException) -> None:
+    message = f"{type(exc).__name__}: {exc}"
+    write_json(json_path, {"passed": False, "error": message, "checks": []})
+    with atomic_file(md_path) as tmp:
+        tmp.write_text(f"# Audit against pinned results\n\n**FAILED: the audit could not run** — {message}\n")
+
+
+def run_audit(pins_path: Path, metrics_dir: Path, lock_path: Path, expected: list[str],
+              json_path: Path, md_path: Path) -> tuple[int, str]:
+    """Run the whole audit; return (exit code, Markdown). Never leaves an old PASS report behind:
+    the old reports are removed first and a crash writes a FAILED report before re-raising."""
+    for path in (json_path, md_path):
+        Path(path).unlink(missing_ok=True)
+    try:
+        checks = run_checks(load_pins(pins_path), Path(metrics_dir), Path(lock_path), expected)
+        table = write_reports(checks, Path(json_path), Path(md_path))
+    except BaseException as exc:
+        _write_failed(Path(json_path), Path(md_path), exc)
+        raise
+    return (1 if any(c.failed for c in checks) else 0), table

@@ -1,4 +1,8 @@
-"""What ``dvc.lock`` records, and whether the workspace still matches it."""
+"""What ``dvc.lock`` records: the one reader of the lock file for the audit.
+
+Paths in ``dvc.lock`` are relative to the directory that holds it (DVC's
+convention), so callers resolve them against ``lock_path.parent``.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,26 +13,27 @@ from segrepro.errors import SegreproError
 
 
 def read_lock(path: Path) -> dict:
+    """The ``stages`` mapping of ``dvc.lock``."""
     if not Path(path).is_file():
         raise SegreproError(f"{path} is missing; run `dvc repro` before auditing")
     try:
         lock = yaml.safe_load(Path(path).read_text()) or {}
     except yaml.YAMLError as exc:
-        raise SegreproError(f"{path} is not valid YAML: {exc}") from exc
-    return lock.get("stages", {})
+        raise SegreproError(f"{path} is not valid YAML: {exc}; restore it with `git checkout dvc.lock` "
+                            "or rerun `dvc repro`") from exc
+    stages = lock.get("stages", {}) if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        raise SegreproError(f"{path} has no 'stages' mapping; rerun `dvc repro` to rewrite it")
+    return stages
+
+
+def stage_outs(stages: dict, stage: str) -> dict[str, str | None] | None:
+    """``{path: md5}`` of ``stage``'s outputs, or None when the stage has no lock entry."""
+    if stage not in stages:
+        return None
+    return {out["path"]: out.get("md5") for out in stages[stage].get("outs", []) or [] if "path" in out}
 
 
 def out_md5(stages: dict, stage: str, path: str) -> str | None:
     """md5 that dvc.lock records for ``path`` among ``stage``'s outs, or None."""
-    for out in stages.get(stage, {}).get("outs", []):
-        if out.get("path") == path:
-            return out.get("md5")
-    return None
-
-
-def changed_stages(repo_root: Path, targets: list[str]) -> dict:
-    """``dvc status`` of the given stages: an empty dict when data and lock agree."""
-    from dvc.repo import Repo  # imported lazily: dvc is slow to import
-
-    with Repo(str(repo_root)) as repo:
-        return repo.status(targets=targets)
+    return (stage_outs(stages, stage) or {}).get(path)

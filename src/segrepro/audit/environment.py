@@ -1,0 +1,71 @@
+"""Which environment *class* a result was trained in.
+
+Bit-reproducibility on CPU holds within a class, not across classes: the same
+torch build takes different vectorised code paths on AVX-512 and AVX2-only
+CPUs, so checkpoints trained on the two differ in their last bits and the
+divergence grows over training like a fresh random draw. The class key is
+
+* ``cpu-<capability>`` on CPU, ``<capability>`` being
+  ``torch.backends.cpu.get_cpu_capability()`` ("AVX512", "AVX2", "DEFAULT"…);
+* ``cuda-<gpu name>`` on CUDA (GPU training is never bit-exact here: bf16
+  autocast and cuDNN autotuning).
+
+The environment of a result comes from the artefact, not from the machine
+running the audit: ``evaluate`` copies the checkpoint's training environment
+into each metrics JSON under ``train_environment``. A result without it falls
+back to the current machine's environment (``_machine_environment``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+ENVIRONMENT_KEYS = ("torch", "device", "cpu_capability", "cpu_model", "gpu", "cuda")
+
+
+def _machine_environment(device: str | None = None) -> dict[str, str]:
+    """PRIVATE FALLBACK until ``segrepro.runtime.environment(device)`` lands.
+
+    Same keys as the lead's ``runtime.environment``; the lead replaces the
+    call in ``result_environment`` with it and deletes this function.
+    ``device`` defaults to "cuda" when a GPU is visible, else "cpu".
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    on_gpu = device == "cuda" and torch.cuda.is_available()
+    return {"torch": str(torch.__version__), "device": device,
+            "cpu_capability": str(torch.backends.cpu.get_cpu_capability()), "cpu_model": model,
+            "gpu": torch.cuda.get_device_name(0) if on_gpu else "",
+            "cuda": str(torch.version.cuda or "") if on_gpu else ""}
+
+
+def environment(device: str | None = None) -> dict[str, str]:
+    """The current machine's environment (kept for callers of the old audit API)."""
+    return _machine_environment(device)
+
+
+def result_environment(result: dict) -> tuple[dict[str, str], bool]:
+    """(environment the result was trained in, whether it came from the artefact)."""
+    recorded = result.get("train_environment")
+    if isinstance(recorded, dict) and recorded.get("device"):
+        return {k: str(recorded.get(k, "")) for k in ENVIRONMENT_KEYS}, True
+    return _machine_environment(), False
+
+
+def class_key(env: dict) -> str:
+    """``cpu-<capability>`` or ``cuda-<gpu name>``."""
+    if env.get("device") == "cuda":
+        return f"cuda-{env.get('gpu') or 'unknown-gpu'}"
+    return f"cpu-{env.get('cpu_capability') or 'unknown'}"
+
+
+def is_bit_exact(env: dict) -> bool:
+    """Whether the same class and torch give the same checkpoint bit for bit (CPU only)."""
+    return env.get("device") != "cuda"

@@ -1,0 +1,83 @@
+"""DVC-compatible hashes against a real dvc.lock, the band arithmetic, classes, the pins format."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from segrepro.audit.bands import band, mean_std, pooled_std
+from segrepro.audit.dvchash import dvc_md5
+from segrepro.audit.environment import class_key, result_environment
+from segrepro.audit.lock import read_lock
+from segrepro.audit.pins import load_pins
+from segrepro.errors import SegreproError
+from tests.audit.conftest import AVX512
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_output_hashes_to_what_dvc_recorded(reproduced):
+    stages = read_lock(reproduced / "dvc.lock")
+    outs = [out for stage in stages.values() for out in stage.get("outs", [])]
+    assert len(outs) == 1 + 4 + 8 + 1
+    assert any(out["md5"].endswith(".dir") for out in outs)     # data/processed: nested, non-ASCII, empty file
+    for out in outs:
+        assert dvc_md5(reproduced / out["path"], reproduced) == out["md5"], out["path"]
+
+
+def test_directory_hash_honours_dvcignore_and_sees_new_files(ws):
+    recorded = read_lock(ws / "dvc.lock")["preprocess"]["outs"][0]["md5"]
+    (ws / "data" / "processed" / "scratch.tmp").write_text("ignored")
+    (ws / ".dvcignore").write_text("# DVC ignores these\n*.tmp\n")
+    assert dvc_md5(ws / "data" / "processed", ws) == recorded
+    (ws / "data" / "processed" / "sub" / "extra.npy").write_bytes(b"\0")
+    assert dvc_md5(ws / "data" / "processed", ws) != recorded
+    assert dvc_md5(ws / "data" / "nothing") is None
+
+
+def test_band_arithmetic():
+    assert mean_std([0.30, 0.32]) == (pytest.approx(0.31), pytest.approx(0.01 * math.sqrt(2)))
+    assert mean_std([0.3])[1] is None
+    summary = {"a": {"seeds": 3, "std": {"miou": 0.01}}, "b": {"seeds": 2, "std": {"miou": 0.02}},
+               "c": {"seeds": 1, "std": {"miou": None}}}
+    s, dof = pooled_std(summary, "miou")
+    assert dof == 3 and s == pytest.approx(math.sqrt((2 * 0.01 ** 2 + 0.02 ** 2) / 3))
+    assert band(0.01, 4, 3, 3, 0.015, 3).width == pytest.approx(3 * 0.01 * math.sqrt(2 / 3))
+    assert band(0.001, 4, 3, 3, 0.015, 3).width == 0.015
+    floor_only = band(None, 0, 1, 1, 0.015, 3)
+    assert floor_only.width == 0.015 and "no seed spread" in floor_only.reason
+
+
+def test_class_keys_and_the_environment_fallback():
+    assert class_key(AVX512) == "cpu-AVX512"
+    assert class_key({**AVX512, "device": "cuda", "gpu": "NVIDIA H200"}) == "cuda-NVIDIA H200"
+    env, recorded = result_environment({"train_environment": AVX512})
+    assert recorded and env == AVX512
+    env, recorded = result_environment({"miou": 0.3})
+    assert not recorded and class_key(env).startswith(("cpu-", "cuda-")) and env["torch"]
+
+
+def test_the_committed_pins_are_in_the_class_format():
+    pins = load_pins(REPO / "pins.yaml")
+    assert set(pins["classes"]) == {"cpu-AVX512"}
+    section = pins["classes"]["cpu-AVX512"]
+    assert set(section["results"]) == {f"{m}-0" for m in ("baseline", "sdn", "ddsm", "pdn")}
+    assert section["summary"]["sdn"]["mean"]["miou"] == section["results"]["sdn-0"]["metrics"]["miou"]
+    assert pins["data"]["md5"].endswith(".dir")
+
+
+def test_bad_pins_files_are_rejected(tmp_path):
+    path = tmp_path / "pins.yaml"
+    path.write_text(yaml.safe_dump({"results": {"baseline-0": {}}, "environment": {}}))
+    with pytest.raises(SegreproError, match="old single-environment format"):
+        load_pins(path)
+    path.write_text(yaml.safe_dump({"classes": {}, "tolerance": {"same_clas": 1e-6}}))
+    with pytest.raises(SegreproError, match=r"unknown tolerance key\(s\) \['same_clas'\]"):
+        load_pins(path)
+    path.write_text(yaml.safe_dump({"classes": {"cpu-AVX2": {"results": {}}}}))
+    with pytest.raises(SegreproError, match="class cpu-AVX2 needs"):
+        load_pins(path)
+    with pytest.raises(SegreproError, match="is missing"):
+        load_pins(tmp_path / "absent.yaml")
