@@ -175,6 +175,31 @@ def test_block_is_sdc_bn_relu_then_1x1_fusion(residual, fusion_bn_relu):
     torch.testing.assert_close(block(u, v), expected, **TOL)
 
 
+@pytest.mark.parametrize("operator", ["sdc", "vanilla"])
+def test_identity_start_neck_returns_its_input_exactly(operator):
+    torch.manual_seed(13)
+    neck = SDNNeck([3, 4], operator=operator, fusion_residual=True, identity_start=True).train()
+    feats = [torch.randn(2, 3, 9, 7), torch.randn(2, 4, 5, 4)]
+    outs = neck(feats)
+    assert all(torch.equal(o, f) for o, f in zip(outs, feats))
+    sum((o * torch.randn_like(o)).sum() for o in outs).backward()
+    for block in neck.blocks:
+        assert block.fuse[0].weight.grad.abs().sum() > 0  # it can leave the identity on step 1
+        assert block.sdc.weight.grad.abs().max() == 0  # upstream waits until it has
+    torch.manual_seed(13)
+    plain = SDNNeck([3, 4], operator=operator, fusion_residual=True)
+    assert not torch.allclose(plain(feats)[0], feats[0])  # default init: not an identity
+
+
+def test_identity_start_needs_the_residual():
+    with pytest.raises(SegreproError, match="identity_start=True needs fusion_residual=True"):
+        SDNBlock(3, 3, identity_start=True)
+    with pytest.raises(SegreproError, match="fusion_bn_relu=False"):
+        SDNBlock(3, 3, fusion_residual=True, fusion_bn_relu=True, identity_start=True)
+    with pytest.raises(SegreproError, match="identity_start='yes'"):
+        SDNBlock(3, 3, fusion_residual=True, identity_start="yes")
+
+
 def test_single_level_neck_is_guided_by_stride_two_conv_bn_relu_of_itself():
     torch.manual_seed(12)
     neck = SDNNeck([4]).double()

@@ -37,6 +37,12 @@ Choices where the paper is silent (all constructor options; default first):
 * BN + ReLU after SDC (``post_sdc_bn_relu``=True).
 * fusion: 1×1 conv with bias, no BN/ReLU after it (``fusion_bn_relu``=False),
   no extra identity residual (``fusion_residual``=False).
+* init of the fusion (``identity_start``=False): the paper gives none, and from scratch
+  the neck replaces every level by a random 1×1 mix from step 0. True (needs
+  fusion_residual=True and fusion_bn_relu=False) zeroes the fusion's 1×1 conv (weight and
+  bias), so each block starts as the identity, out = U exactly (zero-init residual branch,
+  as zero-γ in Goyal et al. 2017, arXiv 1706.02677); on the first step only that conv gets
+  gradient. With a ReLU last a zero output would get no gradient (ReLU'(0) = 0) and stay 0.
 * deepest-level guidance: 3×3 stride-2 conv C_L→C_L (no bias) + BN + ReLU; it and
   the projections exist only for ``operator='sdc'`` (the others ignore V).
 * CDC θ (``theta``=0.7, the CDC paper's value); memory (``chunk_channels``=None:
@@ -209,8 +215,15 @@ class SDNBlock(nn.Module):
 
     def __init__(self, channels: int, guide_channels: int, *, sdc_channels: int | None = None,
                  post_sdc_bn_relu: bool = True, fusion_bn_relu: bool = False,
-                 fusion_residual: bool = False, **sdc_options: Any) -> None:
+                 fusion_residual: bool = False, identity_start: bool = False,
+                 **sdc_options: Any) -> None:
         super().__init__()
+        if not isinstance(identity_start, bool):
+            raise SegreproError(f"SDN: identity_start={identity_start!r} must be true or false")
+        if identity_start and (not fusion_residual or fusion_bn_relu):
+            raise SegreproError("SDN: identity_start=True needs fusion_residual=True and "
+                                "fusion_bn_relu=False (a zero fusion must add 0 to the input and "
+                                "a ReLU after it would never let it leave 0)")
         allowed = ("operator", "similarity", "lam", "learn_lam", "similarity_mode", "theta",
                    "kernel_size", "dilation", "guide_padding", "weight_init", "chunk_channels")
         for key in sdc_options:
@@ -223,6 +236,9 @@ class SDNBlock(nn.Module):
         if fusion_bn_relu:
             fuse += [nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
         self.fuse = nn.Sequential(*fuse)
+        if identity_start:  # the fusion conv outputs 0: block(u, v) = u + 0
+            nn.init.zeros_(fuse[0].weight)
+            nn.init.zeros_(fuse[0].bias)
         self.fusion_residual = fusion_residual
 
     def forward(self, u: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
