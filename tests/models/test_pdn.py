@@ -113,6 +113,29 @@ def test_gradients_reach_every_parameter(gate_mode, share_weights):
         assert torch.all(rows.sum(dim=1) > 0)
 
 
+def test_residual_output_is_projection_plus_scaled_hidden_state():
+    torch.manual_seed(4)
+    neck = PDNNeck(5, hidden_channels=4, num_layers=2, residual_scale_init=0.5).eval()
+    plain = PDNNeck(5, hidden_channels=4, num_layers=2).eval()
+    state = neck.state_dict()
+    alpha = state.pop("residual_scale")
+    assert alpha.shape == (1, 4, 1, 1) and torch.equal(alpha, torch.full_like(alpha, 0.5))
+    plain.load_state_dict(state)
+    x = torch.randn(2, 5, 7, 9)
+    torch.testing.assert_close(neck(x), neck.project(x) + 0.5 * plain(x), rtol=0, atol=1e-6)
+
+
+def test_zero_residual_scale_starts_as_the_projection_exactly():
+    torch.manual_seed(5)
+    neck = PDNNeck(5, hidden_channels=4, num_layers=2, residual_scale_init=0.0).train()
+    x = torch.randn(2, 5, 7, 9)
+    out = neck(x)
+    assert torch.equal(out, neck.project(x))
+    (out * torch.randn_like(out)).sum().backward()
+    assert neck.residual_scale.grad.abs().min() > 0  # α leaves 0 on the first step
+    assert all(p.grad.abs().max() == 0 for p in neck.cells.parameters())  # cells wait for α ≠ 0
+
+
 def test_weight_sharing_option():
     shared = PDNNeck(5, hidden_channels=4, num_layers=3, share_weights=True)
     separate = PDNNeck(5, hidden_channels=4, num_layers=3, share_weights=False)
@@ -149,6 +172,9 @@ def test_same_seed_same_result():
     (dict(hidden_channels=-3), "hidden_channels.*-3"),
     (dict(in_channels=0), "in_channels.*0"),
     (dict(share_weights="yes"), "share_weights.*yes"),
+    (dict(residual_scale_init="0"), "residual_scale_init.*'0'"),
+    (dict(residual_scale_init=float("nan")), "residual_scale_init.*nan"),
+    (dict(residual_scale_init=True), "residual_scale_init.*True"),
 ])
 def test_bad_options_raise(kwargs, match):
     args = dict(in_channels=4) | kwargs

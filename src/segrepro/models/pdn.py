@@ -57,6 +57,13 @@ Choices where the paper is silent ([I]/[U] items of methods.md §3.2–§3.6):
   biases zero; weights use PyTorch's default conv init.
 * Output [I]: ``H^L`` only, ``out_channels = hidden_channels``; no
   concatenation with the input (the input already enters every layer).
+  From scratch this hands the decoder only saturated LSTM outputs from step 0.
+  ``residual_scale_init`` (default None = ``H^L`` only) switches to a residual
+  output ``X + α ⊙ H^L`` with a learned per-channel α (1, Hd, 1, 1) initialised
+  to that number; 0.0 starts the neck exactly as the projection ``X`` (ReZero,
+  Bachlechner et al. 2020, arXiv 2003.04887), and on the first step only α (and
+  the projection) get gradient. The decoder's lateral then sees X, not C5, so
+  even α = 0 is not the baseline.
 * Auxiliary losses [U]: none; the neck returns only the last layer.
 * No normalisation inside the LSTM (plain LSTM as in LG-LSTM).
 
@@ -67,6 +74,7 @@ layer (≈11.6× a 3×3 Hd→Hd conv); per_direction: ``12Hd · 26Hd = 312 Hd²`
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -158,8 +166,14 @@ class PDNNeck(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int = 128, num_layers: int = 2,
                  dilations: Sequence[int] = (1, 2, 4), gate_mode: str = "shared",
-                 share_weights: bool = False, forget_bias: float = 1.0) -> None:
+                 share_weights: bool = False, forget_bias: float = 1.0,
+                 residual_scale_init: float | None = None) -> None:
         super().__init__()
+        if residual_scale_init is not None and (
+                isinstance(residual_scale_init, bool) or not isinstance(residual_scale_init, (int, float))
+                or not math.isfinite(residual_scale_init)):
+            raise SegreproError(f"residual_scale_init must be a finite number (0.0 = start as the "
+                                f"projected input) or null for the H^L output, got {residual_scale_init!r}")
         _check_positive("in_channels", in_channels)
         _check_positive("hidden_channels", hidden_channels)
         _check_positive("num_layers", num_layers)
@@ -172,6 +186,8 @@ class PDNNeck(nn.Module):
             ConvLSTMDiffusionCell(hidden_channels, hidden_channels, dilations, gate_mode, forget_bias)
             for _ in range(1 if share_weights else num_layers))
         self.out_channels: int = hidden_channels
+        self.residual_scale = (None if residual_scale_init is None else
+                               nn.Parameter(torch.full((1, hidden_channels, 1, 1), float(residual_scale_init))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.project(x)  # (B, Hd, H, W)
@@ -179,4 +195,6 @@ class PDNNeck(nn.Module):
         h = torch.tanh(m)
         for layer in range(self.num_layers):
             h, m = self.cells[layer % len(self.cells)](h, m, x)
-        return h  # (B, Hd, H, W)
+        if self.residual_scale is None:
+            return h  # (B, Hd, H, W)
+        return x + self.residual_scale * h  # (B, Hd, H, W)
