@@ -1,0 +1,393 @@
+"""CPU training-step benchmark that names the machine class it ran on (issue 9 §1, §3).
+
+What it measures, in one process, on the CPU only:
+
+* the machine class: ``torch.backends.cpu.get_cpu_capability()`` (the ATen kernel
+  ISA), the CPU model from ``/proc/cpuinfo``, threads, torch version, the ISA
+  MKL and oneDNN report in verbose mode, and whether ISA caps are set;
+* the fp32 matmul peak (2048³, ``torch.mm``, best of ``--repeats``; 2·n³ FLOPs)
+  and the rate of a 3×3 conv 128→128 forward at the shape ResNet-18's layer2
+  sees in the training step (batch, 128, crop/8), NCHW and channels_last;
+* per method, one training step of the default recipe (``train.py``: forward,
+  cross-entropy ignoring void, zero_grad, backward, SGD step with the params'
+  lr/momentum/weight decay) at params.yaml's batch and crop, on a fixed
+  synthetic batch (so augmentation is not in it: see ``--epoch-breakdown``),
+  with ``make_deterministic`` as in training: ms/step (median of ``--steps``
+  after ``--warmup`` steps, plain ``time.perf_counter``: CPU ops are
+  synchronous and each sample is one mutating step, which ``torch.utils.benchmark``
+  is not built for), img/s, counted GFLOP/s and % of the matmul peak, for NCHW
+  and channels_last (model and input) side by side;
+* ``--epoch-breakdown [METHOD]``: one real epoch of the recipe on ``--data``
+  split into augmentation, forward (+ loss), backward (zero_grad + backward),
+  optimizer (poly lr + SGD step), validation (predict over val + confusion +
+  scores) and the rest (data order, loop overhead), each in s and % of the epoch.
+
+FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` over forward + loss +
+backward of one step (a multiply-add = 2 FLOPs). It counts convolutions
+(including ``convolution_backward``) and matmul-like ops only; element-wise
+work (BatchNorm, ReLU, adds, the LSTM gates of PDN, softmax/cross-entropy,
+bilinear resizes), gathers (``grid_sample``, indexing — DDSM's sampling) and
+the SGD update are free to it. "Counted GFLOP/s" therefore understates the
+work done, most for methods heavy in element-wise or gather work; % of the
+matmul peak is an efficiency of the counted part, not of the whole step.
+
+Emulated numbers (``--emulate-avx2``: the script reruns itself with
+``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``
+and the child checks that PyTorch reports AVX2): the caps make ATen, oneDNN
+and MKL run their AVX2 kernels, so the instruction mix matches an AVX2-only
+machine (e.g. the 2-core AMD EPYC Zen 3), but the cache sizes, memory
+bandwidth, clocks and core count stay this machine's. Read them as an
+approximation of the AVX2 class, labelled "emulated (ISA caps)"; only numbers
+labelled "measured" come from the named machine as it is.
+
+Targets print as PASS/FAIL lines: baseline step ≥ 60% of the matmul peak.
+
+    python benchmarks/bench_train.py [--methods baseline sdn] [--steps 10] [--threads 2]
+        [--crop 112 144] [--epoch-breakdown [METHOD] --data data/processed]
+        [--emulate-avx2] [--json out.json] [--markdown]
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from segrepro.atomic import write_json
+from segrepro.data.dataset import Split, load_split
+from segrepro.data.transforms import augment
+from segrepro.errors import SegreproError
+from segrepro.evaluation.predict import predict
+from segrepro.metrics.confusion import confusion_matrix, scores
+from segrepro.models.build import build_model, model_kwargs
+from segrepro.params import METHOD_NAMES, load_params
+from segrepro.runtime import make_deterministic
+
+CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+KNOWN_CAPABILITIES = ("default", "avx2", "avx512")  # what torch 2.13 accepts on x86-64
+LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+TARGET = 0.60  # baseline step ≥ 60% of the matmul peak
+CPU = torch.device("cpu")
+
+
+def check_capability() -> str:
+    """The ATen capability; an ATEN_CPU_CAPABILITY PyTorch did not honour is an error.
+
+    torch 2.13 only warns on an unknown value and silently runs the best kernels
+    instead (checked: ``bogus``, ``AVX2`` upper case), and caps a known value at
+    what the CPU supports; either way the numbers would be mislabelled.
+    """
+    with warnings.catch_warnings():  # torch's own warning would be a second, less clear line
+        warnings.simplefilter("ignore")
+        got = torch.backends.cpu.get_cpu_capability()
+    asked = os.environ.get("ATEN_CPU_CAPABILITY", "")
+    if asked and asked.lower() != got.lower():
+        if asked not in KNOWN_CAPABILITIES:
+            raise SegreproError(f"ATEN_CPU_CAPABILITY={asked!r} is not a value PyTorch {torch.__version__} "
+                                f"knows (it would silently run {got} kernels); use one of "
+                                f"{', '.join(KNOWN_CAPABILITIES)} (lower case) or unset it")
+        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked} but PyTorch runs {got} kernels (this CPU lacks "
+                            f"{asked}); ask for a capability the CPU has or unset it")
+    return got
+
+
+def check_threads(threads: int) -> int:
+    available = len(os.sched_getaffinity(0))
+    if threads < 1 or threads > available:
+        raise SegreproError(f"--threads {threads} is not usable: this process may run on {available} "
+                            f"CPU(s); pass --threads between 1 and {available}")
+    return threads
+
+
+def library_isa() -> dict[str, str]:
+    """ISA named by MKL's and oneDNN's verbose banners (captured from fd 1); 'unknown' if silent."""
+    sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(1)
+        os.dup2(tmp.fileno(), 1)
+        try:
+            with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON):
+                torch.ones(64, 64) @ torch.ones(64, 64)
+            x = torch.ones(8, 128, 14, 18).contiguous(memory_format=torch.channels_last)
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                F.conv2d(x, torch.ones(128, 128, 3, 3), padding=1)
+        finally:
+            libc.fflush(None)
+            os.dup2(saved, 1)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    mkl = re.search(r"\(Intel\(R\) (AVX[\w-]*)\)", text)
+    dnn = re.search(r"cpu,isa:([^\n,]*)", text)
+    return {"mkl": mkl.group(1) if mkl else "unknown", "onednn": dnn.group(1).strip() if dnn else "unknown"}
+
+
+def describe_machine(threads: int) -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown")
+    caps = {k: os.environ[k] for k in CAPS if os.environ.get(k)}
+    return {"capability": check_capability(), "cpu": model, "threads": threads,
+            "cpus_available": len(os.sched_getaffinity(0)), "torch": torch.__version__,
+            "library_isa": library_isa(), "isa_caps": caps,
+            "label": "emulated (ISA caps)" if caps else "measured"}
+
+
+def best_seconds(fn: Any, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_peak(repeats: int, n: int = 2048) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / best_seconds(lambda: torch.mm(a, b), repeats) / 1e9
+
+
+def conv_rates(batch: int, crop: tuple[int, int], repeats: int) -> dict[str, float]:
+    shape = (batch, 128, max(1, crop[0] // 8), max(1, crop[1] // 8))
+    flops = 2 * shape[0] * 128 * shape[2] * shape[3] * 128 * 9
+    w = torch.randn(128, 128, 3, 3)
+    out = {}
+    for name, fmt in LAYOUTS.items():
+        x = torch.randn(shape).contiguous(memory_format=fmt)
+        with torch.no_grad():
+            out[name] = flops / best_seconds(lambda: F.conv2d(x, w, padding=1), repeats) / 1e9
+    return out
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, ignore_index: int) -> None:
+    """One optimisation step exactly as ``training.train.run_training`` takes it on CPU."""
+    loss = F.cross_entropy(model(x).float(), y, ignore_index=ignore_index)
+    loss.item()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ignore_index: int) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        F.cross_entropy(model(x).float(), y, ignore_index=ignore_index).backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
+def bench_method(params: Any, method: str, crop: tuple[int, int], warmup: int, steps: int,
+                 peak: float) -> dict[str, Any]:
+    t, base = params.train, params.base
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(t.batch_size, 3, *crop, generator=gen)
+    y = torch.randint(0, base.num_classes, (t.batch_size, *crop), generator=gen)
+    row: dict[str, Any] = {"method": method}
+    for name, fmt in LAYOUTS.items():
+        torch.manual_seed(0)
+        model = build_model(**model_kwargs(params.model, method, base.num_classes)).to(memory_format=fmt).train()
+        xl = x.contiguous(memory_format=fmt)
+        if "gflop" not in row:
+            row["gflop"] = step_flops(model, xl, y, base.ignore_index) / 1e9
+        opt = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+        times = []
+        for i in range(warmup + steps):
+            start = time.perf_counter()
+            train_step(model, opt, xl, y, base.ignore_index)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+        sec = statistics.median(times)
+        rate = row["gflop"] / sec
+        row[name] = {"ms": sec * 1e3, "img_s": t.batch_size / sec, "gflops": rate, "pct_peak": 100 * rate / peak}
+    return row
+
+
+def load_data(data: Path) -> tuple[Split, Split]:
+    if not data.is_dir():
+        raise SegreproError(f"--data {data} does not exist; run `dvc repro preprocess` (or pass --data)")
+    return load_split(data, "train"), load_split(data, "val")  # their errors name `dvc repro preprocess`
+
+
+def epoch_breakdown(params: Any, method: str, splits: tuple[Split, Split], crop: tuple[int, int],
+                    threads: int) -> dict[str, Any]:
+    """One epoch of the recipe (seed 0), each phase timed with perf_counter (CPU: synchronous)."""
+    t, base = params.train, params.base
+    gen = make_deterministic(0, threads, CPU)
+    train_split, val_split = splits
+    model = build_model(**model_kwargs(params.model, method, base.num_classes))
+    opt = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    n = len(train_split)
+    batch = min(t.batch_size, n)
+    parts = dict.fromkeys(("augment", "forward", "backward", "optimizer", "validation"), 0.0)
+    start = time.perf_counter()
+    model.train()
+    order = torch.randperm(n, generator=gen)
+    for step in range(n // batch):
+        idx = order[step * batch:(step + 1) * batch]
+        t0 = time.perf_counter()
+        x, y = augment(train_split.images[idx], train_split.labels[idx], crop, (t.scale_min, t.scale_max),
+                       t.flip, base.ignore_index, gen)
+        t1 = time.perf_counter()
+        loss = F.cross_entropy(model(x).float(), y, ignore_index=base.ignore_index)
+        loss.item()
+        t2 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t3 = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = t.lr * (1 - step / (n // batch * t.epochs)) ** t.poly_power
+        opt.step()
+        t4 = time.perf_counter()
+        for key, a, b in (("augment", t0, t1), ("forward", t1, t2), ("backward", t2, t3), ("optimizer", t3, t4)):
+            parts[key] += b - a
+    t5 = time.perf_counter()
+    pred = predict(model, val_split.images, params.evaluate.batch_size, CPU)
+    scores(confusion_matrix(pred, val_split.labels, base.num_classes, base.ignore_index))
+    end = time.perf_counter()
+    parts["validation"] = end - t5
+    total = end - start
+    parts["other"] = total - sum(parts.values())
+    return {"method": method, "steps": n // batch, "batch": batch, "crop": list(crop), "total_s": total,
+            "parts": {k: {"s": v, "pct": 100 * v / total} for k, v in parts.items()}}
+
+
+def table(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = [headers, ["---"] * len(headers), *rows]
+        return "\n".join("| " + " | ".join(r) + " |" for r in lines)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [headers, *rows])
+
+
+def report(result: dict[str, Any], markdown: bool) -> None:
+    m, label = result["machine"], result["machine"]["label"]
+    print(f"[{label}] fp32 matmul peak 2048³: {result['peak_gflops']:.1f} GFLOP/s; conv3×3 128ch "
+          + ", ".join(f"{k} {v:.1f}" for k, v in result["conv_gflops"].items()) + " GFLOP/s")
+    if result["steps"]:
+        print(f"\nTraining step, {label}, batch {result['batch']}, crop {result['crop'][0]}×{result['crop'][1]}, "
+              f"{m['threads']} threads ({m['capability']}):")
+        heads = ["method", "GFLOP/step"] + [f"{lay} {c}" for lay in LAYOUTS for c in ("ms", "img/s", "GFLOP/s", "% peak")]
+        print(table(heads, [[r["method"], f"{r['gflop']:.2f}"] + [
+            f"{r[lay][k]:.{d}f}" for lay in LAYOUTS for k, d in (("ms", 0), ("img_s", 1), ("gflops", 1), ("pct_peak", 0))]
+            for r in result["steps"]], markdown))
+    if result.get("breakdown"):
+        b = result["breakdown"]
+        print(f"\nOne epoch, {label}, {b['method']}: {b['steps']} steps of {b['batch']}, total {b['total_s']:.1f} s")
+        print(table(["phase", "s", "%"], [[k, f"{v['s']:.2f}", f"{v['pct']:.1f}"] for k, v in b["parts"].items()],
+                    markdown))
+    for line in result["targets"]:
+        print(f"[{label}] {line}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    params = load_params(args.params)
+    threads = check_threads(args.threads if args.threads is not None else params.train.threads)
+    crop = tuple(args.crop) if args.crop else (params.train.crop_height, params.train.crop_width)
+    if min(crop) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1:
+        raise SegreproError("--crop, --steps and --repeats must be ≥ 1 and --warmup ≥ 0")
+    variants = tuple(getattr(params.model, "variants", {}))  # ablation variants, where params has them
+    unknown = [m for m in args.methods if m not in METHOD_NAMES + variants]
+    if unknown or args.epoch_breakdown and args.epoch_breakdown not in METHOD_NAMES + variants:
+        raise SegreproError(f"unknown method {(unknown or [args.epoch_breakdown])[0]!r}; choose from "
+                            f"{', '.join(METHOD_NAMES + variants)}")
+    splits = load_data(Path(args.data)) if args.epoch_breakdown else None  # fail before measuring
+    machine = describe_machine(threads)
+    if args.expect_capability and machine["capability"] != args.expect_capability:
+        raise SegreproError(f"the emulated run reports {machine['capability']}, not {args.expect_capability}: "
+                            "the ISA caps were not honoured")
+    summary = (f"capability {machine['capability']} | {machine['cpu']} | {threads} threads | torch "
+               f"{machine['torch']} | MKL {machine['library_isa']['mkl']}, oneDNN {machine['library_isa']['onednn']} | "
+               f"ISA caps: {' '.join(f'{k}={v}' for k, v in machine['isa_caps'].items()) or 'none'}")
+    print(f"[{machine['label']}] {summary}", flush=True)
+    make_deterministic(0, threads, CPU)
+    peak = matmul_peak(args.repeats)
+    result = {"machine": machine, "summary": summary, "peak_gflops": peak, "batch": params.train.batch_size,
+              "crop": list(crop), "conv_gflops": conv_rates(params.train.batch_size, crop, args.repeats),
+              "steps": [bench_method(params, m, crop, args.warmup, args.steps, peak) for m in args.methods]}
+    if args.epoch_breakdown:
+        result["breakdown"] = epoch_breakdown(params, args.epoch_breakdown, splits, crop, threads)
+    base = next((r for r in result["steps"] if r["method"] == "baseline"), None)
+    result["targets"] = [f"{'PASS' if base[lay]['pct_peak'] >= 100 * TARGET else 'FAIL'} baseline step {lay} "
+                         f"{base[lay]['pct_peak']:.0f}% of the matmul peak (target ≥ {TARGET:.0%})"
+                         for lay in LAYOUTS] if base else ["SKIP baseline step target: baseline not benchmarked"]
+    report(result, args.markdown)
+    return result
+
+
+def child_argv(args: argparse.Namespace, threads: int, out: Path) -> list[str]:
+    argv = [sys.executable, __file__, "--params", args.params, "--threads", str(threads), "--steps", str(args.steps),
+            "--warmup", str(args.warmup), "--repeats", str(args.repeats), "--methods", *args.methods,
+            "--json", str(out), "--expect-capability", "AVX2"]
+    argv += ["--crop", *map(str, args.crop)] if args.crop else []
+    argv += ["--epoch-breakdown", args.epoch_breakdown, "--data", args.data] if args.epoch_breakdown else []
+    return argv + (["--markdown"] if args.markdown else [])
+
+
+def emulate_avx2(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any] | None:
+    machine = measured["machine"]
+    if machine["capability"] != "AVX512" or machine["isa_caps"]:
+        print(f"--emulate-avx2: nothing to emulate (capability {machine['capability']}, ISA caps "
+              f"{machine['isa_caps'] or 'none'}); only the measured table is shown")
+        return None
+    print("\n--emulate-avx2: rerunning under ISA caps " + " ".join(f"{k}={v}" for k, v in CAPS.items()), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "emulated.json"
+        done = subprocess.run(child_argv(args, machine["threads"], out), env={**os.environ, **CAPS})
+        if done.returncode != 0:
+            raise SegreproError(f"the emulated (ISA caps) run failed with exit {done.returncode} (see above)")
+        return json.loads(out.read_text())["emulated"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--methods", nargs="+", default=list(METHOD_NAMES), help="methods or ablation variants")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per method and layout (median)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
+    p.add_argument("--repeats", type=int, default=5, help="matmul/conv repeats (best of)")
+    p.add_argument("--threads", type=int, help="default: train.threads from params")
+    p.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="default: train crop from params")
+    p.add_argument("--epoch-breakdown", nargs="?", const="baseline", metavar="METHOD", help="default: baseline")
+    p.add_argument("--data", default="data/processed", help="processed CamVid for --epoch-breakdown")
+    p.add_argument("--emulate-avx2", action="store_true")
+    p.add_argument("--json", help="write every number here (atomically)")
+    p.add_argument("--markdown", action="store_true", help="README-ready tables")
+    p.add_argument("--expect-capability", help=argparse.SUPPRESS)  # set by --emulate-avx2 for its child
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result = run(args)
+        results = {"emulated" if result["machine"]["isa_caps"] else "measured": result}
+        if args.emulate_avx2:
+            emulated = emulate_avx2(args, result)
+            if emulated is not None:
+                results["emulated"] = emulated
+        if args.json:
+            write_json(args.json, results)
+    except SegreproError as exc:
+        print(f"bench_train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
