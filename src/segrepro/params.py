@@ -5,11 +5,21 @@ out-of-range values all raise :class:`SegreproError` naming the key path, so
 a typo in ``params.yaml`` fails before any work is done instead of being
 silently ignored. Method-specific blocks (``model.sdn`` …) are free-form
 mappings here and validated by the method's own constructor.
+
+Ablation variants: any other key under ``model`` whose value is a mapping
+with ``of: <method>`` is a *variant* — a complete option block for that
+parent method (the papers' own ablation questions, e.g. ``sdn_vanilla``).
+A variant can be listed in ``base.methods`` like a method; it is trained,
+evaluated and compared like one, and ``compare`` also sets it against its
+parent. Variant blocks are complete (no inheritance) so that each run's DVC
+params are exactly what built it; ``tests/test_params.py`` checks that every
+variant differs from its parent block only in the keys it is about.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -56,6 +66,7 @@ class Model:
     sdn: dict = field(default_factory=dict)
     ddsm: dict = field(default_factory=dict)
     pdn: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)  # name -> complete option block with "of"
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,10 @@ class Train:
     flip: bool
     threads: int
     device: str
+    class_weighting: str = "none"   # none | median_frequency (weights from card.json)
+    warmup_epochs: float = 0.0      # linear warm-up from 0 to lr, counted in iterations
+    val_every: int = 1              # validate every k epochs (and always after the last)
+    compile: bool = False           # torch.compile the training model (pays on CUDA)
 
 
 @dataclass(frozen=True)
@@ -149,14 +164,34 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     return cls(**values)
 
 
+def _split_variants(model: dict) -> dict:
+    """Move ``model.<name>: {of: ...}`` blocks into ``model.variants`` (see the module docstring)."""
+    fixed = {f.name for f in dataclasses.fields(Model)}
+    out, variants = {}, {}
+    for key, value in model.items():
+        if key not in fixed and isinstance(value, dict) and "of" in value:
+            variants[key] = value
+        else:
+            out[key] = value
+    if "variants" in out:
+        raise SegreproError("params key model.variants is reserved; write each variant as model.<name>: {of: ...}")
+    out["variants"] = variants
+    return out
+
+
 def _check(params: Params) -> None:
     b, p, t = params.base, params.preprocess, params.train
     problems = []
     if b.dataset != "camvid":
         problems.append(f"base.dataset {b.dataset!r} is not supported; use 'camvid'")
+    for name, block in params.model.variants.items():
+        if block["of"] not in METHOD_NAMES or block["of"] == "baseline":
+            problems.append(f"model.{name}.of must name a method with options ({', '.join(METHOD_NAMES[1:])}), "
+                            f"got {block['of']!r}")
+    known = METHOD_NAMES + tuple(params.model.variants)
     for m in b.methods:
-        if m not in METHOD_NAMES:
-            problems.append(f"base.methods contains unknown method {m!r}; choose from {', '.join(METHOD_NAMES)}")
+        if m not in known:
+            problems.append(f"base.methods contains unknown method {m!r}; choose from {', '.join(known)}")
     if not b.methods or not b.seeds:
         problems.append("base.methods and base.seeds must not be empty")
     if len(set(b.methods)) != len(b.methods) or len(set(b.seeds)) != len(b.seeds):
@@ -177,8 +212,29 @@ def _check(params: Params) -> None:
         problems.append(f"evaluate.boundary_iou_ratio must be in (0, 1), got {ev.boundary_iou_ratio}")
     if p.max_images < 0:
         problems.append("params key preprocess.max_images must be >= 0 (0 keeps every image)")
-    if t.lr <= 0 or not 0 < t.scale_min <= t.scale_max:
-        problems.append("train.lr must be > 0 and 0 < train.scale_min <= train.scale_max")
+    if not math.isfinite(t.lr) or t.lr <= 0:
+        problems.append(f"train.lr must be a finite number > 0, got {t.lr}")
+    if not 0 < t.scale_min <= t.scale_max:
+        problems.append("train.scale_min and train.scale_max must satisfy 0 < scale_min <= scale_max")
+    for key, value in (("train.momentum", t.momentum), ("train.weight_decay", t.weight_decay),
+                       ("train.poly_power", t.poly_power), ("train.warmup_epochs", t.warmup_epochs)):
+        if not math.isfinite(value) or value < 0:
+            problems.append(f"params key {key} must be a finite number >= 0, got {value}")
+    if t.warmup_epochs > t.epochs > 0:
+        problems.append(f"train.warmup_epochs ({t.warmup_epochs}) must not exceed train.epochs ({t.epochs})")
+    if t.val_every < 1:
+        problems.append(f"train.val_every must be >= 1, got {t.val_every}")
+    if t.class_weighting not in ("none", "median_frequency"):
+        problems.append(f"train.class_weighting must be 'none' or 'median_frequency', got {t.class_weighting!r}")
+    if min(p.height, p.width) > 0 and (t.crop_height > 2 * p.height * t.scale_max
+                                       or t.crop_width > 2 * p.width * t.scale_max):
+        problems.append(f"train crop {t.crop_height}x{t.crop_width} is more than twice the largest scaled image "
+                        f"({p.height * t.scale_max:.0f}x{p.width * t.scale_max:.0f}); lower train.crop_height/"
+                        "crop_width or raise train.scale_max")
+    if any(not 0 <= s < 2 ** 32 for s in b.seeds):
+        problems.append(f"base.seeds must lie in 0..2^32-1, got {list(b.seeds)}")
+    if params.evaluate.latency_runs < 1:
+        problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
     if t.device not in ("auto", "cpu", "cuda"):
         problems.append(f"train.device must be auto, cpu or cuda, got {t.device!r}")
     if params.model.decoder not in ("fcn", "fpn"):
@@ -187,15 +243,44 @@ def _check(params: Params) -> None:
         raise SegreproError("invalid params.yaml: " + "; ".join(problems))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (as DVC does)."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001 - yaml's signature
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise SegreproError(f"params key {key!r} appears twice (line {key_node.start_mark.line + 1}); "
+                                    "keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parent_method(params: Params, name: str) -> str:
+    """The method a run name builds: itself for a method, ``of`` for an ablation variant."""
+    variant = params.model.variants.get(name)
+    return variant["of"] if variant else name
+
+
+def method_options(params: Params, name: str) -> dict:
+    """The option block of a method or variant (without the variant's ``of``)."""
+    if name in params.model.variants:
+        return {k: v for k, v in params.model.variants[name].items() if k != "of"}
+    return dict(getattr(params.model, name, {}) or {})
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file (every stage does, so a typo anywhere fails early)."""
     path = Path(path)
     if not path.is_file():
         raise SegreproError(f"params file {path} not found; run from the repository root or pass --params")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise SegreproError(f"params file {path} is not valid YAML: {exc}") from exc
+    if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
+        raw = dict(raw, model=_split_variants(raw["model"]))
     params = _build(Params, raw, "")
     _check(params)
     return params

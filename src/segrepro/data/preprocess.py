@@ -4,7 +4,8 @@ Images are resized bilinearly (PIL, which low-pass filters when shrinking),
 labels by nearest neighbour so no new class values appear; void (11) stays
 the ignore label. Output, per split: ``<split>_images.npy`` (N, H, W, 3)
 uint8, ``<split>_labels.npy`` (N, H, W) uint8, ``<split>_names.txt``; plus
-``card.json`` (counts, class pixel frequencies, resolution, source hashes).
+``card.json`` (counts, class pixel frequencies, resolution, source hashes,
+and the training split's median-frequency class weights — ``data.class_weights``).
 ``.npy`` rather than ``.npz`` because ``np.savez`` stamps the current time
 into its zip entries and DVC would see a new hash on every run.
 """
@@ -19,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from segrepro.atomic import atomic_dir
 from segrepro.data.camvid import CLASSES, SPLITS, VOID, split_pairs
+from segrepro.data.class_weights import median_frequency_weights
 from segrepro.data.manifest import sha256_file
 from segrepro.errors import SegreproError
 
@@ -83,5 +85,8 @@ def preprocess_camvid(raw: Path, out: Path, height: int, width: int, max_images:
                 "void_fraction": float(counts[ignore_index] / counts.sum()),
                 "sources_sha256": sources.hexdigest(),
             }
+            if split == "train":
+                card["class_weights"] = {"median_frequency": dict(zip(
+                    CLASSES, median_frequency_weights(labels, CLASSES, ignore_index)))}
         (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return card

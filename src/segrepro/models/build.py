@@ -130,9 +130,17 @@ def build_model(method: str, num_classes: int, backbone: str, output_stride: int
 
 
 def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, Any]:
-    """Map the ``model`` params section to ``build_model`` keyword arguments."""
-    return {"method": method, "num_classes": num_classes, "backbone": model_params.backbone,
+    """Map the ``model`` params section to ``build_model`` keyword arguments.
+
+    ``method`` may be an ablation variant (``model.<name>: {of: parent, ...}``):
+    it builds its parent with the variant's complete option block.
+    """
+    variant = getattr(model_params, "variants", {}).get(method)
+    if variant is not None:
+        built, options = variant["of"], {k: v for k, v in variant.items() if k != "of"}
+    else:
+        built, options = method, dict(getattr(model_params, method, {}) or {})
+    return {"method": built, "num_classes": num_classes, "backbone": model_params.backbone,
             "output_stride": model_params.output_stride, "decoder": model_params.decoder,
             "channels": model_params.channels, "pretrained": model_params.pretrained,
-            "pretrained_sha256": model_params.pretrained_sha256,
-            "method_options": dict(getattr(model_params, method, {}) or {})}
+            "pretrained_sha256": model_params.pretrained_sha256, "method_options": options}

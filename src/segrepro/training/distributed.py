@@ -359,16 +359,19 @@ def wrap_model(model: nn.Module, ctx: DistContext) -> DistributedDataParallel:
 
 
 def global_mean_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
-                              ctx: DistContext) -> tuple[torch.Tensor, float]:
+                              ctx: DistContext, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
     """The loss to backpropagate on this rank, and the global mean loss for logging.
 
     ``world · Σ_rank CE / N_global``: DDP divides the summed gradients by the
     world size, leaving ∇(Σ_all CE / N_global), the one-process gradient of
     the mean over the global batch's valid pixels. The logged value is the
     same on every rank, so a divergence check stops all ranks together.
+    With class weights the denominator is the global sum of the valid
+    pixels' weights, as ``F.cross_entropy``'s weighted mean in one process.
     """
-    local_sum = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="sum")
-    valid = (target != ignore_index).sum()
+    local_sum = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction="sum")
+    keep = target != ignore_index
+    valid = keep.sum() if weight is None else weight[target[keep]].sum()
     # float64: a pixel count above 2**24 (a large GPU batch) would round in float32.
     totals = torch.stack([local_sum.detach().double(), valid.double()])  # (2,): CE sum, valid pixels
     dist.all_reduce(totals)

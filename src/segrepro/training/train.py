@@ -1,12 +1,21 @@
-"""The shared training recipe: SGD + poly LR, cross-entropy ignoring void.
+"""The shared training recipe: SGD + warm-up + poly LR, (class-balanced) cross-entropy ignoring void.
 
-Per iteration ``lr = base_lr · (1 − it/total)^power`` (DeepLab's poly
-schedule, stepped per iteration as in mmseg). Random scale/crop/flip from
-``data.transforms``. After each epoch the validation mIoU is measured and
-handed, with the mean training loss, to a callback (DVCLive in the pipeline).
+Per iteration the learning rate is ``lr · factor(it)``: a linear warm-up
+over ``train.warmup_epochs`` (in iterations, from lr/warm-up-steps to lr),
+then DeepLab's poly decay ``(1 − progress)^power`` over the remaining
+iterations, stepped per iteration as in mmseg (``learning_rate_factor``;
+applied through ``torch.optim.lr_scheduler.LambdaLR``). Parameters of any
+submodule with a float attribute ``lr_scale`` (DDSM's offset heads) train at
+``lr · lr_scale`` on the same schedule. With ``train.class_weighting:
+median_frequency`` the loss weights each class by the training split's
+median-frequency weight, which ``preprocess`` records in ``card.json``.
+Random scale/crop/flip from ``data.transforms``. Every ``train.val_every``
+epochs, and after the last, the validation mIoU is measured and handed,
+with the mean training loss, to a callback (DVCLive in the pipeline).
 On CUDA: bf16 autocast, channels-last, pinned host memory for the batches.
-The checkpoint holds the weights and everything needed to rebuild the model,
-nothing time-dependent, so identical training gives an identical file.
+The checkpoint holds the weights, everything needed to rebuild the model and
+the training environment (``runtime.environment``), nothing time-dependent,
+so identical training gives an identical file.
 
 Under torchrun (``WORLD_SIZE > 1``) the same recipe runs data-parallel with
 the global batch kept at ``train.batch_size``; ``training.distributed``
@@ -16,6 +25,7 @@ runs and the result is the single-process one, bit for bit.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,8 +34,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from segrepro.atomic import atomic_file
+from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
@@ -33,19 +45,64 @@ from segrepro.evaluation.predict import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
-from segrepro.runtime import make_deterministic, select_device
+from segrepro.runtime import environment, make_deterministic, select_device
 from segrepro.training import distributed
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+StepCallback = Callable[[float], None]
+
+
+def learning_rate_factor(it: int, total: int, warmup: int, power: float) -> float:
+    """Multiplier of the base LR at iteration ``it`` of ``total``: linear warm-up, then poly decay."""
+    if it < warmup:
+        return (it + 1) / warmup
+    return max(0.0, 1 - (it - warmup) / max(total - warmup, 1)) ** power
+
+
+def class_weights(processed: Path, scheme: str, device: torch.device) -> torch.Tensor | None:
+    """The loss's class weights for ``train.class_weighting`` (None: unweighted)."""
+    if scheme == "none":
+        return None
+    card_path = Path(processed) / "card.json"
+    try:
+        table = json.loads(card_path.read_text())["class_weights"][scheme]
+        return torch.tensor([float(table[c]) for c in CLASSES], device=device)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SegreproError(f"{card_path} holds no {scheme} class weights ({exc!r}); "
+                            "rerun `dvc repro preprocess`") from exc
+
+
+def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+    """One SGD group at ``lr``, plus one per distinct ``lr_scale`` a submodule declares."""
+    scaled: dict[float, list[nn.Parameter]] = {}
+    claimed: set[int] = set()
+    for module in model.modules():
+        scale = getattr(module, "lr_scale", None)
+        if scale is None:
+            continue
+        for p in module.parameters():
+            if id(p) not in claimed:
+                claimed.add(id(p))
+                scaled.setdefault(float(scale), []).append(p)
+    groups = [{"params": [p for p in model.parameters() if id(p) not in claimed], "lr": lr}]
+    groups += [{"params": ps, "lr": lr * scale} for scale, ps in sorted(scaled.items())]
+    return groups
+
+
+def validate(model: nn.Module, params: Params, val_split: Any, device: torch.device) -> float:
+    pred = predict(model, val_split.images, params.evaluate.batch_size, device)
+    b = params.base
+    return scores(confusion_matrix(pred, val_split.labels, b.num_classes, b.ignore_index))["miou"]
 
 
 def run_training(params: Params, method: str, seed: int, processed: Path,
-                 on_epoch: EpochCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+                 on_epoch: EpochCallback | None = None,
+                 on_step: StepCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Train one (method, seed); return the checkpoint state and the last epoch's metrics.
 
     Under torchrun (inside ``distributed.process_group``) every rank returns
     the same weights and rank 0's metrics; only rank 0 validates and calls
-    ``on_epoch``.
+    ``on_epoch``/``on_step``.
     """
     t, base = params.train, params.base
     ctx = distributed.current()
@@ -54,6 +111,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     if ctx is not None:
         distributed.share_threads(t.threads, ctx)
     train_split, val_split = load_split(processed, "train"), load_split(processed, "val")
+    weight = class_weights(processed, t.class_weighting, device)
     kwargs = model_kwargs(params.model, method, base.num_classes)
     model = build_model(**kwargs).to(device)
     cuda = device.type == "cuda"
@@ -61,7 +119,9 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
         model = model.to(memory_format=torch.channels_last)
     # DDP wrapper for the training steps; ``model`` stays the plain module for validation and saving.
     trained = model if ctx is None else distributed.wrap_model(model, ctx)
-    optimizer = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum,
+    if t.compile:
+        trained = torch.compile(trained)
+    optimizer = torch.optim.SGD(param_groups(model, t.lr), lr=t.lr, momentum=t.momentum,
                                 weight_decay=t.weight_decay)
     n = len(train_split)
     batch = min(t.batch_size, n)
@@ -69,6 +129,10 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     # Every rank augments the whole global batch (same generator draws) and keeps its rows.
     rows = None if ctx is None else distributed.local_slice(batch, ctx)
     total = steps_per_epoch * t.epochs
+    warmup = round(t.warmup_epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda it: learning_rate_factor(it, total, warmup, t.poly_power))
+    main = distributed.is_main_process()
     it, last = 0, {}
     for epoch in range(t.epochs):
         trained.train()
@@ -84,27 +148,29 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
             if cuda:
                 x = x.pin_memory().to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 y = y.pin_memory().to(device, non_blocking=True)
-            for group in optimizer.param_groups:
-                group["lr"] = t.lr * (1 - it / total) ** t.poly_power
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = trained(x)
             if ctx is None:
-                loss = F.cross_entropy(logits.float(), y, ignore_index=base.ignore_index)
+                loss = F.cross_entropy(logits.float(), y, weight=weight, ignore_index=base.ignore_index)
                 value = loss.item()
             else:
-                loss, value = distributed.global_mean_cross_entropy(logits.float(), y, base.ignore_index, ctx)
+                loss, value = distributed.global_mean_cross_entropy(logits.float(), y, base.ignore_index, ctx,
+                                                                    weight)
             if not math.isfinite(value):
                 raise SegreproError(f"training diverged (loss {value}) at epoch {epoch}, "
                                     f"step {step}; lower train.lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
             losses.append(value)
             it += 1
-        if distributed.is_main_process():
-            pred = predict(model, val_split.images, params.evaluate.batch_size, device)
-            val = scores(confusion_matrix(pred, val_split.labels, base.num_classes, base.ignore_index))
-            last = {"train_loss": sum(losses) / len(losses), "val_miou": val["miou"]}
+            if main and on_step is not None:
+                on_step(value)
+        if main:
+            last = {"train_loss": sum(losses) / len(losses)}
+            if (epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs:
+                last["val_miou"] = validate(model, params, val_split, device)
             if on_epoch is not None:
                 on_epoch(epoch, last)
         distributed.barrier()
@@ -115,6 +181,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
         "method": method,
         "seed": seed,
         "train": asdict(t),
+        "environment": environment(device),
     }
     return state, last
 
@@ -145,7 +212,8 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
         with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
             def log(epoch: int, metrics: dict[str, float]) -> None:
                 live.log_metric("train/loss", metrics["train_loss"])
-                live.log_metric("val/miou", metrics["val_miou"])
+                if "val_miou" in metrics:
+                    live.log_metric("val/miou", metrics["val_miou"])
                 live.next_step()
 
             state, last = run_training(params, method, seed, processed, on_epoch=log)
