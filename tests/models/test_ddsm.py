@@ -348,8 +348,8 @@ def test_identity_start_equals_upsample_add_exactly(kwargs):
     m = DDSMFusion(16, pool_size=4, identity_start=True, **kwargs)
     lateral, top = _inputs(16, (9, 11), (5, 6), dtype=torch.float32)
     want = UpsampleAdd()(lateral, top)
-    for mode in (m.train(), m.eval()):
-        assert torch.equal(mode(lateral, top), want)
+    for training in (True, False):  # batch statistics and running statistics alike
+        assert torch.equal(m.train(training)(lateral, top), want)
     torch.manual_seed(0)
     assert not torch.allclose(DDSMFusion(16, pool_size=4, **kwargs).train()(lateral, top), want)
 
