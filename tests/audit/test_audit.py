@@ -171,3 +171,18 @@ def test_crash_replaces_a_previous_pass_report(ws):
         audit(ws, pins)
     assert "FAILED" in (ws / "reports" / "audit.md").read_text()
     assert json.loads((ws / "reports" / "audit.json").read_text())["passed"] is False
+
+
+def test_the_cli_entry_runs_the_audit(ws):
+    from segrepro.cli import main
+    from tests.conftest import tiny_params
+
+    params = tiny_params(base={"methods": ["baseline", "sdn"], "seeds": [0, 1]})
+    (ws / "params.yaml").write_text(yaml.safe_dump(params))
+    args = ["audit", "--params", str(ws / "params.yaml"), "--pins", str(ws / "pins.yaml"),
+            "--metrics", str(ws / "results" / "metrics"), "--lock", str(ws / "dvc.lock"),
+            "--out-json", str(ws / "a.json"), "--out-md", str(ws / "a.md")]
+    assert main(args + ["--update"]) == 0
+    assert main(args) == 0 and "**PASS**" in (ws / "a.md").read_text()
+    (ws / "results" / "comparison.json").write_text("{}")
+    assert main(args) == 1 and "FAIL" in (ws / "a.md").read_text()

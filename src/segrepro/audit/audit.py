@@ -54,7 +54,7 @@ def _same_class(key: str, result: dict, section: dict, stages: dict, tol: float,
     status = "missing" if md5 is None else ("pass" if md5 == pinned_md5 else "drift")
     note = ("" if status == "pass" else "same class and torch train bit for bit: training changed; "
             f"{REPIN} if intended")
-    rows = [Check(key, "checkpoint md5", status, str(md5), str(pinned_md5), note)]
+    rows = [Check(key, "checkpoint md5", status, md5 or "-", str(pinned_md5), note)]
     for metric, pinned in sorted((pin.get("metrics") or {}).items()):
         if metric not in result:
             rows.append(Check(key, metric, "missing", "-", f"{pinned:.6f}", "metric absent from the result"))
@@ -106,7 +106,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
     pinned_data = (pins.get("data") or {}).get("md5")
     data_md5 = out_md5(stages, DATA_STAGE, DATA_PATH)
     rows.append(Check("data", "dvc.lock md5", "missing" if not data_md5 else
-                      ("pass" if data_md5 == pinned_data else "drift"), str(data_md5), str(pinned_data),
+                      ("pass" if data_md5 == pinned_data else "drift"), data_md5 or "-", str(pinned_data),
                       "" if data_md5 == pinned_data else "processed data changed; rerun preprocess or re-pin"))
     rows += edit_checks(stages, lock_path.parent, expected)
     result_classes: dict[str, dict] = {}
@@ -140,7 +140,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
         else:
             info["check"] = f"cross-class statistical band on each method's mean over seeds ({why})"
             rows.append(Check(key, "checkpoint md5", "skip",
-                              str(out_md5(stages, f"train@{key}", checkpoint_path(key))), "-",
+                              out_md5(stages, f"train@{key}", checkpoint_path(key)) or "-", "-",
                               f"no hash check: {why}"))
             cross.setdefault(method_of(key), {})[key] = result
     for klass in sorted(same_classes):

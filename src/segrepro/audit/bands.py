@@ -18,9 +18,11 @@ deviation ``σ·sqrt(1/S_run + 1/S_pin)``. The check passes when
     |m_run − m_pin| ≤ band = max(floor, k · s · sqrt(1/S_run + 1/S_pin))
 
 with ``k = tolerance.cross_class_sigmas`` (default 3: a correct run fails
-about 0.3% of the time under a normal model) and ``floor =
-tolerance.cross_class_floor`` (default 0.015: the smallest shift in a 0–1
-metric we call a regression, and the band used when no spread is pinned).
+one comparison 0.3% of the time if σ were known; with ``s`` estimated from
+4 / 8 degrees of freedom the t distribution puts it at 4% / 1.7%, and the
+floor lowers it further) and ``floor = tolerance.cross_class_floor``
+(default 0.015: the smallest shift in a 0–1 metric we call a regression, and
+the band used when no spread is pinned).
 
 ``s`` is the pinned sample standard deviation over seeds *pooled over
 methods* for that metric: ``s² = Σ_m (n_m − 1)·s_m² / Σ_m (n_m − 1)``. With

@@ -47,5 +47,5 @@ def edit_checks(stages: dict, lock_dir: Path, keys: list[str]) -> list[Check]:
                 status, note = "pass", ""
             else:
                 status, note = "drift", f"{path} {EDITED}"
-            rows.append(Check(path, f"md5 = dvc.lock ({stage})", status, str(actual), str(recorded), note))
+            rows.append(Check(path, f"md5 = dvc.lock ({stage})", status, actual or "-", str(recorded), note))
     return rows
