@@ -17,7 +17,10 @@ Three kinds of rows (``check.Check``: pass / drift / missing / skip):
 
 The environment of a result is the ``train_environment`` recorded in its
 metrics JSON (the machine running the audit only as a fallback). The data
-hash in ``dvc.lock`` is held to the pinned one whatever the class.
+hash in ``dvc.lock`` is held to the pinned one whatever the class. A result
+of this run without a pin is ``missing``; a pinned seed this run does not
+produce is ``skip`` (choice: pins may hold more seeds than the default run,
+to give the cross-class band its seed spread).
 """
 from __future__ import annotations
 
@@ -145,8 +148,9 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
             cross.setdefault(method_of(key), {})[key] = result
     for klass in sorted(same_classes):
         for key in sorted(set(classes[klass]["results"]) - set(expected)):
-            rows.append(Check(key, "result", "missing", "-", f"pinned in {klass}",
-                              "pinned but not produced by this run (base.methods × base.seeds)"))
+            rows.append(Check(key, "result", "skip", "-", f"pinned in {klass}",
+                              "pinned but not part of this run's base.methods × base.seeds (extra pinned "
+                              "seeds give the seed spread for the cross-class band)"))
     for method in sorted(cross):
         rows += _cross_class(method, cross[method], classes, tol)
     context = {"result_classes": {k: {**v, "source": sorted(v["source"])} for k, v in result_classes.items()},
