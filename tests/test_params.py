@@ -41,6 +41,17 @@ def test_missing_key_is_named(tmp_path):
     ("base", "methods", ["baseline", "sdm"], "unknown method 'sdm'"),
     ("model", "decoder", "unet", "model.decoder must be 'fcn' or 'fpn'"),
     ("train", "device", "tpu", "train.device must be auto, cpu or cuda"),
+    ("train", "lr", float("nan"), "train.lr must be a finite number > 0"),
+    ("train", "lr", float("inf"), "train.lr must be a finite number > 0"),
+    ("train", "momentum", -0.9, "train.momentum must be a finite number >= 0"),
+    ("train", "weight_decay", -1e-4, "train.weight_decay must be a finite number >= 0"),
+    ("train", "poly_power", -0.9, "train.poly_power must be a finite number >= 0"),
+    ("train", "crop_height", 4000, "lower train.crop_height"),
+    ("train", "class_weighting", "inverse", "train.class_weighting must be 'none' or 'median_frequency'"),
+    ("train", "val_every", 0, "train.val_every must be >= 1"),
+    ("base", "seeds", [2 ** 32], "base.seeds must lie in 0..2"),
+    ("base", "seeds", [-1], "base.seeds must lie in 0..2"),
+    ("evaluate", "latency_runs", 0, "evaluate.latency_runs must be >= 1"),
 ])
 def test_bad_values_are_rejected(tmp_path, section, key, value, message):
     raw = tiny_params()
@@ -59,3 +70,51 @@ def test_cli_reports_bad_params_without_traceback(tmp_path, capsys):
     assert "unknown params key report.titel (did you mean report.title?)" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+# Which option keys each ablation variant is about: a variant must differ from its parent's
+# block in exactly these keys (complete blocks, so a parent edit that a variant misses shows here).
+VARIANT_KEYS = {
+    "sdn_cdc": {"operator"}, "sdn_vanilla": {"operator"},
+    "ddsm_spatial": {"channel"}, "ddsm_channel": {"spatial"},
+    "ddsm_bound": {"offset_bound"}, "ddsm_offset_lr": {"offset_lr_scale"},
+    "ddsm_relpos": {"position_embedding"}, "ddsm_identity": {"identity_start"},
+    "ddsm_zeros": {"padding_mode"},
+    "pdn_1layer": {"num_layers"}, "pdn_3layer": {"num_layers"},
+}
+
+
+def test_variants_differ_from_their_parent_only_in_what_they_ablate():
+    from segrepro.params import method_options, parent_method
+
+    params = load_params(REPO / "params.yaml")
+    assert set(params.model.variants) == set(VARIANT_KEYS)
+    for name, keys in VARIANT_KEYS.items():
+        parent = parent_method(params, name)
+        mine, theirs = method_options(params, name), method_options(params, parent)
+        assert set(mine) == set(theirs), f"{name} must list every option of {parent}"
+        assert {k for k in mine if mine[k] != theirs[k]} == keys, name
+
+
+def test_a_variant_can_be_run_as_a_method_and_builds_its_parent(tmp_path):
+    from segrepro.models.build import model_kwargs
+
+    raw = tiny_params(base={"methods": ["baseline", "pdn", "pdn_1layer"]})
+    params = load_params(write(tmp_path, raw))
+    kwargs = model_kwargs(params.model, "pdn_1layer", params.base.num_classes)
+    assert kwargs["method"] == "pdn" and kwargs["method_options"]["num_layers"] == 1
+    assert "of" not in kwargs["method_options"]
+
+
+def test_a_variant_of_an_unknown_method_is_rejected(tmp_path):
+    raw = tiny_params()
+    raw["model"]["xyz_small"] = {"of": "xyz"}
+    with pytest.raises(SegreproError, match="model.xyz_small.of must name a method"):
+        load_params(write(tmp_path, raw))
+
+
+def test_duplicate_yaml_keys_are_rejected(tmp_path):
+    path = write(tmp_path, tiny_params())
+    path.write_text(path.read_text() + "report:\n  title: twice\n")
+    with pytest.raises(SegreproError, match="'report' appears twice"):
+        load_params(path)

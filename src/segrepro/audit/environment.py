@@ -13,7 +13,7 @@ divergence grows over training like a fresh random draw. The class key is
 The environment of a result comes from the artefact, not from the machine
 running the audit: ``evaluate`` copies the checkpoint's training environment
 into each metrics JSON under ``train_environment``. A result without it falls
-back to the current machine's environment (``_machine_environment``).
+back to the current machine's environment (``environment``).
 """
 from __future__ import annotations
 
@@ -21,34 +21,15 @@ from pathlib import Path
 
 import torch
 
+from segrepro.runtime import machine_description
+
 ENVIRONMENT_KEYS = ("torch", "device", "cpu_capability", "cpu_model", "gpu", "cuda")
 
 
-def _machine_environment(device: str | None = None) -> dict[str, str]:
-    """PRIVATE FALLBACK until ``segrepro.runtime.environment(device)`` lands.
-
-    Same keys as the lead's ``runtime.environment``; the lead replaces the
-    call in ``result_environment`` with it and deletes this function.
-    ``device`` defaults to "cuda" when a GPU is visible, else "cpu".
-    """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    on_gpu = device == "cuda" and torch.cuda.is_available()
-    return {"torch": str(torch.__version__), "device": device,
-            "cpu_capability": str(torch.backends.cpu.get_cpu_capability()), "cpu_model": model,
-            "gpu": torch.cuda.get_device_name(0) if on_gpu else "",
-            "cuda": str(torch.version.cuda or "") if on_gpu else ""}
-
-
 def environment(device: str | None = None) -> dict[str, str]:
-    """The current machine's environment (kept for callers of the old audit API)."""
-    return _machine_environment(device)
+    """The current machine's environment (``runtime.machine_description``; GPU when one is visible)."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return machine_description(torch.device(device))
 
 
 def result_environment(result: dict) -> tuple[dict[str, str], bool]:
@@ -56,7 +37,7 @@ def result_environment(result: dict) -> tuple[dict[str, str], bool]:
     recorded = result.get("train_environment")
     if isinstance(recorded, dict) and recorded.get("device"):
         return {k: str(recorded.get(k, "")) for k in ENVIRONMENT_KEYS}, True
-    return _machine_environment(), False
+    return environment(), False
 
 
 def class_key(env: dict) -> str:
