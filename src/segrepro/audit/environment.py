@@ -17,7 +17,6 @@ back to the current machine's environment (``environment``).
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 
