@@ -17,7 +17,6 @@ back to the current machine's environment (``environment``).
 """
 from __future__ import annotations
 
-
 import torch
 
 from segrepro.runtime import machine_description
