@@ -8,19 +8,23 @@ What it measures, in one process, on the CPU only:
 * the fp32 matmul peak (2048³, ``torch.mm``, best of ``--repeats``; 2·n³ FLOPs)
   and the rate of a 3×3 conv 128→128 forward at the shape ResNet-18's layer2
   sees in the training step (batch, 128, crop/8), NCHW and channels_last;
-* per method, one training step of the default recipe (``train.py``: forward,
-  cross-entropy ignoring void, zero_grad, backward, SGD step with the params'
-  lr/momentum/weight decay) at params.yaml's batch and crop, on a fixed
-  synthetic batch (so augmentation is not in it: see ``--epoch-breakdown``),
-  with ``make_deterministic`` as in training: ms/step (median of ``--steps``
-  after ``--warmup`` steps, plain ``time.perf_counter``: CPU ops are
-  synchronous and each sample is one mutating step, which ``torch.utils.benchmark``
-  is not built for), img/s, counted GFLOP/s and % of the matmul peak, for NCHW
-  and channels_last (model and input) side by side;
+* per method (or ablation variant), one training step as ``run_training`` takes
+  it on CPU (forward, cross-entropy ignoring void, ``.item()``, zero_grad,
+  backward, SGD over ``train.param_groups``) at params.yaml's batch and crop,
+  on a fixed synthetic batch (augmentation is not in it), after
+  ``make_deterministic`` as in training. With ``train.class_weighting`` set the
+  loss is weighted with unit weights (the values do not change the cost);
+  eager mode even where ``train.compile`` is set. ms/step is the median of
+  ``--steps`` after ``--warmup`` steps, timed with plain ``time.perf_counter``
+  (CPU ops are synchronous, and each sample is one state-mutating step, which
+  ``torch.utils.benchmark.Timer`` is not built for); then img/s, counted
+  GFLOP/s and % of the matmul peak, NCHW and channels_last (model and input);
 * ``--epoch-breakdown [METHOD]``: one real epoch of the recipe on ``--data``
+  (seed 0, card.json class weights, ``train.learning_rate_factor`` schedule)
   split into augmentation, forward (+ loss), backward (zero_grad + backward),
-  optimizer (poly lr + SGD step), validation (predict over val + confusion +
-  scores) and the rest (data order, loop overhead), each in s and % of the epoch.
+  optimizer (SGD step + schedule), validation (``train.validate``: predict over
+  val + confusion + mIoU, run once; the recipe runs it every ``val_every``
+  epochs, so its amortised share is printed too) and the rest, in s and %.
 
 FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` over forward + loss +
 backward of one step (a multiply-add = 2 FLOPs). It counts convolutions
@@ -52,7 +56,6 @@ import argparse
 import ctypes
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -71,11 +74,10 @@ from segrepro.atomic import write_json
 from segrepro.data.dataset import Split, load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
-from segrepro.evaluation.predict import predict
-from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import METHOD_NAMES, load_params
-from segrepro.runtime import make_deterministic
+from segrepro.runtime import machine_description, make_deterministic
+from segrepro.training.train import class_weights, learning_rate_factor, param_groups, validate
 
 CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 KNOWN_CAPABILITIES = ("default", "avx2", "avx512")  # what torch 2.13 accepts on x86-64
@@ -138,13 +140,12 @@ def library_isa() -> dict[str, str]:
 
 
 def describe_machine(threads: int) -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown")
+    """``runtime.machine_description`` (capability, CPU model, threads, torch) plus ISA details."""
+    check_capability()  # before anything else reads the (cached) capability
+    torch.set_num_threads(threads)
     caps = {k: os.environ[k] for k in CAPS if os.environ.get(k)}
-    return {"capability": check_capability(), "cpu": model, "threads": threads,
-            "cpus_available": len(os.sched_getaffinity(0)), "torch": torch.__version__,
-            "library_isa": library_isa(), "isa_caps": caps,
-            "label": "emulated (ISA caps)" if caps else "measured"}
+    return {**machine_description(CPU), "cpus_available": len(os.sched_getaffinity(0)),
+            "library_isa": library_isa(), "isa_caps": caps, "label": "emulated (ISA caps)" if caps else "measured"}
 
 
 def best_seconds(fn: Any, repeats: int) -> float:
@@ -174,42 +175,43 @@ def conv_rates(batch: int, crop: tuple[int, int], repeats: int) -> dict[str, flo
     return out
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor, ignore_index: int) -> None:
-    """One optimisation step exactly as ``training.train.run_training`` takes it on CPU."""
-    loss = F.cross_entropy(model(x).float(), y, ignore_index=ignore_index)
-    loss.item()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def optimizer(model: torch.nn.Module, t: Any) -> torch.optim.Optimizer:
+    """SGD over the recipe's parameter groups (``param_groups``: DDSM's ``lr_scale`` heads)."""
+    return torch.optim.SGD(param_groups(model, t.lr), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
 
 
-def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ignore_index: int) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter:
-        F.cross_entropy(model(x).float(), y, ignore_index=ignore_index).backward()
-    model.zero_grad(set_to_none=True)
-    return int(counter.get_total_flops())
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, ignore: int) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), y, weight=weight, ignore_index=ignore)
 
 
 def bench_method(params: Any, method: str, crop: tuple[int, int], warmup: int, steps: int,
                  peak: float) -> dict[str, Any]:
+    """One step as ``run_training`` takes it on CPU: forward, loss + .item(), zero_grad, backward, SGD step."""
     t, base = params.train, params.base
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(t.batch_size, 3, *crop, generator=gen)
     y = torch.randint(0, base.num_classes, (t.batch_size, *crop), generator=gen)
+    # The weighted loss path at unit weights: the values do not change the cost.
+    weight = None if t.class_weighting == "none" else torch.ones(base.num_classes)
     row: dict[str, Any] = {"method": method}
     for name, fmt in LAYOUTS.items():
         torch.manual_seed(0)
         model = build_model(**model_kwargs(params.model, method, base.num_classes)).to(memory_format=fmt).train()
         xl = x.contiguous(memory_format=fmt)
-        if "gflop" not in row:
-            row["gflop"] = step_flops(model, xl, y, base.ignore_index) / 1e9
-        opt = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-        times = []
+        if "gflop" not in row:  # forward + loss + backward; the layout does not change the count
+            counter = FlopCounterMode(display=False)
+            with counter:
+                loss_fn(model(xl), y, weight, base.ignore_index).backward()
+            model.zero_grad(set_to_none=True)
+            row["gflop"] = counter.get_total_flops() / 1e9
+        opt, times = optimizer(model, t), []
         for i in range(warmup + steps):
             start = time.perf_counter()
-            train_step(model, opt, xl, y, base.ignore_index)
+            loss = loss_fn(model(xl), y, weight, base.ignore_index)
+            loss.item()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
             if i >= warmup:
                 times.append(time.perf_counter() - start)
         sec = statistics.median(times)
@@ -218,22 +220,26 @@ def bench_method(params: Any, method: str, crop: tuple[int, int], warmup: int, s
     return row
 
 
-def load_data(data: Path) -> tuple[Split, Split]:
+def load_data(data: Path, scheme: str) -> tuple[Split, Split, torch.Tensor | None]:
+    """Train and val splits and the loss's class weights; every error names `dvc repro preprocess`."""
     if not data.is_dir():
         raise SegreproError(f"--data {data} does not exist; run `dvc repro preprocess` (or pass --data)")
-    return load_split(data, "train"), load_split(data, "val")  # their errors name `dvc repro preprocess`
+    return load_split(data, "train"), load_split(data, "val"), class_weights(data, scheme, CPU)
 
 
-def epoch_breakdown(params: Any, method: str, splits: tuple[Split, Split], crop: tuple[int, int],
-                    threads: int) -> dict[str, Any]:
-    """One epoch of the recipe (seed 0), each phase timed with perf_counter (CPU: synchronous)."""
+def epoch_breakdown(params: Any, method: str, data: tuple[Split, Split, torch.Tensor | None],
+                    crop: tuple[int, int], threads: int) -> dict[str, Any]:
+    """One epoch of the recipe (seed 0) plus one validation, each phase timed with perf_counter."""
     t, base = params.train, params.base
     gen = make_deterministic(0, threads, CPU)
-    train_split, val_split = splits
+    train_split, val_split, weight = data
     model = build_model(**model_kwargs(params.model, method, base.num_classes))
-    opt = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    opt = optimizer(model, t)
     n = len(train_split)
     batch = min(t.batch_size, n)
+    total_it = n // batch * t.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: learning_rate_factor(
+        it, total_it, round(t.warmup_epochs * (n // batch)), t.poly_power))
     parts = dict.fromkeys(("augment", "forward", "backward", "optimizer", "validation"), 0.0)
     start = time.perf_counter()
     model.train()
@@ -244,26 +250,28 @@ def epoch_breakdown(params: Any, method: str, splits: tuple[Split, Split], crop:
         x, y = augment(train_split.images[idx], train_split.labels[idx], crop, (t.scale_min, t.scale_max),
                        t.flip, base.ignore_index, gen)
         t1 = time.perf_counter()
-        loss = F.cross_entropy(model(x).float(), y, ignore_index=base.ignore_index)
+        loss = loss_fn(model(x), y, weight, base.ignore_index)
         loss.item()
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         t3 = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = t.lr * (1 - step / (n // batch * t.epochs)) ** t.poly_power
         opt.step()
+        schedule.step()
         t4 = time.perf_counter()
         for key, a, b in (("augment", t0, t1), ("forward", t1, t2), ("backward", t2, t3), ("optimizer", t3, t4)):
             parts[key] += b - a
     t5 = time.perf_counter()
-    pred = predict(model, val_split.images, params.evaluate.batch_size, CPU)
-    scores(confusion_matrix(pred, val_split.labels, base.num_classes, base.ignore_index))
+    validate(model, params, val_split, CPU)
     end = time.perf_counter()
     parts["validation"] = end - t5
     total = end - start
     parts["other"] = total - sum(parts.values())
+    # The recipe validates every val_every epochs: the validation share of an average epoch.
+    amortised = parts["validation"] / t.val_every
     return {"method": method, "steps": n // batch, "batch": batch, "crop": list(crop), "total_s": total,
+            "val_every": t.val_every,
+            "validation_amortised_pct": 100 * amortised / (total - parts["validation"] + amortised),
             "parts": {k: {"s": v, "pct": 100 * v / total} for k, v in parts.items()}}
 
 
@@ -281,16 +289,21 @@ def report(result: dict[str, Any], markdown: bool) -> None:
           + ", ".join(f"{k} {v:.1f}" for k, v in result["conv_gflops"].items()) + " GFLOP/s")
     if result["steps"]:
         print(f"\nTraining step, {label}, batch {result['batch']}, crop {result['crop'][0]}×{result['crop'][1]}, "
-              f"{m['threads']} threads ({m['capability']}):")
-        heads = ["method", "GFLOP/step"] + [f"{lay} {c}" for lay in LAYOUTS for c in ("ms", "img/s", "GFLOP/s", "% peak")]
-        print(table(heads, [[r["method"], f"{r['gflop']:.2f}"] + [
-            f"{r[lay][k]:.{d}f}" for lay in LAYOUTS for k, d in (("ms", 0), ("img_s", 1), ("gflops", 1), ("pct_peak", 0))]
-            for r in result["steps"]], markdown))
+              f"threads {m['threads']}, {m['cpu_capability']}:")
+        cols = (("ms", "ms", 0), ("img/s", "img_s", 1), ("GFLOP/s", "gflops", 1), ("% peak", "pct_peak", 0))
+        heads = ["method", "GFLOP/step"] + [f"{lay} {c}" for lay in LAYOUTS for c, _, _ in cols]
+        print(table(heads, [[r["method"], f"{r['gflop']:.2f}"] + [f"{r[lay][k]:.{d}f}" for lay in LAYOUTS
+                                                                 for _, k, d in cols]
+                            for r in result["steps"]], markdown))
     if result.get("breakdown"):
         b = result["breakdown"]
         print(f"\nOne epoch, {label}, {b['method']}: {b['steps']} steps of {b['batch']}, total {b['total_s']:.1f} s")
         print(table(["phase", "s", "%"], [[k, f"{v['s']:.2f}", f"{v['pct']:.1f}"] for k, v in b["parts"].items()],
                     markdown))
+        print(f"Validation runs every {b['val_every']} epoch(s): {b['validation_amortised_pct']:.1f}% of an "
+              "average epoch")
+    if result["eager_note"]:
+        print(result["eager_note"])
     for line in result["targets"]:
         print(f"[{label}] {line}")
 
@@ -306,22 +319,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if unknown or args.epoch_breakdown and args.epoch_breakdown not in METHOD_NAMES + variants:
         raise SegreproError(f"unknown method {(unknown or [args.epoch_breakdown])[0]!r}; choose from "
                             f"{', '.join(METHOD_NAMES + variants)}")
-    splits = load_data(Path(args.data)) if args.epoch_breakdown else None  # fail before measuring
+    data = load_data(Path(args.data), params.train.class_weighting) if args.epoch_breakdown else None  # fail early
     machine = describe_machine(threads)
-    if args.expect_capability and machine["capability"] != args.expect_capability:
-        raise SegreproError(f"the emulated run reports {machine['capability']}, not {args.expect_capability}: "
+    if args.expect_capability and machine["cpu_capability"] != args.expect_capability:
+        raise SegreproError(f"the emulated run reports {machine['cpu_capability']}, not {args.expect_capability}: "
                             "the ISA caps were not honoured")
-    summary = (f"capability {machine['capability']} | {machine['cpu']} | {threads} threads | torch "
-               f"{machine['torch']} | MKL {machine['library_isa']['mkl']}, oneDNN {machine['library_isa']['onednn']} | "
-               f"ISA caps: {' '.join(f'{k}={v}' for k, v in machine['isa_caps'].items()) or 'none'}")
+    isa, caps = machine["library_isa"], " ".join(f"{k}={v}" for k, v in machine["isa_caps"].items())
+    summary = (f"capability {machine['cpu_capability']} | {machine['cpu_model']} | threads {threads} | torch "
+               f"{machine['torch']} | MKL {isa['mkl']}, oneDNN {isa['onednn']} | ISA caps: {caps or 'none'}")
     print(f"[{machine['label']}] {summary}", flush=True)
     make_deterministic(0, threads, CPU)
     peak = matmul_peak(args.repeats)
-    result = {"machine": machine, "summary": summary, "peak_gflops": peak, "batch": params.train.batch_size,
-              "crop": list(crop), "conv_gflops": conv_rates(params.train.batch_size, crop, args.repeats),
+    eager_note = ("note: train.compile is true, but this benchmark times eager mode" if params.train.compile
+                  else "")
+    result = {"machine": machine, "summary": summary, "eager_note": eager_note, "peak_gflops": peak,
+              "batch": params.train.batch_size, "crop": list(crop),
+              "conv_gflops": conv_rates(params.train.batch_size, crop, args.repeats),
               "steps": [bench_method(params, m, crop, args.warmup, args.steps, peak) for m in args.methods]}
     if args.epoch_breakdown:
-        result["breakdown"] = epoch_breakdown(params, args.epoch_breakdown, splits, crop, threads)
+        result["breakdown"] = epoch_breakdown(params, args.epoch_breakdown, data, crop, threads)
     base = next((r for r in result["steps"] if r["method"] == "baseline"), None)
     result["targets"] = [f"{'PASS' if base[lay]['pct_peak'] >= 100 * TARGET else 'FAIL'} baseline step {lay} "
                          f"{base[lay]['pct_peak']:.0f}% of the matmul peak (target ≥ {TARGET:.0%})"
@@ -341,14 +357,14 @@ def child_argv(args: argparse.Namespace, threads: int, out: Path) -> list[str]:
 
 def emulate_avx2(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any] | None:
     machine = measured["machine"]
-    if machine["capability"] != "AVX512" or machine["isa_caps"]:
-        print(f"--emulate-avx2: nothing to emulate (capability {machine['capability']}, ISA caps "
+    if machine["cpu_capability"] != "AVX512" or machine["isa_caps"]:
+        print(f"--emulate-avx2: nothing to emulate (capability {machine['cpu_capability']}, ISA caps "
               f"{machine['isa_caps'] or 'none'}); only the measured table is shown")
         return None
     print("\n--emulate-avx2: rerunning under ISA caps " + " ".join(f"{k}={v}" for k, v in CAPS.items()), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "emulated.json"
-        done = subprocess.run(child_argv(args, machine["threads"], out), env={**os.environ, **CAPS})
+        done = subprocess.run(child_argv(args, int(machine["threads"]), out), env={**os.environ, **CAPS})
         if done.returncode != 0:
             raise SegreproError(f"the emulated (ISA caps) run failed with exit {done.returncode} (see above)")
         return json.loads(out.read_text())["emulated"]

@@ -48,15 +48,16 @@ def test_tiny_run_prints_machine_first_and_writes_every_number(tmp_path, tiny_pr
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     assert first.startswith(f"[measured] capability {torch.backends.cpu.get_cpu_capability()} | ")
-    assert "| 1 threads | torch " in first and "ISA caps: none" in first
+    assert "| threads 1 | torch " in first and "ISA caps: none" in first
     assert "| method | GFLOP/step | nchw ms |" in done.stdout and "| phase | s | % |" in done.stdout
     assert "| --- |" in done.stdout
 
     results = json.loads(out.read_text())
     assert list(results) == ["measured"]
     r = results["measured"]
-    assert r["machine"]["threads"] == 1 and r["machine"]["isa_caps"] == {}
-    assert set(r["machine"]["library_isa"]) == {"mkl", "onednn"}
+    assert r["machine"]["threads"] == "1" and r["machine"]["isa_caps"] == {}
+    assert set(r["machine"]["library_isa"]) == {"mkl", "onednn"} and r["machine"]["device"] == "cpu"
+    assert r["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert r["batch"] == 2 and r["crop"] == [32, 48] and r["peak_gflops"] > 0
     assert set(r["conv_gflops"]) == {"nchw", "channels_last"} and min(r["conv_gflops"].values()) > 0
     (row,) = r["steps"]
@@ -77,6 +78,10 @@ def test_tiny_run_prints_machine_first_and_writes_every_number(tmp_path, tiny_pr
     assert sum(p["s"] for p in b["parts"].values()) == pytest.approx(b["total_s"])
     assert sum(p["pct"] for p in b["parts"].values()) == pytest.approx(100)
     assert all(b["parts"][k]["s"] > 0 for k in ("augment", "forward", "backward", "optimizer", "validation"))
+    assert b["val_every"] == tiny_params()["train"]["val_every"]
+    expected = b["parts"]["validation"]["s"] / b["val_every"]
+    assert b["validation_amortised_pct"] == pytest.approx(
+        100 * expected / (b["total_s"] - b["parts"]["validation"]["s"] + expected))
 
 
 def test_flops_do_not_depend_on_the_layout_and_grow_with_the_method(tmp_path):
@@ -97,7 +102,7 @@ def test_emulate_avx2_labels_both_tables(tmp_path):
         return
     assert list(results) == ["emulated", "measured"]  # sorted keys
     emulated = results["emulated"]["machine"]
-    assert emulated["capability"] == "AVX2" and emulated["isa_caps"] == CAPS
+    assert emulated["cpu_capability"] == "AVX2" and emulated["isa_caps"] == CAPS
     assert emulated["label"] == "emulated (ISA caps)" and results["measured"]["machine"]["label"] == "measured"
     assert emulated["library_isa"]["mkl"] == "AVX2"
     assert "[emulated (ISA caps)] capability AVX2" in done.stdout
