@@ -1,10 +1,11 @@
 """The report notebook runs on a fixture results folder and shows the right numbers."""
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import re
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,85 +13,105 @@ import pytest
 from segrepro.errors import SegreproError
 from segrepro.reporting.render import render_report
 from tests.conftest import REPO
-
-CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
-           "Pedestrian", "Bicyclist"]
-
-
-def result(method: str, seed: int, miou: float) -> dict:
-    return {"method": method, "seed": seed, "classes": CLASSES, "iou": [miou] * 11, "miou": miou,
-            "pixel_acc": 0.9, "mean_acc": 0.7, "test_images": 233, "input_size": [180, 240],
-            "params": 12_345_678, "flops": 9_870_000_000, "latency_s": 0.05, "device": "cpu",
-            "torch": "2.13.0", "backbone": "resnet18", "decoder": "fpn", "output_stride": 16,
-            "epochs": 30, "crop": [160, 224], "bf_tolerances_px": [1, 3], "trimap_widths_px": [2, 8],
-            "bf@1px": miou - 0.2, "bf@3px": miou - 0.1, "trimap@2px": miou - 0.3, "trimap@8px": miou - 0.15,
-            "boundary_iou": miou - 0.25, "boundary_iou_dilation_px": 6}
-
-
-@pytest.fixture()
-def fixture_results(tmp_path: Path) -> Path:
-    metrics = tmp_path / "results" / "metrics"
-    metrics.mkdir(parents=True)
-    for method, seed, miou in [("baseline", 0, 0.50), ("baseline", 1, 0.52), ("sdn", 0, 0.55), ("sdn", 1, 0.57)]:
-        (metrics / f"{method}-{seed}.json").write_text(json.dumps(result(method, seed, miou)))
-    delta = {"point": 0.05, "low": 0.031, "high": 0.069}
-    comparison = {"reference": "baseline", "n_boot": 1000, "level": 0.95, "seeds": [0, 1], "methods": {
-        "baseline": {"miou": {"mean": 0.51}},
-        "sdn": {"miou": {"mean": 0.56, "delta": delta},
-                "boundary_iou": {"mean": 0.31, "delta": {"point": -0.01, "low": -0.02, "high": 0.004}}}}}
-    (tmp_path / "results" / "comparison.json").write_text(json.dumps(comparison))
-    freq = {c: 1 / 11 for c in CLASSES}
-    card = {"height": 24, "width": 32, "splits": {s: {"images": n, "void_fraction": 0.05, "sources_sha256": "ab" * 32,
-                                                      "class_pixel_frequency": freq}
-                                                  for s, n in [("train", 367), ("val", 101), ("test", 233)]}}
-    processed = tmp_path / "processed"
-    processed.mkdir()
-    (processed / "card.json").write_text(json.dumps(card))
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 12, (6, 24, 32), dtype=np.uint8)
-    np.save(processed / "test_images.npy", rng.integers(0, 255, (6, 24, 32, 3), dtype=np.uint8))
-    np.save(processed / "test_labels.npy", labels)
-    (processed / "test_names.txt").write_text("".join(f"frame{i}\n" for i in range(6)))
-    per_image = tmp_path / "results" / "per_image"
-    per_image.mkdir()
-    for method in ("baseline", "sdn"):
-        np.savez(per_image / f"{method}-0.npz", sample_index=np.array([0, 5]),
-                 sample_pred=np.minimum(labels[[0, 5]], 10))
-    live = tmp_path / "results" / "train" / "baseline-0" / "plots" / "metrics" / "val"
-    live.mkdir(parents=True)
-    (live / "miou.tsv").write_text("step\tmiou\n0\t0.2\n1\t0.3\n")
-    return tmp_path
-
-
-def params(root: Path) -> dict:
-    return {"results_dir": str(root / "results"), "processed_dir": str(root / "processed"),
-            "lock_path": str(root / "dvc.lock"), "params_path": str(root / "params.yaml"),
-            "tables_dir": str(root / "tables"), "dataset": "camvid", "methods": ["baseline", "sdn"],
-            "seeds": [0, 1], "bf_tolerances": [1, 3], "title": "Fixture report"}
+from tests.reporting.fixtures import build, fixture_results, img_tag, params, parse_interval, render, tables  # noqa: F401
 
 
 def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
-    html = fixture_results / "report.html"
-    render_report(REPO / "notebooks" / "report.ipynb", fixture_results / "report.ipynb", html,
-                  params(fixture_results))
-    text = html.read_text()
+    text = render(fixture_results)
     assert "Fixture report" in text
-    # mean ± sample std over the two seeds, in percent
+    # mean ± sample std over the two seeds, in percent, as comparison.json gives them
     assert "51.00 ± 1.41" in text and "56.00 ± 1.41" in text
-    assert "12.35" in text and "9.87" in text        # params (M), GFLOPs
+    assert "12.35" in text and "9.87" in text        # params (M), GFLOPs (cost table)
     assert "+5.00 [+3.10, +6.90]" in text             # Δ mIoU with its bootstrap CI
-    assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.26, 0.27 → mean 26.00)
-    assert re.search(r'<img[^>]+src="data:image/png;base64,', text)
+    assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.25, 0.27 → mean 26.00)
     assert "import seaborn" not in text               # input cells are hidden
-    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', text)) >= 5   # curves, training, per-class, overlays, card
-    # Claims: quoted from the abstracts, no paper number, a verdict from the CI (+3.1..+6.9 > 0).
-    assert "inter-class boundary-enhanced feature" in text and "not available" in text
+    assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', text)) >= 6   # forest, curves, training, ...
+    # Main table: few short columns (no cost or setting columns), so it needs no sideways scrolling.
+    main = tables(text)["dataframe comparison"]
+    assert main[0] == ["", "seeds", "mIoU", "Δ mIoU [95% CI]", "BF@1px", "BF@3px", "trimap mIoU@2px", "Boundary IoU"]
+    assert max(len(cell) for row in main for cell in row) <= 24
+    # Claims: verbatim from the abstract, no paper number, a verdict from the CI (-2.0..+0.4 contains 0).
+    assert "Our SDN aims to construct a differentiable mapping from the original feature to the inter-class " \
+           "boundary-enhanced feature." in text and "not available" in text
     assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>inconclusive", text)
-    for name in ("main", "per_class", "claims", "cost"):
+    for name in ("main", "per_class", "claims", "cost", "deltas", "delta_pivot"):
         for suffix in (".csv", ".md", ".tex"):
             assert (fixture_results / "tables" / f"{name}{suffix}").is_file(), name + suffix
     assert "56.00 ± 1.41" in (fixture_results / "tables" / "main.csv").read_text()
+    assert "params (M)" not in (fixture_results / "tables" / "main.csv").read_text()
     assert "\\begin{tabular}" in (fixture_results / "tables" / "main.tex").read_text()
+
+
+def test_forest_plot_and_pivot_show_the_comparison_values(fixture_results):
+    text = render(fixture_results)
+    tag = img_tag(text, "forest-plot")
+    assert 'alt="Forest plot: ' in tag and 'src="data:image/png;base64,' in tag
+    assert text.index('id="forest-plot"') < text.index("<h2 id=\"Claims")   # right after the main table
+    pivot = tables(text)["dataframe pivot"]
+    header = pivot[0][1:]
+    assert header == ["mIoU", "BF@1px", "BF@3px", "trimap mIoU@2px", "Boundary IoU"]
+    keys = ["miou", "bf@1px", "bf@3px", "trimap@2px", "boundary_iou"]
+    saved = json.loads((fixture_results / "results" / "comparison.json").read_text())
+    body = {row[0]: row[1:] for row in pivot[1:] if len(row) == len(pivot[0]) and row[0] != "method"}
+    assert list(body) == ["sdn"]                       # the reference has no row
+    for key, cell in zip(keys, body["sdn"]):
+        d = saved["methods"]["sdn"][key]["delta"]
+        assert parse_interval(cell) == pytest.approx((d["point"] * 100, d["low"] * 100, d["high"] * 100), abs=5e-3)
+    # The old every-metric list is gone; the long table is still exported for machines.
+    assert "Every metric against the baseline" not in text
+    assert "against" in (fixture_results / "tables" / "deltas.csv").read_text().splitlines()[0]
+
+
+def test_ablation_section_without_variants_says_how_to_produce_them(fixture_results):
+    text = render(fixture_results)
+    assert "<h2 id=\"Ablations" in text
+    assert "No ablation variant was run" in text
+    shown = html.unescape(re.sub(r"<[^>]+>", "", text))   # the page's text, as a reader copies it
+    assert "dvc exp run -S 'base.methods=[baseline,sdn,sdn_cdc,pdn,pdn_1layer]' report" in shown
+    assert "ablation-forest" not in text
+
+
+def test_ablation_section_with_a_variant(tmp_path):
+    root = build(tmp_path, ["baseline", "sdn", "sdn_cdc"], {"sdn_cdc": "sdn"})
+    text = render(root, methods=("baseline", "sdn", "sdn_cdc"))
+    assert "No ablation variant was run" not in text
+    assert 'alt="Forest plot: each variant of sdn minus the full sdn"' in img_tag(text, "ablation-forest-sdn")
+    ablation = tables(text)["dataframe ablation"]
+    flat = [cell for row in ablation for cell in row]
+    assert "Δ vs sdn (full) [95% CI]" in flat
+    assert "sdn (full)" in flat and "sdn_cdc" in flat
+    assert "53.50 ± 0.71" in flat                      # sdn_cdc mIoU: seeds 0.53, 0.54
+    assert "-2.50 [-4.12, -0.93]" in flat              # the vs-parent interval from comparison.json
+    # The variant is in the ablation section, not among the main methods.
+    main = tables(text)["dataframe comparison"]
+    assert [row[0] for row in main[1:] if row and row[0] not in ("", "method")] == ["baseline", "sdn"]
+    assert "sdn_cdc" in (tmp_path / "tables" / "ablation_sdn.csv").read_text()
+
+
+@pytest.mark.parametrize("breakage, match", [
+    ("nan_metric", r"sdn-1.json: metric boundary_iou is nan"),
+    ("missing_method", r"comparison.json: method sdn is missing; rerun `dvc repro compare`"),
+    ("nan_delta", r"comparison.json: sdn miou delta is not a finite interval"),
+    ("stale_seeds", r"comparison.json: it was computed for seeds \[0\], the report is for \[0, 1\]"),
+])
+def test_bad_input_fails_the_report_with_one_line_naming_the_file(fixture_results, tmp_path, breakage, match):
+    path = fixture_results / "results" / "comparison.json"
+    saved = json.loads(path.read_text())
+    if breakage == "nan_metric":
+        metrics = fixture_results / "results" / "metrics" / "sdn-1.json"
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "boundary_iou": float("nan")}))
+    elif breakage == "missing_method":
+        del saved["methods"]["sdn"]
+    elif breakage == "nan_delta":
+        saved["methods"]["sdn"]["miou"]["delta"]["low"] = float("nan")
+    else:
+        saved["seeds"] = [0]
+    path.write_text(json.dumps(saved))
+    html = tmp_path / "out.html"
+    with pytest.raises(SegreproError, match=r"failed in cell \d+ .*" + match) as info:
+        render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html, params(fixture_results))
+    assert "\n" not in str(info.value)
+    assert not html.exists()
 
 
 def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):
@@ -99,6 +120,18 @@ def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):
     with pytest.raises(SegreproError, match=r"failed in cell \d+ .*sdn-1.json is missing"):
         render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html, params(fixture_results))
     assert not html.exists() and not (tmp_path / "out.ipynb").exists()
+
+
+def test_claims_are_verbatim_quotations_from_methods_md():
+    from segrepro.reporting.claims import CLAIMS
+
+    doc = REPO.parent / "shared" / "docs" / "methods.md"
+    if not doc.is_file():
+        pytest.skip(f"{doc} not found (the shared docs sit beside the checkout)")
+    text = " ".join(re.sub(r"^>\s?", "", line) for line in doc.read_text().splitlines())
+    text = re.sub(r"\s+", " ", text)
+    for claim in CLAIMS:
+        assert claim.quote in text, claim.quote
 
 
 def _chromium() -> str | None:
@@ -113,20 +146,20 @@ def test_report_renders_in_headless_chromium(fixture_results, tmp_path):
 
     from PIL import Image
 
+    from segrepro.reporting.forest import ABOVE, BELOW
+
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    html = fixture_results / "report.html"
-    render_report(REPO / "notebooks" / "report.ipynb", fixture_results / "report.ipynb", html,
-                  params(fixture_results))
+    text = render(fixture_results)
     shot = tmp_path / "shot.png"
     proc = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1280,1600",
-         f"--screenshot={shot}", html.as_uri()],
+         f"--screenshot={shot}", (fixture_results / "report.html").as_uri()],
         capture_output=True, text=True, timeout=120)
     assert shot.is_file(), proc.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
@@ -134,6 +167,18 @@ def test_report_renders_in_headless_chromium(fixture_results, tmp_path):
     # A blank page is one colour; the report has text, tables and coloured plots.
     assert pixels.std() > 20
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200
+
+    # The screenshot covers the forest plot: its interval colours (used by no other figure) are on screen
+    # in about the amount the embedded image itself holds.
+    def count(image: np.ndarray, colour: str) -> int:
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float64)
+        return int((np.abs(image - rgb).max(-1) < 12).sum())
+
+    encoded = re.search(r'src="data:image/png;base64,([^"]+)"', img_tag(text, "forest-plot")).group(1)
+    forest = np.asarray(Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB"), dtype=np.float64)
+    for colour in (ABOVE, BELOW):
+        assert count(forest, colour) > 100, colour
+        assert count(pixels, colour) > 0.5 * count(forest, colour), colour
 
 
 def test_one_seed_never_gives_a_verdict():
@@ -143,5 +188,6 @@ def test_one_seed_never_gives_a_verdict():
     assert verdict(-0.02, -0.01, seeds=3) == "not reproduced"
     assert verdict(-0.02, 0.01, seeds=3) == "inconclusive"
     assert verdict(0.01, 0.02, seeds=1) == "inconclusive (one seed)"
-    comparison = {"seeds": [0], "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
+    comparison = {"seeds": [0], "metrics": ["miou"],
+                  "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
     assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]

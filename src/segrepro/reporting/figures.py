@@ -1,6 +1,9 @@
-"""Figures that need more than one seaborn call: training curves and boundary-error overlays."""
+"""Figures that need more than one seaborn call: training curves and boundary-error overlays; embedding."""
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,3 +69,17 @@ def overlay_grid(images: np.ndarray, labels: np.ndarray, predictions: dict[str, 
         axes[r, 0].set_ylabel(names[r], fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def figure_html(fig: plt.Figure, alt: str, element_id: str) -> str:
+    """The figure as an embedded PNG ``<img>`` with alt text and an id, shown at its natural size.
+
+    matplotlib's inline backend gives no alt text or id; the report needs both
+    (accessibility, and the tests find the figure by its id). The figure is closed.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f'<img id="{html.escape(element_id)}" alt="{html.escape(alt)}" '
+            f'style="max-width: 100%; height: auto" src="data:image/png;base64,{data}"/>')

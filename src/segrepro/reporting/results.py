@@ -1,4 +1,19 @@
-"""Results files → pandas tables for the report (and anything else that reads them)."""
+"""Results files → validated dicts and pandas tables for the report.
+
+The report never recomputes a statistic: mean ± std over seeds and every
+bootstrap interval come from ``results/comparison.json`` (written by
+``evaluation.compare``); the metrics JSONs supply cost, per-class IoU, the
+setting and the curves. A bad input — a missing file, a NaN metric, a method
+or metric missing from the comparison, a comparison computed for other seeds —
+raises one ``SegreproError`` line naming the file and the fix, so a report
+never renders silently from broken results.
+
+Main metrics (the report's headline columns and forest-plot rows): mIoU,
+boundary F at each tolerance the report is given, trimap mIoU at one band
+width and Boundary IoU. The trimap width is 4 px when it was computed (the
+README's headline, close to the Boundary IoU band at 180×240); otherwise the
+narrowest width computed — a choice, no paper fixes it.
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +25,9 @@ import pandas as pd
 
 from segrepro.errors import SegreproError
 
+MAIN_TRIMAP_WIDTH = 4
+SCALARS = ("miou", "pixel_acc", "mean_acc", "params", "flops", "latency_s")
+
 
 def _read_json(path: Path, producer: str) -> dict:
     if not path.is_file():
@@ -20,28 +38,143 @@ def _read_json(path: Path, producer: str) -> dict:
         raise SegreproError(f"results file {path} is not valid JSON ({exc}); rerun {producer}") from exc
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def load_results(metrics_dir: Path, methods: Sequence[str], seeds: Sequence[int]) -> list[dict]:
-    """The metrics JSON of every configured (method, seed); a missing one is an error."""
-    return [_read_json(Path(metrics_dir) / f"{m}-{s}.json", f"evaluate@{m}-{s}")
-            for m in methods for s in seeds]
+    """The metrics JSON of every configured (method, seed); a missing file or a non-finite metric is an error."""
+    rows = []
+    for m in methods:
+        for s in seeds:
+            path = Path(metrics_dir) / f"{m}-{s}.json"
+            row = _read_json(path, f"evaluate@{m}-{s}")
+            if row.get("method") != m or row.get("seed") != s:
+                raise SegreproError(f"results file {path} holds {row.get('method')}-{row.get('seed')}, "
+                                    f"not {m}-{s}; rerun evaluate@{m}-{s}")
+            for key in SCALARS + tuple(boundary_metric_names(row)):
+                if not _finite(row.get(key)):
+                    raise SegreproError(f"results file {path}: metric {key} is {row.get(key)!r}, not a finite "
+                                        f"number; rerun evaluate@{m}-{s}")
+            rows.append(row)
+    return rows
 
 
-def load_comparison(path: Path) -> dict:
-    return _read_json(Path(path), "the compare stage")
+def _check_interval(d: object, where: str) -> str | None:
+    if not isinstance(d, dict) or not all(_finite(d.get(k)) for k in ("point", "low", "high")):
+        return f"{where} is not a finite interval ({d!r})"
+    return None
 
 
-def _mean_std(values: pd.Series) -> str:
-    values = values * 100
-    if len(values) == 1:
-        return f"{values.iloc[0]:.2f}"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+def _comparison_problem(comparison: dict, methods: Sequence[str], seeds: Sequence[int]) -> str | None:
+    missing = [k for k in ("reference", "seeds", "n_boot", "metrics", "methods", "variants", "vs_parent")
+               if k not in comparison]
+    if missing:
+        return f"keys {', '.join(missing)} are missing (written by an older compare)"
+    if list(comparison["seeds"]) != list(seeds):
+        return f"it was computed for seeds {comparison['seeds']}, the report is for {list(seeds)}"
+    if comparison["reference"] != methods[0]:
+        return f"its reference is {comparison['reference']}, the report's is {methods[0]}"
+    for method in methods:
+        entry = comparison["methods"].get(method)
+        if entry is None:
+            return f"method {method} is missing"
+        for metric in comparison["metrics"]:
+            e = entry.get(metric)
+            if not isinstance(e, dict) or not _finite(e.get("mean")) \
+                    or len(e.get("per_seed", [])) != len(seeds) or not all(map(_finite, e["per_seed"])):
+                return f"{method} {metric} has no finite mean and per-seed values ({e!r})"
+            if len(seeds) > 1 and not _finite(e.get("std")):
+                return f"{method} {metric} has std {e.get('std')!r} with {len(seeds)} seeds"
+            if method != methods[0] and (problem := _check_interval(e.get("delta"), f"{method} {metric} delta")):
+                return problem
+    for variant, vs in comparison["vs_parent"].items():
+        for metric in comparison["metrics"]:
+            if problem := _check_interval(vs.get(metric), f"{variant} {metric} vs {vs.get('parent')}"):
+                return problem
+    return None
 
 
-def _delta(comparison: dict, method: str, metric: str) -> str:
-    delta = comparison["methods"].get(method, {}).get(metric, {}).get("delta")
-    if delta is None:
+def load_comparison(path: Path, methods: Sequence[str], seeds: Sequence[int]) -> dict:
+    """The compare stage's output, checked against the report's methods and seeds."""
+    comparison = _read_json(Path(path), "the compare stage")
+    problem = _comparison_problem(comparison, methods, seeds)
+    if problem:
+        raise SegreproError(f"results file {path}: {problem}; rerun `dvc repro compare`")
+    return comparison
+
+
+def main_methods(comparison: dict, methods: Sequence[str]) -> list[str]:
+    """The configured methods that are not ablation variants, in configured order."""
+    return [m for m in methods if m not in comparison["variants"]]
+
+
+def metric_label(key: str) -> str:
+    if key == "miou":
+        return "mIoU"
+    if key == "boundary_iou":
+        return "Boundary IoU"
+    return key.replace("bf@", "BF@").replace("trimap@", "trimap mIoU@")
+
+
+def main_metrics(comparison: dict, bf_tolerances: Sequence[int]) -> list[str]:
+    """Keys of the main metrics, in display order (see the module docstring)."""
+    computed = comparison["metrics"]
+    bf = [f"bf@{t}px" for t in bf_tolerances if f"bf@{t}px" in computed]
+    trimap = [k for k in computed if k.startswith("trimap@")]
+    chosen = f"trimap@{MAIN_TRIMAP_WIDTH}px" if f"trimap@{MAIN_TRIMAP_WIDTH}px" in trimap else \
+        min(trimap, key=lambda k: int(k[7:-2]), default=None)
+    return ["miou"] + bf + ([chosen] if chosen else []) + (["boundary_iou"] if "boundary_iou" in computed else [])
+
+
+def fmt_mean_std(entry: dict) -> str:
+    """Percent, "mean ± std" (mean only with one seed, whose std is undefined)."""
+    if entry.get("std") is None:
+        return f"{entry['mean'] * 100:.2f}"
+    return f"{entry['mean'] * 100:.2f} ± {entry['std'] * 100:.2f}"
+
+
+def fmt_delta(d: dict | None) -> str:
+    """Percentage points, "+point [+low, +high]"; "—" where there is no interval."""
+    if d is None:
         return "—"
-    return f"{delta['point'] * 100:+.2f} [{delta['low'] * 100:+.2f}, {delta['high'] * 100:+.2f}]"
+    return f"{d['point'] * 100:+.2f} [{d['low'] * 100:+.2f}, {d['high'] * 100:+.2f}]"
+
+
+def setting_text(rows: list[dict]) -> str:
+    """The shared training setting in one sentence (several values are listed if methods differ)."""
+    def values(fmt) -> str:
+        return " / ".join(dict.fromkeys(fmt(r) for r in rows))
+    backbone = values(lambda r: f"{r['backbone']} (OS{r['output_stride']})")
+    crop = values(lambda r: "×".join(map(str, r["crop"])))
+    return (f"backbone {backbone}, {values(lambda r: r['decoder'])} decoder, crop {crop}, "
+            f"{values(lambda r: str(r['epochs']))} epochs")
+
+
+def comparison_table(comparison: dict, methods: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per main method: seeds, each main metric as mean ± std (percent), Δ mIoU [95% CI]."""
+    records = []
+    for method in main_methods(comparison, methods):
+        entry = comparison["methods"][method]
+        record = {"method": method, "seeds": len(comparison["seeds"]), "mIoU": fmt_mean_std(entry["miou"]),
+                  "Δ mIoU [95% CI]": fmt_delta(entry["miou"].get("delta"))}
+        record.update({metric_label(k): fmt_mean_std(entry[k]) for k in metrics if k != "miou"})
+        records.append(record)
+    return pd.DataFrame(records).set_index("method")
+
+
+def delta_table(comparison: dict) -> pd.DataFrame:
+    """Long format, every metric: method, against (reference or parent), metric, Δ and CI bounds (pp)."""
+    records = []
+    for method in sorted(comparison["methods"]):
+        for metric in comparison["metrics"]:
+            intervals = [(comparison["reference"], comparison["methods"][method][metric].get("delta"))]
+            vs = comparison["vs_parent"].get(method)
+            if vs is not None:
+                intervals.append((vs["parent"], vs[metric]))
+            records += [{"method": method, "against": against, "metric": metric, "delta": d["point"] * 100,
+                         "low": d["low"] * 100, "high": d["high"] * 100} for against, d in intervals if d]
+    return pd.DataFrame(records, columns=["method", "against", "metric", "delta", "low", "high"])
 
 
 def boundary_metric_names(row: dict) -> list[str]:
@@ -51,48 +184,14 @@ def boundary_metric_names(row: dict) -> list[str]:
     return bf + trimap + (["boundary_iou"] if "boundary_iou" in row else [])
 
 
-def comparison_table(rows: list[dict], comparison: dict | None = None) -> pd.DataFrame:
-    """One row per method: setting, cost, and every metric as mean ± std over seeds (percent).
-
-    With ``comparison`` (the compare stage's output), Δ mIoU vs the reference
-    method carries its paired-bootstrap 95% CI.
-    """
-    df = pd.DataFrame(rows)
-    metrics = boundary_metric_names(rows[0])
-    out = []
-    for method, group in df.groupby("method", sort=False):
-        first = group.iloc[0]
-        record = {
-            "method": method,
-            "backbone": f"{first['backbone']} (OS{first['output_stride']})",
-            "decoder": first["decoder"],
-            "crop": "×".join(map(str, first["crop"])),
-            "schedule": f"{first['epochs']} ep",
-            "seeds": len(group),
-            "params (M)": f"{first['params'] / 1e6:.2f}",
-            "GFLOPs": f"{first['flops'] / 1e9:.2f}",
-            "latency (ms)": f"{group['latency_s'].median() * 1e3:.1f}",
-            "mIoU": _mean_std(group["miou"]),
-        }
-        if comparison is not None:
-            record["Δ mIoU [95% CI]"] = _delta(comparison, method, "miou")
-        for name in metrics:
-            label = name.replace("bf@", "BF@").replace("trimap@", "trimap mIoU@").replace("boundary_iou", "Boundary IoU")
-            record[label] = _mean_std(group[name])
-        out.append(record)
-    return pd.DataFrame(out).set_index("method")
-
-
-def delta_table(comparison: dict) -> pd.DataFrame:
-    """Long format: method, metric, Δ point and CI bounds (percentage points), for every metric."""
-    records = []
-    for method, metrics in comparison["methods"].items():
-        for metric, entry in metrics.items():
-            if "delta" in entry:
-                d = entry["delta"]
-                records.append({"method": method, "metric": metric, "delta": d["point"] * 100,
-                                "low": d["low"] * 100, "high": d["high"] * 100})
-    return pd.DataFrame(records, columns=["method", "metric", "delta", "low", "high"])
+def cost_table(rows: list[dict]) -> pd.DataFrame:
+    """Per method: parameters (M), GFLOPs, median latency (ms), and each as overhead vs the first method."""
+    cost = pd.DataFrame([{"method": r["method"], "params (M)": r["params"] / 1e6, "GFLOPs": r["flops"] / 1e9,
+                          "latency (ms)": r["latency_s"] * 1e3} for r in rows]).groupby("method", sort=False).median()
+    ref = cost.iloc[0]
+    for col in list(cost.columns):
+        cost[f"{col.split(' ')[0]} overhead"] = (cost[col] / ref[col] - 1).map(lambda v: f"{v:+.0%}")
+    return cost
 
 
 def curve_table(rows: list[dict], prefix: str) -> pd.DataFrame:
