@@ -116,3 +116,31 @@ def test_no_parents_means_no_variants_and_bad_parents_are_named(tmp_path):
         compare(tmp_path, ["baseline", "sdn", "sdn_cdc"], [0], TOL, WIDTHS, tmp_path / "d.json",
                 parents={"sdn": "baseline", "sdn_cdc": "sdn"})
     assert not (tmp_path / "d.json").exists()
+
+
+def test_compare_output_is_what_the_report_reads(tmp_path):
+    """The report's validator accepts compare's file, and its tables show compare's numbers."""
+    from segrepro.reporting.ablations import ablation_table
+    from segrepro.reporting.forest import delta_pivot, intervals_vs_reference
+    from segrepro.reporting.results import load_comparison, main_metrics
+
+    methods = ["baseline", "pdn", "pdn_3layer"]
+    for seed in (0, 1):
+        pred, gt = labels(20 + seed, n=8)
+        for i, method in enumerate(methods):
+            noisy = pred.clone()
+            noisy[:, :, : 4 * i] = 0                       # each method a little different
+            save(tmp_path, method, seed, noisy, gt)
+    out = tmp_path / "comparison.json"
+    compare(tmp_path, methods, [0, 1], TOL, WIDTHS, out, n_boot=100, parents={"pdn_3layer": "pdn"})
+    comparison = load_comparison(out, methods, [0, 1])
+    metrics = main_metrics(comparison, [3])
+    assert metrics == ["miou", "bf@3px", "trimap@4px", "boundary_iou"]
+    pivot = delta_pivot(intervals_vs_reference(comparison, ["pdn"]), metrics)
+    d = comparison["methods"]["pdn"]["boundary_iou"]["delta"]
+    assert pivot.loc["pdn", "Boundary IoU"] == f"{d['point'] * 100:+.2f} [{d['low'] * 100:+.2f}, {d['high'] * 100:+.2f}]"
+    table = ablation_table(comparison, "pdn", ["pdn_3layer"], metrics)
+    v = comparison["vs_parent"]["pdn_3layer"]["miou"]
+    assert table.loc[("mIoU", "pdn_3layer")].iloc[1] == f"{v['point'] * 100:+.2f} [{v['low'] * 100:+.2f}, {v['high'] * 100:+.2f}]"
+    with pytest.raises(SegreproError, match="comparison.json: method ddsm is missing"):
+        load_comparison(out, ["baseline", "ddsm"], [0, 1])

@@ -68,6 +68,8 @@ def test_ablation_section_without_variants_says_how_to_produce_them(fixture_resu
     assert "No ablation variant was run" in text
     shown = html.unescape(re.sub(r"<[^>]+>", "", text))   # the page's text, as a reader copies it
     assert "dvc exp run -S 'base.methods=[baseline,sdn,sdn_cdc,pdn,pdn_1layer]' report" in shown
+    assert "dvc exp run -S 'base.methods=[baseline,sdn,sdn_cdc]' report" in shown       # one parent at a time
+    assert "dvc exp run -S 'base.methods=[baseline,pdn,pdn_1layer]' report" in shown
     assert "ablation-forest" not in text
 
 

@@ -14,7 +14,9 @@ mean ± std and Δ vs the full version), so it never grows sideways with the
 number of variants; a variant whose parent is not in the run is listed with
 its numbers and "parent not run" in place of an interval; the command that
 produces the variants adds every variant after its parent (and the parent,
-if it is not already run) to the current ``base.methods``.
+if it is not already run) to the current ``base.methods``; one command per parent
+(the reference, the parent and its variants) is given too, since all
+variants at once is a long run.
 """
 from __future__ import annotations
 
@@ -66,11 +68,16 @@ def run_command(methods: Sequence[str], variants: Mapping[str, str]) -> str:
 
 
 def how_to_produce(methods: Sequence[str], variants: Mapping[str, str]) -> str:
-    """Markdown for the section when no variant was run."""
+    """Markdown for the section when no variant was run: one command per parent, and one for all."""
     if not variants:
         return ("No ablation variant was run, and `params.yaml` defines none. Add a complete option block "
                 "`model.<name>: {of: <method>, ...}` and list `<name>` in `base.methods`, e.g. "
                 "`dvc exp run -S 'base.methods=[baseline,sdn,<name>]' report`.")
     names = ", ".join(f"`{v}` (of {p})" for v, p in variants.items())
-    return (f"No ablation variant was run. `params.yaml` defines {names}. To train, evaluate and report them "
-            f"next to their full versions, run:\n\n```bash\n{run_command(methods, variants)}\n```")
+    reference = list(methods[:1])
+    per_parent = [run_command(reference + [parent], {v: p for v, p in variants.items() if p == parent})
+                  for parent in dict.fromkeys(variants.values())]
+    return (f"No ablation variant was run. `params.yaml` defines {names}. To train, evaluate and report the "
+            "variants of one method next to its full version and the reference, run one of:\n\n```bash\n"
+            + "\n".join(per_parent) + "\n```\n\nor all of them next to the current methods in one experiment:"
+            f"\n\n```bash\n{run_command(methods, variants)}\n```")
