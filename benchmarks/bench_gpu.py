@@ -1,0 +1,203 @@
+"""Training throughput per method against the device's dense bf16 peak, eager and compiled.
+
+For each method the full model is trained for a few steps exactly as
+``training.train`` does on CUDA (SGD, bf16 autocast, channels-last, float32
+cross-entropy) at the profile's batch and crop, on random inputs; we report
+
+* ``img_per_s`` = batch · steps / wall time (``torch.cuda.synchronize`` around);
+* ``tflops`` = FLOPs of one training step (forward + backward, counted by
+  ``torch.utils.flop_counter.FlopCounterMode``: convolutions and matrix
+  products only, 2 FLOPs per multiply-add) · steps / wall time / 1e12;
+* ``of_peak`` = tflops / the dense bf16 peak measured in the same process:
+  the best of a few ``N×N @ N×N`` bf16 matmuls (N = 8192 on a GPU), 2N³ FLOPs each;
+
+with and without ``torch.compile`` (the compiled row also gives the compile
+time: the first steps' extra wall time). The augmentation itself
+(``DeviceBatches``) is timed separately, in images per second. Results are
+written to ``--json`` after every measurement, and measurements that would
+pass ``--deadline`` seconds are skipped, so a wall-clock guard never loses
+what was already measured. On CPU (the tests' tiny mode) the same code runs
+in float32 autocast-off, channels-last off.
+
+    python benchmarks/bench_gpu.py --params params.yaml --device cuda --json bench_gpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from segrepro.models.build import build_model, model_kwargs
+from segrepro.params import load_params
+from segrepro.training.device_batches import DeviceBatches
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, size: int, repeats: int = 10) -> float:
+    """Best measured TFLOP/s of a bf16 (size×size)·(size×size) product."""
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    best = float("inf")
+    for i in range(repeats + 2):
+        sync(device)
+        start = time.perf_counter()
+        a @ b
+        sync(device)
+        if i >= 2:
+            best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e12
+
+
+def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  ignore_index: int) -> None:
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y, ignore_index=ignore_index)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ignore_index: int) -> int:
+    """Counted FLOPs of one forward + backward (no optimizer step: it does no matmul)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+            logits = model(x)
+        F.cross_entropy(logits.float(), y, ignore_index=ignore_index).backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
+def measure(params: Any, method: str, compiled: bool, device: torch.device, batch: int,
+            crop: tuple[int, int], steps: int, warmup: int) -> dict[str, Any]:
+    torch.manual_seed(0)
+    model = build_model(**model_kwargs(params.model, method, params.base.num_classes)).to(device)
+    x = torch.randn(batch, 3, *crop, device=device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, params.base.num_classes, (batch, *crop), device=device)
+    model.train()
+    flops = step_flops(model, x, y, params.base.ignore_index)
+    trained = torch.compile(model) if compiled else model
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(warmup):
+        training_step(trained, opt, x, y, params.base.ignore_index)
+    sync(device)
+    warm = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        training_step(trained, opt, x, y, params.base.ignore_index)
+    sync(device)
+    seconds = time.perf_counter() - start
+    step_s = seconds / steps
+    row = {"method": method, "compiled": compiled, "batch": batch, "crop": list(crop),
+           "step_s": step_s, "img_per_s": batch / step_s, "gflop_per_step": flops / 1e9,
+           "tflops": flops / step_s / 1e12, "warmup_s": warm}
+    if compiled:
+        row["compile_s"] = max(0.0, warm - warmup * step_s)
+    if device.type == "cuda":
+        row["max_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+        torch.cuda.reset_peak_memory_stats(device)
+    return row
+
+
+def augmentation_rate(params: Any, device: torch.device, batch: int, crop: tuple[int, int],
+                      steps: int) -> float:
+    """Images per second of DeviceBatches on full-size random uint8 images of the profile's resolution."""
+    h, w = params.preprocess.height, params.preprocess.width
+    images = torch.randint(0, 256, (64, h, w, 3), dtype=torch.uint8)
+    labels = torch.randint(0, params.base.num_classes, (64, h, w), dtype=torch.uint8)
+    t = params.train
+    batches = DeviceBatches(images, labels, crop, (t.scale_min, t.scale_max), t.flip,
+                            params.base.ignore_index, device, 0)
+    idx = torch.arange(batch, device=device) % 64
+    batches(idx)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        batches(idx)
+    sync(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--methods", nargs="*", help="default: base.methods")
+    parser.add_argument("--batch", type=int, help="default: train.batch_size")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compile", choices=("both", "off", "on"), default="both")
+    parser.add_argument("--peak-size", type=int, default=8192)
+    parser.add_argument("--deadline", type=float, default=600.0, help="seconds; later measurements are skipped")
+    parser.add_argument("--compile-budget", type=float, default=90.0,
+                        help="seconds a compiled measurement may need; skipped when less is left")
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    t0 = time.monotonic()
+    params = load_params(args.params)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    batch = args.batch or params.train.batch_size
+    crop = (params.train.crop_height, params.train.crop_width)
+    result: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__, "cuda": torch.version.cuda, "batch": batch, "crop": list(crop),
+        "peak_bf16_tflops": matmul_peak(device, args.peak_size), "peak_matmul_size": args.peak_size,
+        "rows": [], "skipped": []}
+    result["augment_img_per_s"] = augmentation_rate(params, device, batch, crop, args.steps)
+    print(f"{result['device']}: dense bf16 peak {result['peak_bf16_tflops']:.3g} TFLOP/s "
+          f"({args.peak_size}³ matmul); DeviceBatches {result['augment_img_per_s']:.0f} img/s", flush=True)
+
+    def save() -> None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+    save()
+    variants = {"both": (False, True), "off": (False,), "on": (True,)}[args.compile]
+    # Eager rows for every method first: a deadline then costs compiled rows, never the baseline numbers.
+    for compiled in variants:
+        for method in args.methods or params.base.methods:
+            left = args.deadline - (time.monotonic() - t0)
+            if left < (args.compile_budget if compiled else 10.0):
+                result["skipped"].append({"method": method, "compiled": compiled, "reason": "deadline"})
+                save()
+                continue
+            try:
+                row = measure(params, method, compiled, device, batch, crop, args.steps, args.warmup)
+            except torch.cuda.OutOfMemoryError:
+                row = {"method": method, "compiled": compiled, "error": f"out of memory at batch {batch}"}
+                torch.cuda.empty_cache()
+            except Exception as exc:  # a compile failure must not lose the other rows
+                row = {"method": method, "compiled": compiled, "error": f"{type(exc).__name__}: {exc}"[:500]}
+            if "tflops" in row:
+                row["of_peak"] = row["tflops"] / result["peak_bf16_tflops"]
+                extra = f", compile {row['compile_s']:.0f} s" if compiled else ""
+                print(f"{method:>12} {'compiled' if compiled else 'eager':>8}: {row['img_per_s']:8.1f} img/s, "
+                      f"{row['tflops']:7.3g} TFLOP/s ({100 * row['of_peak']:.1f}% of peak), "
+                      f"{row['gflop_per_step']:.0f} GFLOP/step{extra}", flush=True)
+            else:
+                print(f"{method:>12} {'compiled' if compiled else 'eager':>8}: {row['error']}", flush=True)
+            result["rows"].append(row)
+            save()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# The paper-scale GPU profile (profiles/paper-gpu.yaml) end to end on one GPU machine, in a fixed
+# wall-clock budget: download (from a local CamVid copy) → preprocess at 360×480 → train + evaluate
+# for every method × seed, several runs sharing the GPU → compare → bench_gpu.py; results packed
+# into $OUT/gpu-results.tar.gz (split into 15 MiB parts if larger) and $OUT/summary.txt.
+#
+#   benchmarks/gpu_profile.sh RAW_CAMVID_DIR          # a folder holding CamVid/ (or CamVid/ itself)
+#   benchmarks/gpu_profile.sh --cpu-tiny [RAW_DIR]    # dry run on CPU: 48×64, 1 epoch, 1 seed, 2 methods
+#
+# Environment (defaults in brackets):
+#   CAMVID_RAW               the raw CamVid location, instead of the argument
+#   OUT                      where the results go [.gpu/out]
+#   GPU_PROFILE_DRY=1        same as --cpu-tiny
+#   GPU_PROFILE_BUDGET       seconds from start by which everything, packing included, is done [550]
+#   GPU_PROFILE_WORKERS      concurrent train+evaluate jobs sharing the GPU [4]
+#   GPU_PROFILE_BENCH_S      seconds kept for bench_gpu.py after the grid [90]
+#   GPU_PROFILE_COMPILE      true/false: override the profile's train.compile
+#   GPU_PROFILE_PROFILE      the profile [profiles/paper-gpu.yaml]
+#   GPU_PROFILE_WORK         scratch folder [a new mktemp -d]
+# Training runs through segrepro's own run_training/save_checkpoint (what `segrepro train` calls);
+# only the logger differs: dvclive is not installed on the GPU machine (it imports dvc and ~30
+# packages at import time), so a small logger writes DVCLive's exact file layout instead.
+set -uo pipefail
+START=$(date +%s)  # epoch seconds: the job workers are separate shells
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 2
+DRY=${GPU_PROFILE_DRY:-0}
+if [ "${1:-}" = --cpu-tiny ]; then DRY=1; shift; fi
+RAW=${1:-${CAMVID_RAW:-}}
+if [ -z "$RAW" ] && [ "$DRY" = 1 ]; then RAW=${SEGREPRO_CAMVID_MIRROR:-$REPO/../shared/datasets/camvid}; fi
+if [ -z "$RAW" ]; then echo "usage: $0 RAW_CAMVID_DIR (a folder holding CamVid/), or CAMVID_RAW=..." >&2; exit 2; fi
+RAW=${RAW%/}
+if [ "$(basename "$RAW")" = CamVid ]; then RAW=$(dirname "$RAW"); fi
+if [ ! -d "$RAW/CamVid" ]; then echo "$0: $RAW has no CamVid/ folder; pass the folder that holds CamVid/" >&2; exit 2; fi
+
+BUDGET=${GPU_PROFILE_BUDGET:-550}
+WORKERS=${GPU_PROFILE_WORKERS:-4}
+BENCH_S=${GPU_PROFILE_BENCH_S:-90}
+PROFILE=${GPU_PROFILE_PROFILE:-profiles/paper-gpu.yaml}
+OUT=${OUT:-$REPO/.gpu/out}
+WORK=${GPU_PROFILE_WORK:-$(mktemp -d /tmp/gpu-profile.XXXXXX)}
+mkdir -p "$OUT" "$WORK/logs" "$WORK/results/metrics" "$WORK/results/per_image" "$WORK/results/train" "$WORK/models"
+if [ -x "$REPO/.venv/bin/python" ]; then PY=$REPO/.venv/bin/python; else PY=python3; fi
+export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+: > "$WORK/phases.tsv"
+printf 'method\tseed\ttrain_s\ttrain_rc\tevaluate_s\tevaluate_rc\n' > "$WORK/runs.tsv"
+
+now() { echo $(($(date +%s) - START)); }  # seconds since start
+left() { echo $((BUDGET - $(now))); }
+log() { echo "[$(printf '%4d' "$(now)")s] $*"; }
+# phase NAME LIMIT_S CMD…: run with a hard time limit, log to logs/NAME.log, record the time.
+phase() {
+  local name=$1 limit=$2 t0 rc
+  t0=$(now)
+  shift 2
+  if [ "$limit" -le 2 ]; then log "$name: skipped (no time left)"; printf '%s\t%s\t0\tskipped\n' "$name" "$t0" >> "$WORK/phases.tsv"; return 1; fi
+  timeout -k 10 "$limit" "$@" > "$WORK/logs/$name.log" 2>&1; rc=$?
+  printf '%s\t%s\t%s\t%s\n' "$name" "$t0" $(($(now) - t0)) "$rc" >> "$WORK/phases.tsv"
+  log "$name: rc $rc in $(($(now) - t0)) s"
+  if [ "$rc" != 0 ]; then tail -n 5 "$WORK/logs/$name.log" | sed 's/^/    /'; fi
+  return "$rc"
+}
+
+log "work dir $WORK; out $OUT; python $PY; budget ${BUDGET}s; workers $WORKERS; dry $DRY"
+# 1. Environment. Wheels carried in .gpu/whl (none are needed by default) go to /tmp/site.
+if compgen -G "$REPO/.gpu/whl/*.whl" > /dev/null; then
+  phase wheels 120 "$PY" -m pip install --no-deps --no-index --target /tmp/site "$REPO"/.gpu/whl/*.whl
+  export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+{ if command -v nvidia-smi > /dev/null; then nvidia-smi -L; else echo "nvidia-smi: not available"; fi
+  "$PY" -c 'import sys, torch; print("python", sys.version.split()[0]); print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available()); print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")'
+  nproc; free -g 2>/dev/null | head -2; } > "$WORK/env.txt" 2>&1
+sed 's/^/    /' "$WORK/env.txt"
+
+# 2. Params: params.yaml + the profile (+ the dry-run overrides), validated by segrepro.profiles.
+PARAMS=$WORK/params.yaml
+phase merge 60 "$PY" -m segrepro.profiles merge "$PROFILE" --params params.yaml --out "$PARAMS" || exit 1
+overrides=""
+if [ -n "${GPU_PROFILE_COMPILE:-}" ]; then overrides+="train.compile: ${GPU_PROFILE_COMPILE}"$'\n'; fi
+if [ "$DRY" = 1 ]; then
+  overrides+='preprocess.height: 48
+preprocess.width: 64
+preprocess.max_images: 8
+train.crop_height: 32
+train.crop_width: 48
+train.batch_size: 4
+train.epochs: 1
+train.warmup_epochs: 0
+train.val_every: 1
+train.threads: 1
+train.device: cpu
+train.compile: false
+base.seeds: [0]
+base.methods: [baseline, pdn]
+evaluate.latency_runs: 2
+evaluate.bf_tolerances: [1, 2]
+evaluate.trimap_widths: [2, 4]
+'
+  WORKERS=${GPU_PROFILE_WORKERS:-2}
+fi
+if [ -n "$overrides" ]; then
+  printf '%s' "$overrides" > "$WORK/overrides.yaml"
+  phase merge-overrides 60 "$PY" -m segrepro.profiles merge "$WORK/overrides.yaml" --params "$PARAMS" --out "$PARAMS" || exit 1
+fi
+
+# 3. Data: the download stage from the local copy (sha256-verified), then preprocess.
+phase download 120 "$PY" -m segrepro.cli download --params "$PARAMS" --mirror "$RAW" --out "$WORK/data/raw/camvid" || exit 1
+phase preprocess 240 "$PY" -m segrepro.cli preprocess --params "$PARAMS" --raw "$WORK/data/raw/camvid" --out "$WORK/data/processed" || exit 1
+
+# 4. The grid. Jobs in seed order, slowest method first within a seed, so that whole seeds finish
+#    first and the long runs do not end up last; WORKERS jobs at a time share the GPU.
+cat > "$WORK/train_one.py" <<'PY'
+"""One training run: segrepro's run_training + save_checkpoint, logged in DVCLive's file layout."""
+import json, shutil, sys
+from pathlib import Path
+
+from segrepro.errors import SegreproError
+from segrepro.params import load_params
+from segrepro.training.train import run_training, save_checkpoint
+
+
+class TsvLive:
+    """What Live(dir, dvcyaml=False, save_dvc_exp=False, report=None) writes for log_metric/next_step."""
+
+    def __init__(self, directory):
+        self.dir, self.step, self.summary = Path(directory), 0, {}
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+
+    def log_metric(self, name, value):
+        path = self.dir / "plots" / "metrics" / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"step\t{path.stem}\n" if new else "")
+            fh.write(f"{self.step}\t{value}\n")
+        *parents, leaf = name.split("/")
+        node = self.summary
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+
+    def next_step(self):
+        self.summary["step"] = self.step  # in place: DVCLive's key order
+        with open(self.dir / "metrics.json", "w", encoding="utf-8") as fh:
+            json.dump(self.summary, fh, indent=4)
+            fh.write("\n")
+        self.step += 1
+
+
+def main(params_path, method, seed, data, checkpoint, live_dir):
+    params, live = load_params(params_path), TsvLive(live_dir)
+
+    def log(epoch, metrics):
+        live.log_metric("train/loss", metrics["train_loss"])
+        if "val_miou" in metrics:
+            live.log_metric("val/miou", metrics["val_miou"])
+        live.next_step()
+
+    try:
+        state, last = run_training(params, method, int(seed), Path(data), on_epoch=log)
+        save_checkpoint(state, Path(checkpoint))
+    except SegreproError as exc:
+        print(f"segrepro train: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{method}-{seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
+PY
+"$PY" - "$PARAMS" > "$WORK/jobs.txt" <<'PY' || exit 1
+import sys
+from segrepro.params import load_params
+p = load_params(sys.argv[1])
+slow_first = {"ddsm": 0, "sdn": 1, "pdn": 2, "baseline": 3}
+for seed in p.base.seeds:
+    for method in sorted(p.base.methods, key=lambda m: slow_first.get(m, 1.5)):
+        print(method, seed)
+PY
+# The grid must end in time for compare, packing and the bench.
+GRID_END=$((BUDGET - 40 - BENCH_S))  # seconds since start
+run_job() {  # METHOD SEED: train then evaluate, each under what is left of the grid's time
+  local m=$1 s=$2 t0 t1 rc_t rc_e=skipped lim
+  lim=$((GRID_END - $(now)))
+  if [ "$lim" -le 5 ]; then printf '%s\t%s\t0\tskipped\t0\tskipped\n' "$m" "$s" >> "$WORK/runs.tsv"; return 0; fi
+  t0=$(now)
+  timeout -k 10 "$lim" "$PY" "$WORK/train_one.py" "$PARAMS" "$m" "$s" "$WORK/data/processed" \
+    "$WORK/models/$m-$s.pt" "$WORK/results/train/$m-$s" > "$WORK/logs/train-$m-$s.log" 2>&1; rc_t=$?
+  t1=$(now)
+  lim=$((GRID_END - t1))
+  if [ "$rc_t" = 0 ] && [ "$lim" -gt 5 ]; then
+    timeout -k 10 "$lim" "$PY" -m segrepro.cli evaluate --params "$PARAMS" --method "$m" --seed "$s" \
+      --data "$WORK/data/processed" --checkpoint "$WORK/models/$m-$s.pt" \
+      --out "$WORK/results/metrics/$m-$s.json" --per-image "$WORK/results/per_image/$m-$s.npz" \
+      > "$WORK/logs/evaluate-$m-$s.log" 2>&1; rc_e=$?
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$s" $((t1 - t0)) "$rc_t" $(($(now) - t1)) "$rc_e" >> "$WORK/runs.tsv"
+  log "$m-$s: train rc $rc_t $((t1 - t0)) s, evaluate rc $rc_e $(($(now) - t1)) s;" \
+    "$(tail -n 1 "$WORK/logs/evaluate-$m-$s.log" 2>/dev/null || tail -n 1 "$WORK/logs/train-$m-$s.log")"
+}
+export -f run_job now log
+export PY WORK PARAMS GRID_END START
+log "grid: $(wc -l < "$WORK/jobs.txt") jobs, $WORKERS at a time, until ${GRID_END}s"
+t0=$(now)
+xargs -P "$WORKERS" -L 1 bash -c 'run_job "$@"' _ < "$WORK/jobs.txt"
+printf 'grid\t%s\t%s\t0\n' "$t0" $(($(now) - t0)) >> "$WORK/phases.tsv"
+log "grid done in $(($(now) - t0)) s"
+
+# 5. Compare whatever finished (complete seeds only when some runs are missing).
+"$PY" - "$PARAMS" "$WORK" > "$WORK/compare-params.log" 2>&1 <<'PY'
+import sys
+from pathlib import Path
+import yaml
+params_path, work = Path(sys.argv[1]), Path(sys.argv[2])
+raw = yaml.safe_load(params_path.read_text())
+methods, seeds = raw["base"]["methods"], raw["base"]["seeds"]
+done = [s for s in seeds if all((work / "results/per_image" / f"{m}-{s}.npz").is_file() for m in methods)]
+if done != seeds and done:
+    raw["base"]["seeds"] = done
+    (work / "params-compare.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    print(f"comparing complete seeds only: {done}")
+elif not done:
+    print("no complete seed: nothing to compare")
+    sys.exit(1)
+PY
+CPARAMS=$PARAMS; [ -f "$WORK/params-compare.yaml" ] && CPARAMS=$WORK/params-compare.yaml
+if [ -s "$WORK/compare-params.log" ]; then log "$(cat "$WORK/compare-params.log")"; fi
+if ! grep -q "nothing to compare" "$WORK/compare-params.log"; then
+  phase compare $(($(left) - 20)) "$PY" -m segrepro.cli compare --params "$CPARAMS" \
+    --per-image "$WORK/results/per_image" --out "$WORK/results/comparison.json"
+fi
+
+# 6. Pack (now, and again after the bench, so the bench can never cost the grid's results).
+pack() {
+  "$PY" - "$WORK" "$PARAMS" <<'PY' > "$WORK/summary.txt" 2>&1
+import hashlib, json, sys
+from pathlib import Path
+work = Path(sys.argv[1])
+print("== environment"); print((work / "env.txt").read_text().strip())
+print("\n== phases (name, start s, seconds, rc)"); print((work / "phases.tsv").read_text().strip())
+print("\n== runs"); print((work / "runs.tsv").read_text().strip())
+print("\n== test metrics (%)")
+for path in sorted((work / "results/metrics").glob("*.json")):
+    r = json.loads(path.read_text())
+    bf = " ".join(f"{k} {100 * v:.2f}" for k, v in r.items() if k.startswith("bf@"))
+    print(f"{path.stem:>14}: mIoU {100 * r['miou']:.2f}  {bf}  BIoU {100 * r['boundary_iou']:.2f}  "
+          f"latency {1000 * r['latency_s']:.1f} ms  {r.get('device', '')}")
+comparison = work / "results/comparison.json"
+if comparison.is_file():
+    print("\n== comparison.json: present")
+print("\n== checkpoints (md5; not packed)")
+lines = [f"{hashlib.md5(p.read_bytes()).hexdigest()}  models/{p.name}" for p in sorted((work / "models").glob("*.pt"))]
+(work / "checkpoints.md5").write_text("".join(l + "\n" for l in lines))
+print("\n".join(lines) or "none")
+bench = work / "bench_gpu.json"
+if bench.is_file():
+    b = json.loads(bench.read_text())
+    print(f"\n== bench_gpu ({b['device']}, peak {b['peak_bf16_tflops']:.3g} TFLOP/s, "
+          f"DeviceBatches {b.get('augment_img_per_s', 0):.0f} img/s)")
+    for r in b["rows"]:
+        kind = "compiled" if r["compiled"] else "eager"
+        print(f"{r['method']:>12} {kind:>8}: " + (f"{r['img_per_s']:.1f} img/s, {r['tflops']:.3g} TFLOP/s "
+              f"({100 * r['of_peak']:.1f}% of peak)" + (f", compile {r['compile_s']:.0f} s" if 'compile_s' in r else "")
+              if "tflops" in r else r["error"]))
+PY
+  cp "$WORK/summary.txt" "$OUT/summary.txt"
+  rm -f "$OUT"/gpu-results.tar.gz*
+  ( cd "$WORK" && tar czf "$OUT/gpu-results.tar.gz" --ignore-failed-read params.yaml overrides.yaml \
+      env.txt phases.tsv runs.tsv jobs.txt summary.txt checkpoints.md5 bench_gpu.json logs results \
+      data/processed/card.json $(ls data/processed/*_names.txt 2>/dev/null) 2>/dev/null )
+  if [ "$(stat -c %s "$OUT/gpu-results.tar.gz")" -gt $((15 * 1024 * 1024)) ]; then
+    split -b 15M "$OUT/gpu-results.tar.gz" "$OUT/gpu-results.tar.gz.part-" && rm "$OUT/gpu-results.tar.gz"
+  fi
+  log "packed: $(ls "$OUT" | tr '\n' ' ')"
+}
+pack
+
+# 7. Benchmark with the time that is left (it writes its JSON after every measurement).
+if [ "$DRY" = 1 ]; then BENCH=(--device cpu --peak-size 256 --steps 2 --warmup 1 --compile off)
+else BENCH=(--device cuda); fi
+lim=$(($(left) - 15))
+phase bench "$lim" "$PY" benchmarks/bench_gpu.py --params "$PARAMS" "${BENCH[@]}" \
+  --deadline $((lim - 5)) --json "$WORK/bench_gpu.json"
+sed 's/^/    /' "$WORK/logs/bench.log" | grep -v Warning | head -20
+pack
+log "done; summary:"
+cat "$OUT/summary.txt"
