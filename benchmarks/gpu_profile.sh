@@ -13,8 +13,9 @@
 #   GPU_PROFILE_DRY=1        same as --cpu-tiny
 #   GPU_PROFILE_BUDGET       seconds from start by which everything, packing included, is done [550]
 #   GPU_PROFILE_WORKERS      concurrent train+evaluate jobs sharing the GPU [4]
-#   GPU_PROFILE_BENCH_S      seconds kept for bench_gpu.py after the grid [90]
+#   GPU_PROFILE_BENCH_S      seconds kept for bench_gpu.py after the grid [120]
 #   GPU_PROFILE_COMPILE      true/false: override the profile's train.compile
+#   GPU_PROFILE_SET          extra overrides, YAML lines 'key: value' (e.g. 'train.epochs: 12')
 #   GPU_PROFILE_PROFILE      the profile [profiles/paper-gpu.yaml]
 #   GPU_PROFILE_WORK         scratch folder [a new mktemp -d]
 # Training runs through segrepro's own run_training/save_checkpoint (what `segrepro train` calls);
@@ -35,7 +36,7 @@ if [ ! -d "$RAW/CamVid" ]; then echo "$0: $RAW has no CamVid/ folder; pass the f
 
 BUDGET=${GPU_PROFILE_BUDGET:-550}
 WORKERS=${GPU_PROFILE_WORKERS:-4}
-BENCH_S=${GPU_PROFILE_BENCH_S:-90}
+BENCH_S=${GPU_PROFILE_BENCH_S:-120}
 PROFILE=${GPU_PROFILE_PROFILE:-profiles/paper-gpu.yaml}
 OUT=${OUT:-$REPO/.gpu/out}
 WORK=${GPU_PROFILE_WORK:-$(mktemp -d /tmp/gpu-profile.XXXXXX)}
@@ -77,7 +78,6 @@ sed 's/^/    /' "$WORK/env.txt"
 PARAMS=$WORK/params.yaml
 phase merge 60 "$PY" -m segrepro.profiles merge "$PROFILE" --params params.yaml --out "$PARAMS" || exit 1
 overrides=""
-if [ -n "${GPU_PROFILE_COMPILE:-}" ]; then overrides+="train.compile: ${GPU_PROFILE_COMPILE}"$'\n'; fi
 if [ "$DRY" = 1 ]; then
   overrides+='preprocess.height: 48
 preprocess.width: 64
@@ -99,6 +99,9 @@ evaluate.trimap_widths: [2, 4]
 '
   WORKERS=${GPU_PROFILE_WORKERS:-2}
 fi
+# Explicit overrides come last, so they win over the dry run's (YAML: the last duplicate key wins).
+if [ -n "${GPU_PROFILE_COMPILE:-}" ]; then overrides+="train.compile: ${GPU_PROFILE_COMPILE}"$'\n'; fi
+if [ -n "${GPU_PROFILE_SET:-}" ]; then overrides+="${GPU_PROFILE_SET}"$'\n'; fi
 if [ -n "$overrides" ]; then
   printf '%s' "$overrides" > "$WORK/overrides.yaml"
   phase merge-overrides 60 "$PY" -m segrepro.profiles merge "$WORK/overrides.yaml" --params "$PARAMS" --out "$PARAMS" || exit 1
@@ -280,7 +283,7 @@ pack
 
 # 7. Benchmark with the time that is left (it writes its JSON after every measurement).
 if [ "$DRY" = 1 ]; then BENCH=(--device cpu --peak-size 256 --steps 2 --warmup 1 --compile off)
-else BENCH=(--device cuda); fi
+else BENCH=(--device cuda --compile-budget 30); fi
 lim=$(($(left) - 15))
 phase bench "$lim" "$PY" benchmarks/bench_gpu.py --params "$PARAMS" "${BENCH[@]}" \
   --deadline $((lim - 5)) --json "$WORK/bench_gpu.json"
