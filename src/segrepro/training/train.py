@@ -12,7 +12,11 @@ median-frequency weight, which ``preprocess`` records in ``card.json``.
 Random scale/crop/flip from ``data.transforms``. Every ``train.val_every``
 epochs, and after the last, the validation mIoU is measured and handed,
 with the mean training loss, to a callback (DVCLive in the pipeline).
-On CUDA: bf16 autocast, channels-last, pinned host memory for the batches.
+On CUDA the packed training split lives on the GPU and each batch is
+augmented there at once (``training.device_batches``: same recipe, its own
+generator), with bf16 autocast and channels-last; ``train.compile`` wraps
+the training model in ``torch.compile``. Running out of GPU memory fails
+with a message naming ``train.batch_size``.
 The checkpoint holds the weights, everything needed to rebuild the model and
 the training environment (``runtime.environment``), nothing time-dependent,
 so identical training gives an identical file.
@@ -47,6 +51,7 @@ from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
 from segrepro.runtime import environment, make_deterministic, select_device
 from segrepro.training import distributed
+from segrepro.training.device_batches import DeviceBatches
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 StepCallback = Callable[[float], None]
@@ -87,6 +92,23 @@ def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
     groups = [{"params": [p for p in model.parameters() if id(p) not in claimed], "lr": lr}]
     groups += [{"params": ps, "lr": lr * scale} for scale, ps in sorted(scaled.items())]
     return groups
+
+
+def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+          weight: torch.Tensor | None, ignore_index: int, ctx: Any, cuda: bool) -> float:
+    """One SGD step on a batch; returns the (global) mean loss. A non-finite loss updates nothing."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cuda):
+        logits = trained(x)
+    if ctx is None:
+        loss = F.cross_entropy(logits.float(), y, weight=weight, ignore_index=ignore_index)
+        value = loss.item()
+    else:
+        loss, value = distributed.global_mean_cross_entropy(logits.float(), y, ignore_index, ctx, weight)
+    if math.isfinite(value):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return value
 
 
 def validate(model: nn.Module, params: Params, val_split: Any, device: torch.device) -> float:
@@ -133,6 +155,9 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda it: learning_rate_factor(it, total, warmup, t.poly_power))
     main = distributed.is_main_process()
+    on_device = (DeviceBatches(train_split.images, train_split.labels, (t.crop_height, t.crop_width),
+                               (t.scale_min, t.scale_max), t.flip, base.ignore_index, device, seed)
+                 if cuda else None)
     it, last = 0, {}
     for epoch in range(t.epochs):
         trained.train()
@@ -140,28 +165,22 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
         losses = []
         for step in range(steps_per_epoch):
             idx = order[step * batch:(step + 1) * batch]
-            x, y = augment(train_split.images[idx], train_split.labels[idx],
-                           (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
-                           base.ignore_index, generator)
+            if on_device is not None:
+                x, y = on_device(idx.to(device))  # channels-last (B, 3, h, w), (B, h, w), on the GPU
+            else:
+                x, y = augment(train_split.images[idx], train_split.labels[idx],
+                               (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
+                               base.ignore_index, generator)
             if rows is not None:
                 x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w)
-            if cuda:
-                x = x.pin_memory().to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                y = y.pin_memory().to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = trained(x)
-            if ctx is None:
-                loss = F.cross_entropy(logits.float(), y, weight=weight, ignore_index=base.ignore_index)
-                value = loss.item()
-            else:
-                loss, value = distributed.global_mean_cross_entropy(logits.float(), y, base.ignore_index, ctx,
-                                                                    weight)
+            try:
+                value = _step(trained, optimizer, x, y, weight, base.ignore_index, ctx, cuda)
+            except torch.cuda.OutOfMemoryError as exc:
+                raise SegreproError(f"out of GPU memory at train.batch_size {t.batch_size} (crop "
+                                    f"{t.crop_height}x{t.crop_width}); lower train.batch_size") from exc
             if not math.isfinite(value):
                 raise SegreproError(f"training diverged (loss {value}) at epoch {epoch}, "
                                     f"step {step}; lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             schedule.step()
             losses.append(value)
             it += 1
