@@ -79,6 +79,7 @@ Defaults chosen by the validation ablation in README §DDSM ablation.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -155,6 +156,16 @@ def relative_sine_embedding(channels: int, size: tuple[int, int], dtype: torch.d
     u_x = (torch.arange(w, dtype=dtype, device=device) + 0.5) / w  # (w,)
     return _sincos_planes(channels, 2 * math.pi * u_y[:, None] * cycles,
                           2 * math.pi * u_x[:, None] * cycles)
+
+
+@lru_cache(maxsize=64)
+def _cached_embedding(kind: str, channels: int, size: tuple[int, int], frame: tuple[int, int],
+                      dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The fixed embedding for one shape, computed once: it has no parameters, and the sin/cos
+    tables cost more than the add at every call. Callers only read it (no in-place use)."""
+    if kind == "sine":
+        return sine_embedding(channels, size, frame, dtype, device)
+    return relative_sine_embedding(channels, size, dtype, device)
 
 
 def _check_samples(name: str, value: int) -> None:
@@ -273,12 +284,10 @@ class DDSMFusion(nn.Module):
 
     def _spatial(self, xl: torch.Tensor, xh: torch.Tensor, details: dict) -> torch.Tensor:
         b, c, h, w = xl.shape
-        if self.position_embedding == "sine":
-            xl = xl + sine_embedding(c, (h, w), (h, w), xl.dtype, xl.device)
-            xh = xh + sine_embedding(c, tuple(xh.shape[-2:]), (h, w), xh.dtype, xh.device)
-        elif self.position_embedding == "sine_relative":
-            xl = xl + relative_sine_embedding(c, (h, w), xl.dtype, xl.device)
-            xh = xh + relative_sine_embedding(c, tuple(xh.shape[-2:]), xh.dtype, xh.device)
+        if self.position_embedding != "none":
+            xl = xl + _cached_embedding(self.position_embedding, c, (h, w), (h, w), xl.dtype, xl.device)
+            xh = xh + _cached_embedding(self.position_embedding, c, tuple(xh.shape[-2:]), (h, w),
+                                        xh.dtype, xh.device)
         xh = F.interpolate(xh, size=(h, w), mode="bilinear", align_corners=False)  # (B, C, H, W)
         x_cat = torch.cat((xl, xh), dim=1)  # (B, 2C, H, W)
         q, k_map, v_map = self.query(xl), self.key(x_cat), self.value(xh)
