@@ -33,7 +33,7 @@ Choices where the paper is silent ([I]/[U] items of methods.md §2.2–§2.6):
   ``padding_mode``: default 'border' (replicate the edge) because a zero sample would
   still take softmax mass with logit 0 and dilute context at borders; 'zeros' is available.
 * Affinity scaling 1/√(key dim) (1/√C spatial, 1/a channel), switchable (``scaled_affinity``).
-* Position embedding: fixed 2-D sinusoid, computed per call for any size (no size-tied
+* Position embedding: fixed 2-D sinusoid, computed for any size, once per shape (cached; no size-tied
   parameters), in units of lateral pixels, so e_ph at pixel centre j sits at the matching
   lateral coordinate; C//4 frequencies per axis × (sin, cos), zero-padded to C. 'none' too.
   Only the spatial branch gets it (figure (b) has none).
