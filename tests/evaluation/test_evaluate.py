@@ -60,3 +60,25 @@ def test_flop_count_of_a_single_conv():
     conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
     # 2 FLOPs per multiply-add: 2 · (8 · 3 · 9) · (10 · 12)
     assert count_flops(conv, 10, 12, torch.device("cpu")) == 2 * 8 * 3 * 9 * 10 * 12
+
+
+def test_train_environment_and_progress_lines(trained, tiny_processed, capsys):
+    """The checkpoint's training environment lands in the metrics JSON ({} for an older checkpoint)."""
+    params, ckpt, tmp = trained
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    env = {"torch": "2.13.0", "device": "cpu", "cpu_capability": "AVX2", "gpu": "", "cuda": ""}
+    for name, environment in (("with-env", env), ("without-env", None)):
+        state.pop("environment", None)
+        if environment is not None:
+            state["environment"] = environment
+        path = tmp / f"{name}.pt"
+        torch.save(state, path)
+        out = tmp / f"{name}.json"
+        evaluate(params, "baseline", 0, tiny_processed, path, out, tmp / f"{name}.npz")
+        assert json.loads(out.read_text())["train_environment"] == (environment or {})
+    printed = capsys.readouterr().out
+    # Progress goes to stdout, as plain lines when it is not a terminal (4 test images, batch 4: one batch).
+    assert "baseline-0  predicting the test split: 1/1 batch done in " in printed
+    assert "baseline-0  per-image statistics: 1/1 batch done in " in printed
+    assert "baseline-0  model cost (FLOPs, latency over 1 runs): done in " in printed
+    assert "\r" not in printed

@@ -2,7 +2,16 @@
 
 The model is rebuilt from the arguments stored in the checkpoint (never
 from the current params), so a results file always describes the model that
-produced it.
+produced it; the training environment the checkpoint records
+(``state["environment"]``, from ``segrepro.runtime.environment``) is copied
+into the metrics JSON as ``train_environment`` (``{}`` for a checkpoint
+that predates it).
+
+Progress (``segrepro.progress``, on stdout): the prediction pass and the
+per-image statistics are run in chunks of the batch size each already uses
+(``predict``'s ``evaluate.batch_size``, ``per_image_stats``' 32 images), so
+the results are those of one call; the cost measurement prints a start and a
+done line.
 """
 from __future__ import annotations
 
@@ -24,11 +33,13 @@ from segrepro.evaluation.quality import per_image_stats, summarize
 from segrepro.metrics.boundary import boundary_iou_dilation
 from segrepro.metrics.confusion import scores
 from segrepro.models.build import SegmentationModel, build_model
-from segrepro.params import Params
+from segrepro.params import Base, Evaluate, Params
+from segrepro.progress import task, track
 from segrepro.runtime import make_deterministic, select_device
 
 
 QUALITATIVE_SAMPLES = 4
+STATS_BATCH = 32  # images per per_image_stats call (its own default)
 
 
 def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
@@ -47,6 +58,23 @@ def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
     return model, state
 
 
+def _predict_tracked(model: SegmentationModel, images: torch.Tensor, batch_size: int,
+                     device: torch.device, label: str) -> torch.Tensor:
+    starts = range(0, len(images), batch_size)
+    return torch.cat([predict(model, images[s:s + batch_size], batch_size, device)
+                      for s in track(starts, label=f"{label}  predicting the test split", unit="batch")])
+
+
+def _stats_tracked(pred: torch.Tensor, labels: torch.Tensor, base: Base, ev: Evaluate, device: torch.device,
+                   label: str) -> dict[str, np.ndarray]:
+    parts = [per_image_stats(pred[s:s + STATS_BATCH].to(device), labels[s:s + STATS_BATCH].to(device),
+                             base.num_classes, base.ignore_index, ev.bf_tolerances, ev.trimap_widths,
+                             ev.boundary_iou_ratio, batch=STATS_BATCH)
+             for s in track(range(0, len(pred), STATS_BATCH), label=f"{label}  per-image statistics",
+                            unit="batch")]
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
 def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
              out: Path, per_image_out: Path) -> dict[str, Any]:
     """Write the metrics JSON (``out``) and the per-image statistics (``per_image_out``, .npz)."""
@@ -59,14 +87,17 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
                             f"not {method}-{seed}")
     model = model.to(device)
     test = load_split(processed, "test")
-    pred = predict(model, test.images, ev.batch_size, device)
+    label = f"{method}-{seed}"
+    pred = _predict_tracked(model, test.images, ev.batch_size, device, label)
     height, width = test.images.shape[1:3]
-    stats = per_image_stats(pred.to(device), test.labels.to(device), base.num_classes, base.ignore_index,
-                            ev.bf_tolerances, ev.trimap_widths, ev.boundary_iou_ratio)
+    stats = _stats_tracked(pred, test.labels, base, ev, device, label)
     # The dataset confusion is the sum of the per-image ones: count once, use for both.
     result = scores(torch.from_numpy(stats["confusion"].sum(0)))
     quality = summarize(stats, ev.bf_tolerances, ev.trimap_widths)
     result.update(quality)
+    with task(f"{label}  model cost (FLOPs, latency over {ev.latency_runs} runs)"):
+        flops = count_flops(model, height, width, device)
+        latency = measure_latency(model, height, width, device, ev.latency_runs)
     result.update({
         "bf_tolerances_px": list(ev.bf_tolerances),
         "trimap_widths_px": list(ev.trimap_widths),
@@ -77,8 +108,8 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
         "test_images": len(test),
         "input_size": [int(height), int(width)],
         "params": count_params(model),
-        "flops": count_flops(model, height, width, device),
-        "latency_s": measure_latency(model, height, width, device, ev.latency_runs),
+        "flops": flops,
+        "latency_s": latency,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": str(torch.__version__),
         "backbone": state["build"]["backbone"],
@@ -86,6 +117,7 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
         "output_stride": state["build"]["output_stride"],
         "epochs": state["train"]["epochs"],
         "crop": [state["train"]["crop_height"], state["train"]["crop_width"]],
+        "train_environment": state.get("environment", {}),
     })
     # A fixed, evenly spread sample of test predictions for the report's qualitative figure.
     samples = np.linspace(0, len(test) - 1, num=min(QUALITATIVE_SAMPLES, len(test))).round().astype(np.int64)
