@@ -4,9 +4,20 @@ The HTML hides input cells and embeds images (matplotlib's inline PNGs are
 base64 in the notebook already). If a cell fails, papermill's error — which
 names the cell and the exception — becomes a ``SegreproError`` and no HTML
 is written.
+
+Progress (``segrepro.progress``, on stdout): a line when the notebook starts
+executing and one when it is done, the same for the HTML export. On a
+terminal papermill's own per-cell bar is drawn in between (on the same
+stream, cleared when done); in a log, one line per cell would be noise.
+
+Known limit: while the notebook executes, nbclient owns SIGINT and SIGTERM
+(its handlers only schedule a kernel shutdown; the running cells go on), so
+Ctrl-C takes effect when the notebook has finished, and afterwards SIGTERM is
+back at the system default.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +27,25 @@ from nbconvert import HTMLExporter
 
 from segrepro.atomic import atomic_file
 from segrepro.errors import SegreproError
+from segrepro.progress import is_tty, task
 
 
 def render_report(notebook: Path, executed: Path, html: Path, parameters: dict[str, Any],
                   cwd: Path | None = None) -> None:
     if not Path(notebook).is_file():
         raise SegreproError(f"report notebook {notebook} is missing")
-    with atomic_file(executed) as tmp_nb:
+    bar = {"file": sys.stdout, "leave": False, "desc": "report: cells"} if is_tty() else False
+    with atomic_file(executed) as tmp_nb, task(f"report: executing notebook {notebook}"):
         try:
             papermill.execute_notebook(str(notebook), str(tmp_nb), parameters=parameters,
-                                       cwd=str(cwd) if cwd else None, progress_bar=False,
+                                       cwd=str(cwd) if cwd else None, progress_bar=bar,
                                        kernel_name="python3")
         except papermill.PapermillExecutionError as exc:
             first_line = (exc.source or "").strip().splitlines()[:1]
             raise SegreproError(f"report notebook {notebook} failed in cell {exc.cell_index} "
                                 f"({first_line[0] if first_line else 'empty'!r}): "
                                 f"{exc.ename}: {exc.evalue}") from exc
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    with atomic_file(html) as tmp_html:
+    with atomic_file(html) as tmp_html, task(f"report: exporting HTML {html}"):
+        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
         tmp_html.write_text(body, encoding="utf-8")
