@@ -4,11 +4,20 @@ Every stage reads the whole ``params.yaml`` (so a typo anywhere fails
 early) but uses only its own sections, which are the ones ``dvc.yaml`` lists
 for it. Paths are arguments matching the stage's deps and outs. User errors
 print one line naming the problem and the fix, and exit with status 2.
+
+Ctrl-C (SIGINT) and SIGTERM end any stage with one line on stderr and the
+shell's conventional status, 128 + signal number (130, 143), without a
+traceback. SIGTERM is turned into a ``KeyboardInterrupt`` subclass so that
+everything which cleans up on Ctrl-C (``segrepro.atomic`` removing its
+``.partial`` scratch, papermill shutting its kernel down) does the same on
+SIGTERM. Progress goes to stdout (``segrepro.progress``), so stderr holds
+only that line.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -155,13 +164,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same cleanup runs."""
+
+
+def _interrupted_line(stage: str, signum: int) -> str:
+    return (f"segrepro {stage}: interrupted ({signal.Signals(signum).name}); "
+            "no partial output was left, rerun the stage")
+
+
+def _install_handlers(stage: str) -> dict[int, object]:
+    """First SIGINT/SIGTERM: raise (cleanup runs); a second one: print the line and exit at once."""
+    caught: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if caught:  # cleanup is taking too long for the user: stop now (scratch files keep their .partial names)
+            sys.stderr.write(_interrupted_line(stage, caught[0]) + "\n")
+            sys.stderr.flush()
+            os._exit(128 + caught[0])
+        caught.append(signum)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) == signal.SIG_IGN:  # started ignoring it (nohup, `cmd &`): keep that
+            continue
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread (main() called from a worker): keep Python's defaults
+            pass
+    return previous
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = _install_handlers(args.stage)
     try:
         return args.func(args) or 0
     except SegreproError as exc:
         print(f"segrepro {args.stage}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # Outside the except block, so the traceback and the frames it holds are released first.
+    from segrepro.progress import close_bars
+
+    close_bars()
+    sys.stdout.flush()
+    print(_interrupted_line(args.stage, signum), file=sys.stderr)
+    return 128 + signum
 
 
 if __name__ == "__main__":
