@@ -78,61 +78,17 @@ def _check_positive(name: str, value: float) -> None:
         raise SegreproError(f"SDN: {name}={value!r} must be a finite number > 0")
 
 
-def neighbour_windows(x: torch.Tensor, kernel_size: int, dilation: int,
-                      padding_mode: str) -> torch.Tensor:
-    """x(p+k) for every offset k as a strided view (B, C, k, k, H, W) of the padded map.
-
-    Row-major over (dy, dx), the same (channel, offset) order as ``F.unfold``, but no
-    copy is made: the pad is the only pass over memory (im2col was the slowest op).
-    """
-    _, _, h, w = x.shape
-    r = dilation * (kernel_size // 2)
-    padded = F.pad(x, (r, r, r, r), mode="replicate" if padding_mode == "replicate" else "constant")
-    return padded.unfold(2, h, dilation).unfold(3, w, dilation)  # (B, C, k, k, H, W), a view
-
-
-class _NeighbourDifferences(torch.autograd.Function):
-    """x(p+k) − x(p), with a backward that scatters each offset's gradient once.
-
-    Autograd of the view-and-subtract would zero-fill and accumulate through two
-    ``unfold_backward`` calls, negate, then sum; here backward is one pass that adds
-    each offset's slice into a padded buffer, plus one sum over the offsets.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, kernel_size: int, dilation: int,
-                padding_mode: str) -> torch.Tensor:
-        b, c, h, w = x.shape
-        k = kernel_size
-        ctx.geometry = (x.shape, kernel_size, dilation, padding_mode)
-        # Copied into a contiguous buffer: ``windows − x`` would inherit the view's strides
-        # (offset innermost) and the contraction would then need one more copy.
-        diff = x.new_empty(b, c, k, k, h, w).copy_(neighbour_windows(x, k, dilation, padding_mode))
-        return diff.sub_(x[:, :, None, None])  # (B, C, k, k, H, W)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None, None]:
-        shape, k, d, mode = ctx.geometry
-        h, w = shape[-2:]
-        r = d * (k // 2)
-        gpad = grad.new_zeros(shape[0], shape[1], h + 2 * r, w + 2 * r)
-        windows = gpad.unfold(2, h, d).unfold(3, w, d)  # (B, C, k, k, H, W) view of gpad
-        for dy in range(k):
-            for dx in range(k):
-                windows[:, :, dy, dx] += grad[:, :, dy, dx]
-        if mode == "replicate":  # border cells fold back onto the edge pixels they copy
-            gx = torch.ops.aten.replication_pad2d_backward(gpad, grad.new_empty(shape), [r, r, r, r])
-        else:
-            gx = gpad[:, :, r:r + h, r:r + w]
-        return gx - grad.sum((2, 3)), None, None, None
-
-
 def neighbour_differences(x: torch.Tensor, kernel_size: int, dilation: int,
                           padding_mode: str) -> torch.Tensor:
     """x(p+k) − x(p) for every offset k of the window: (B, C, K, H, W), K = kernel_size²."""
     b, c, h, w = x.shape
-    diff = _NeighbourDifferences.apply(x, kernel_size, dilation, padding_mode)
-    return diff.view(b, c, kernel_size * kernel_size, h, w)
+    r = dilation * (kernel_size // 2)
+    if padding_mode == "replicate":
+        padded = F.pad(x, (r, r, r, r), mode="replicate")  # (B, C, H+2r, W+2r)
+        cols = F.unfold(padded, kernel_size, dilation=dilation)  # (B, C*K, H*W)
+    else:
+        cols = F.unfold(x, kernel_size, dilation=dilation, padding=r)  # (B, C*K, H*W)
+    return cols.view(b, c, kernel_size * kernel_size, h, w) - x.unsqueeze(2)  # (B, C, K, H, W)
 
 
 class SemanticDifferenceConv(nn.Module):
@@ -191,16 +147,13 @@ class SemanticDifferenceConv(nn.Module):
         return v
 
     def _g(self, d2: torch.Tensor) -> torch.Tensor:
-        """g(d) from d² (consumed: updated in place when λ is fixed, one pass per step)."""
-        if self.log_lam is None:
-            z = d2.mul_(self.lam ** -2) if self.lam != 1.0 else d2  # d² / λ²
-        else:  # learned λ: out of place, mul's backward needs d²
-            z = d2 * torch.exp(-2.0 * self.log_lam)
+        inv_lam2 = self.lam ** -2 if self.log_lam is None else torch.exp(-2.0 * self.log_lam)
+        z = d2 * inv_lam2  # d² / λ²
         if self.similarity_fn == "charbonnier":
-            return z.add_(1.0).rsqrt_()  # backward of rsqrt_ uses its output only
+            return torch.rsqrt(1.0 + z)
         if self.similarity_fn == "exp":
-            return z.neg_().exp_()
-        return z.add_(1.0).reciprocal_()
+            return torch.exp(-z)
+        return 1.0 / (1.0 + z)
 
     def _vector_d2(self, v: torch.Tensor) -> torch.Tensor:
         # Summed chunk by chunk so the (B, C_v, K, H, W) tensor never exists whole.
