@@ -78,7 +78,7 @@ VARIANT_KEYS = {
     "sdn_cdc": {"operator"}, "sdn_vanilla": {"operator"},
     "ddsm_spatial": {"channel"}, "ddsm_channel": {"spatial"},
     "ddsm_bound": {"offset_bound"}, "ddsm_offset_lr": {"offset_lr_scale"},
-    "ddsm_relpos": {"position_embedding"}, "ddsm_identity": {"identity_start"},
+    "ddsm_relpos": {"position_embedding"}, "ddsm_bn_start": {"identity_start"},
     "ddsm_zeros": {"padding_mode"},
     "pdn_1layer": {"num_layers"}, "pdn_3layer": {"num_layers"},
 }

@@ -65,17 +65,18 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _compare(args: argparse.Namespace) -> None:
     from segrepro.evaluation.compare import compare
-    from segrepro.params import load_params
+    from segrepro.params import load_params, parent_method
 
     params = load_params(args.params)
     ev = params.evaluate
     compare(args.per_image, params.base.methods, params.base.seeds, ev.bf_tolerances, ev.trimap_widths,
-            args.out, n_boot=args.n_boot)
+            args.out, n_boot=args.n_boot,
+            parents={m: parent_method(params, m) for m in params.base.methods})
     print(f"comparison written to {args.out}")
 
 
 def _report(args: argparse.Namespace) -> None:
-    from segrepro.params import load_params
+    from segrepro.params import load_params, parent_method
     from segrepro.reporting.render import render_report
 
     params = load_params(args.params)
@@ -87,13 +88,14 @@ def _report(args: argparse.Namespace) -> None:
                   "dataset": params.base.dataset,
                   "methods": list(params.base.methods), "seeds": list(params.base.seeds),
                   "bf_tolerances": list(params.evaluate.bf_tolerances),
-                  "title": params.report.title}
+                  "title": params.report.title,
+                  "variants": {name: parent_method(params, name) for name in params.model.variants}}
     render_report(args.notebook, args.executed, args.out, parameters)
     print(f"report written to {args.out}")
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from segrepro.audit.audit import load_pins, run_checks, update_pins, write_reports
+    from segrepro.audit.audit import run_audit, update_pins
     from segrepro.params import load_params
 
     params = load_params(args.params)
@@ -103,9 +105,10 @@ def _audit(args: argparse.Namespace) -> int:
         diff = update_pins(pins_path, args.metrics, args.lock, expected)
         print(diff or f"{pins_path} unchanged")
         return 0
-    checks = run_checks(load_pins(pins_path), Path(args.metrics), Path(args.lock), expected, Path("."))
-    print(write_reports(checks, Path(args.out_json), Path(args.out_md)))
-    return 1 if any(c.status in ("drift", "missing") for c in checks) else 0
+    code, table = run_audit(pins_path, Path(args.metrics), Path(args.lock), expected,
+                            Path(args.out_json), Path(args.out_md))
+    print(table)
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:

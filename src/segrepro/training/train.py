@@ -49,6 +49,7 @@ from segrepro.evaluation.predict import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
+from segrepro.progress import EpochProgress
 from segrepro.runtime import environment, make_deterministic, select_device
 from segrepro.training import distributed
 from segrepro.training.device_batches import DeviceBatches
@@ -228,14 +229,17 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
             _, last = run_training(params, method, seed, processed)
             distributed.barrier()
             return last
-        with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        steps = len(load_split(processed, "train")) // params.train.batch_size
+        with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live, \
+                EpochProgress(f"{method}-{seed}", params.train.epochs, max(steps, 1)) as progress:
             def log(epoch: int, metrics: dict[str, float]) -> None:
                 live.log_metric("train/loss", metrics["train_loss"])
                 if "val_miou" in metrics:
                     live.log_metric("val/miou", metrics["val_miou"])
                 live.next_step()
+                progress.epoch(epoch, metrics)
 
-            state, last = run_training(params, method, seed, processed, on_epoch=log)
+            state, last = run_training(params, method, seed, processed, on_epoch=log, on_step=progress.step)
         save_checkpoint(state, checkpoint)
         distributed.barrier()
     return last
