@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -115,21 +116,15 @@ def summarise(results: dict[str, dict]) -> dict:
     return summary
 
 
-def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[str]) -> str:
-    """Rewrite the class section of the current results (other classes kept); return the diff."""
-    path, lock_path = Path(path), Path(lock_path)
-    old_text = path.read_text() if path.is_file() else ""
-    old = (yaml.safe_load(old_text) or {}) if old_text else {}
-    stages = read_lock(lock_path)
-    bad = [c for c in edit_checks(stages, lock_path.parent, expected) if c.failed]
-    if bad:
-        raise SegreproError("cannot pin: " + "; ".join(f"{c.subject}: {c.note}" for c in bad))
+def class_section(metrics_dir: Path, expected: list[str],
+                  checkpoint_md5: Callable[[str], str | None]) -> tuple[str, dict]:
+    """(class key, pins section) of the results of ``expected`` runs; all must share one class."""
     results, envs = {}, {}
     for key in expected:
         result = load_result(metrics_dir, key)
-        md5 = out_md5(stages, f"train@{key}", checkpoint_path(key))
+        md5 = checkpoint_md5(key)
         if result is None or md5 is None:
-            raise SegreproError(f"cannot pin {key}: its results or dvc.lock entry are missing; "
+            raise SegreproError(f"cannot pin {key}: its results or checkpoint hash are missing; "
                                 "run `dvc repro` first")
         envs[key] = result_environment(result)[0]
         results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_metric_names(result)},
@@ -139,13 +134,33 @@ def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[s
         raise SegreproError(f"cannot pin: the results come from several environment classes {sorted(keys)}; "
                             "rerun them all on one machine class, then pin")
     (klass,) = keys
+    return klass, {"environment": envs[sorted(envs)[0]], "results": results, "summary": summarise(results)}
+
+
+def write_section(path: Path, klass: str, section: dict, data_md5: str | None) -> str:
+    """Replace one class section of the pins file (others kept), atomically; return the diff."""
+    path = Path(path)
+    old_text = path.read_text() if path.is_file() else ""
+    old = (yaml.safe_load(old_text) or {}) if old_text else {}
     classes = dict(old.get("classes") or {}) if isinstance(old.get("classes"), dict) else {}
-    classes[klass] = {"environment": envs[sorted(envs)[0]], "results": results, "summary": summarise(results)}
+    classes[klass] = section
     pins = {"tolerance": {**DEFAULT_TOLERANCE, **((old.get("tolerance") or {}) if "classes" in old else {})},
-            "data": {"path": DATA_PATH, "md5": out_md5(stages, DATA_STAGE, DATA_PATH)},
+            "data": {"path": DATA_PATH, "md5": data_md5},
             "classes": classes}
     new_text = HEADER + yaml.safe_dump(pins, sort_keys=True)
     with atomic_file(path) as tmp:
         tmp.write_text(new_text)
     return "".join(difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True),
                                         str(path), str(path)))
+
+
+def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[str]) -> str:
+    """Rewrite the class section of the current results (other classes kept); return the diff."""
+    lock_path = Path(lock_path)
+    stages = read_lock(lock_path)
+    bad = [c for c in edit_checks(stages, lock_path.parent, expected) if c.failed]
+    if bad:
+        raise SegreproError("cannot pin: " + "; ".join(f"{c.subject}: {c.note}" for c in bad))
+    klass, section = class_section(metrics_dir, expected,
+                                   lambda key: out_md5(stages, f"train@{key}", checkpoint_path(key)))
+    return write_section(path, klass, section, out_md5(stages, DATA_STAGE, DATA_PATH))
