@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from segrepro.atomic import atomic_dir
 from segrepro.data.manifest import load_manifest, verify_tree
 from segrepro.errors import SegreproError
+from segrepro.progress import is_tty, track
 
 MIRROR_ENV = "SEGREPRO_CAMVID_MIRROR"
 
@@ -40,7 +42,7 @@ def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
 
 
 def _copy_from_mirror(mirror: Path, dest: Path, manifest: dict[str, str]) -> None:
-    for rel in tqdm(sorted(manifest), desc="copy CamVid from mirror", unit="file"):
+    for rel in track(sorted(manifest), label="copy CamVid from mirror", unit="files"):
         src = mirror / rel
         if not src.is_file():
             raise SegreproError(f"mirror file {src} is missing; the mirror is incomplete")
@@ -56,7 +58,8 @@ def _extract_from_url(url: str, dest: Path, manifest: dict[str, str]) -> None:
         raise SegreproError(f"could not download {url}: {exc}. Check the network, or set "
                             f"${MIRROR_ENV} to a local copy") from exc
     total = int(response.headers.get("Content-Length") or 0) or None
-    with response, tqdm(total=total, unit="B", unit_scale=True, desc="download CamVid") as bar:
+    with response, tqdm(total=total, unit="B", unit_scale=True, desc="download CamVid",
+                        disable=not is_tty(sys.stderr)) as bar:
         class _Counting:
             def read(self, n: int = -1) -> bytes:
                 chunk = response.read(n)
