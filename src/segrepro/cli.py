@@ -11,7 +11,10 @@ traceback. SIGTERM is turned into a ``KeyboardInterrupt`` subclass so that
 everything which cleans up on Ctrl-C (``segrepro.atomic`` removing its
 ``.partial`` scratch, papermill shutting its kernel down) does the same on
 SIGTERM. Progress goes to stdout (``segrepro.progress``), so stderr holds
-only that line.
+only that line. A second signal during the cleanup exits at once. A signal
+the process was started ignoring (``nohup``, ``cmd &`` in a script) stays
+ignored. The line does not claim that no output exists: train's DVCLive
+directory is written epoch by epoch.
 """
 from __future__ import annotations
 
@@ -173,7 +176,7 @@ class Terminated(KeyboardInterrupt):
 
 def _interrupted_line(stage: str, signum: int) -> str:
     return (f"segrepro {stage}: interrupted ({signal.Signals(signum).name}); "
-            "no partial output was left, rerun the stage")
+            "the stage did not finish; rerun it")
 
 
 def _install_handlers(stage: str) -> dict[int, object]:
