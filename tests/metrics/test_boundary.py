@@ -16,10 +16,10 @@ from scipy import ndimage
 
 from segrepro.errors import SegreproError
 from segrepro.metrics.boundary import (
-    boundary_f_score, boundary_iou_counts, boundary_iou_dilation, disk_dilation, erode_square,
-    reduce_boundary_f, reduce_boundary_iou, seg2bmap, tolerance_from_fraction, trimap_boundary,
-    trimap_confusion, trimap_miou,
+    boundary_f_score, boundary_iou_counts, boundary_iou_dilation, reduce_boundary_f, reduce_boundary_iou,
+    tolerance_from_fraction, trimap_boundary, trimap_confusion, trimap_miou,
 )
+from segrepro.metrics.morphology import disk_dilation, erode_square, seg2bmap
 
 # ----------------------------------------------------------------------------- references
 

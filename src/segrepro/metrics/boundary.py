@@ -28,6 +28,9 @@ from typing import NamedTuple, Sequence
 import torch
 
 from segrepro.errors import SegreproError
+from segrepro.metrics.bitpack import (_bit_counts, _histogram, _pack_classes,
+                                       _pack_images, _unpack_images)
+from segrepro.metrics.morphology import _and_window, _desc, disk_dilation, seg2bmap
 
 
 class BoundaryFScore(NamedTuple):
@@ -36,10 +39,6 @@ class BoundaryFScore(NamedTuple):
     f: torch.Tensor
     precision: torch.Tensor
     recall: torch.Tensor
-
-
-def _desc(x: object) -> str:
-    return f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
 
 
 def _check_labels(pred: torch.Tensor, gt: torch.Tensor, num_classes: int,
@@ -80,137 +79,6 @@ def _check_ints(name: str, values: Sequence[int], minimum: int) -> list[int]:
         raise SegreproError(f"{name} must be a non-empty list of ints >= {minimum} (absolute "
                             f"pixels), got {values!r}; see tolerance_from_fraction()")
     return list(values)
-
-
-def _check_mask(name: str, masks: torch.Tensor, radius: int) -> None:
-    if not isinstance(masks, torch.Tensor) or masks.dtype not in (torch.bool, torch.uint8) \
-            or masks.dim() < 2 or isinstance(radius, bool) or not isinstance(radius, int) \
-            or radius < 0:
-        raise SegreproError(f"{name} needs a bool or bit-packed uint8 tensor (..., H, W) and an "
-                            f"int radius >= 0, got {_desc(masks)}, {radius!r}")
-
-
-def _and_window(x: torch.Tensor, axis: int, lo: int, hi: int) -> torch.Tensor:
-    """AND of x over offsets lo..hi (lo <= 0 <= hi) along ``axis``; outside counts as 0.
-
-    The window [a, b] grows by AND-ing with itself shifted by s <= b - a + 1 (so the union
-    stays contiguous): O(log(hi - lo)) steps.
-    """
-    out, a, b, n = x, 0, 0, x.shape[axis]
-    while a > lo or b < hi:
-        s = min(b - a + 1, hi - b) if b < hi else -min(b - a + 1, a - lo)
-        k, new = min(abs(s), n), torch.empty_like(out)
-        keep, drop = (0, n - k) if s > 0 else (k, 0)  # s > 0: new[i] = out[i] & out[i + s]
-        torch.bitwise_and(out.narrow(axis, keep, n - k), out.narrow(axis, k - keep, n - k),
-                          out=new.narrow(axis, keep, n - k))
-        new.narrow(axis, drop, k).zero_()  # these windows reach outside
-        out = new
-        a, b = (a, b + s) if s > 0 else (a + s, b)
-    return x.clone() if out is x else out
-
-
-def seg2bmap(masks: torch.Tensor) -> torch.Tensor:
-    """One-pixel boundary map of bool or bit-packed uint8 masks (..., H, W) (§5.1 item 2).
-
-    (y, x) is a boundary iff it differs from its right, bottom or bottom-right neighbour,
-    among those inside the image: the DAVIS rule, whose last row compares only rightwards,
-    last column only downwards, and whose bottom-right pixel is never a boundary. The map sits
-    half a pixel towards the origin; the image border is never a boundary.
-    """
-    _check_mask("seg2bmap", masks, 0)
-    m, b = masks, torch.zeros_like(masks)
-    core = m[..., :-1, :-1]
-    b[..., :-1, :-1] = (core ^ m[..., :-1, 1:]) | (core ^ m[..., 1:, :-1]) | (core ^ m[..., 1:, 1:])
-    b[..., -1, :-1] = m[..., -1, :-1] ^ m[..., -1, 1:]
-    b[..., :-1, -1] = m[..., :-1, -1] ^ m[..., 1:, -1]
-    return b
-
-
-def disk_dilation(masks: torch.Tensor, radius: int) -> torch.Tensor:
-    """Dilation of bool or bit-packed uint8 masks (..., H, W) by the disk dy² + dx² <= r².
-
-    Row dy of the disk spans |dx| <= isqrt(r² - dy²): a running horizontal dilation, widened
-    as |dy| goes from r to 0, is OR-ed in shifted by ±dy (O(r) shifted ORs, not O(r²)).
-    """
-    _check_mask("disk_dilation", masks, radius)
-    out, h, width = torch.zeros_like(masks), masks.clone(), 0
-    for dy in range(radius, -1, -1):
-        while width < math.isqrt(radius * radius - dy * dy):
-            width += 1
-            h[..., :, width:] |= masks[..., :, :-width]
-            h[..., :, :-width] |= masks[..., :, width:]
-        if dy == 0:
-            out |= h
-        else:
-            out[..., dy:, :] |= h[..., :-dy, :]
-            out[..., :-dy, :] |= h[..., dy:, :]
-    return out
-
-
-def erode_square(masks: torch.Tensor, radius: int) -> torch.Tensor:
-    """Erosion of bool or bit-packed uint8 masks (..., H, W) by the (2r+1)² square, outside
-    = 0: equals r iterations of a 3×3 erosion of the 1-px zero-padded mask (§5.3). The
-    Boundary IoU inner band of a mask is ``masks & ~erode_square(masks, d)``."""
-    _check_mask("erode_square", masks, radius)
-    return _and_window(_and_window(masks, -1, -radius, radius), -2, -radius, radius)
-
-
-def _pack_classes(labels: torch.Tensor, valid: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Bit-packed masks [labels == c] & valid: (N, H, W) -> (N, ceil(C/8), H, W) uint8."""
-    classes = torch.arange(num_classes + 1, device=labels.device)  # index C: ignore pixels
-    words = torch.arange((num_classes + 7) // 8, device=labels.device).view(-1, 1)  # (K, 1)
-    lut = torch.where((classes // 8 == words) & (classes < num_classes),
-                      torch.bitwise_left_shift(1, classes % 8), 0).to(torch.uint8)  # (K, C+1)
-    index = torch.where(valid, labels.long(), num_classes)  # (N, H, W)
-    return lut[:, index].transpose(0, 1).contiguous()  # (K, N, H, W) -> (N, K, H, W)
-
-
-def _bit_counts(packed: torch.Tensor, at: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per-image, per-class set-bit counts (N, C) int64 of packed (N, K, H, W) at flat
-    positions ``at``: one bincount of (image, word, byte value), then a 256×8 bit table."""
-    n, k = packed.shape[:2]
-    group = at // packed[0, 0].numel()  # image * K + word
-    hist = torch.bincount(group * 256 + packed.reshape(-1)[at].long(), minlength=n * k * 256)
-    table = (torch.arange(256, device=at.device).view(-1, 1)
-             >> torch.arange(8, device=at.device)) & 1  # (256, 8)
-    counts = (hist.view(n, k, 256, 1) * table).sum(dim=2)  # (N, K, 8)
-    return counts.reshape(n, k * 8)[:, :num_classes]  # (N, C)
-
-
-def _pack_images(x: torch.Tensor) -> torch.Tensor:
-    """Bool (N, H, W) -> uint8 (ceil(N/8), H, W), image 8g + b in bit b of word g."""
-    pad = (-x.shape[0]) % 8
-    x8 = torch.cat([x, x.new_zeros((pad,) + x.shape[1:])]) if pad else x  # (8G, H, W)
-    x8 = x8.view(torch.uint8).view(-1, 8, *x.shape[1:])  # (G, 8, H, W)
-    out = x8[:, 0].clone()
-    for b in range(1, 8):
-        out |= x8[:, b] << b
-    return out  # (G, H, W)
-
-
-def _unpack_images(words: torch.Tensor, n: int) -> torch.Tensor:
-    """Inverse of :func:`_pack_images`: uint8 (G, H, W) -> uint8 0/1 (n, H, W)."""
-    bits = torch.arange(8, dtype=torch.uint8, device=words.device).view(1, 8, 1, 1)
-    return ((words.unsqueeze(1) >> bits) & 1).view(-1, *words.shape[1:])[:n]  # (n, H, W)
-
-
-def _histogram(gt: torch.Tensor, pred: torch.Tensor, extra: torch.Tensor, bins: int,
-               num_classes: int) -> torch.Tensor:
-    """Per-image counts of (extra, gt, pred), (N, H, W) -> (N, bins, C, C) int64. gt is
-    clamped into [0, C): ignore pixels go to an ``extra`` bin the caller drops. Keys use the
-    narrowest integer type that holds them (memory traffic dominates the cost)."""
-    n, c = gt.shape[0], num_classes
-    per_image = bins * c * c
-    small = torch.int16 if per_image < 2 ** 15 else torch.int32 if per_image < 2 ** 31 \
-        else torch.int64
-    key = extra.to(small) * c
-    key += gt.clamp(0, c - 1).to(small)
-    key *= c
-    key += pred.to(small)
-    big = torch.int32 if n * per_image < 2 ** 31 else torch.int64
-    key = key.to(big)
-    key += (torch.arange(n, dtype=big, device=gt.device) * per_image).view(n, 1, 1)
-    return torch.bincount(key.reshape(-1), minlength=n * per_image).view(n, bins, c, c)
 
 
 def _mean_ratio(num: torch.Tensor, den: torch.Tensor, per_class: bool) -> torch.Tensor:
