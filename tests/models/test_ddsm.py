@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from segrepro.errors import SegreproError
 from segrepro.models.decoder import FPNDecoder, UpsampleAdd
 from segrepro.models.build import build_model
-from segrepro.models.ddsm import (DDSMFusion, dynamic_sample, regular_grid, relative_sine_embedding,
-                                  sine_embedding)
+from segrepro.models.ddsm import DDSMFusion
+from segrepro.models.ddsm_sampling import dynamic_sample, regular_grid, relative_sine_embedding, sine_embedding
 
 PAD_MODE = {"zeros": "constant", "border": "replicate"}
 
