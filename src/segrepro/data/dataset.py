@@ -38,3 +38,11 @@ def load_split(processed: Path, split: str) -> Split:
     if len(names) == 0:
         raise SegreproError(f"split {split} under {processed} is empty")
     return Split(torch.from_numpy(images), torch.from_numpy(labels), names)
+
+
+def split_length(processed: Path, split: str) -> int:
+    """Number of images in a packed split, from its names file (no array is loaded)."""
+    path = Path(processed) / f"{split}_names.txt"
+    if not path.is_file():
+        raise SegreproError(f"{path} is missing; run `dvc repro preprocess` first")
+    return len(path.read_text().split())

@@ -42,7 +42,7 @@ from torch import nn
 
 from segrepro.atomic import atomic_file
 from segrepro.data.camvid import CLASSES
-from segrepro.data.dataset import load_split
+from segrepro.data.dataset import load_split, split_length
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
 from segrepro.evaluation.predict import predict
@@ -229,7 +229,7 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
             _, last = run_training(params, method, seed, processed)
             distributed.barrier()
             return last
-        steps = len(load_split(processed, "train")) // params.train.batch_size
+        steps = split_length(processed, "train") // params.train.batch_size
         with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live, \
                 EpochProgress(f"{method}-{seed}", params.train.epochs, max(steps, 1)) as progress:
             def log(epoch: int, metrics: dict[str, float]) -> None:
