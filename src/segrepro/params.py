@@ -88,6 +88,7 @@ class Train:
     warmup_epochs: float = 0.0      # linear warm-up from 0 to lr, counted in iterations
     val_every: int = 1              # validate every k epochs (and always after the last)
     compile: bool = False           # torch.compile the training model (pays on CUDA)
+    channels_last: bool = True      # NHWC model and batches (always on CUDA; on CPU see bench_train)
 
 
 @dataclass(frozen=True)
