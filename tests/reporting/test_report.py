@@ -193,3 +193,23 @@ def test_one_seed_never_gives_a_verdict():
     comparison = {"seeds": [0], "metrics": ["miou"],
                   "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
     assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]
+
+
+def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, tmp_path):
+    """The report's outputs appear as a set or not at all; params are shown as text, never run as markup."""
+    html_out, tables_dir = tmp_path / "out.html", tmp_path / "tables"
+    settings = dict(params(fixture_results), tables_dir=str(tables_dir), title="<script>alert(1)</script> & co")
+    comparison = fixture_results / "results" / "comparison.json"
+    good = comparison.read_text()
+    comparison.write_text("{ not json")
+    try:
+        with pytest.raises(SegreproError, match="failed in cell"):
+            render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html_out, settings)
+        assert sorted(p.name for p in tmp_path.iterdir()) == []   # no tables, notebook, HTML or scratch
+    finally:
+        comparison.write_text(good)
+    render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html_out, settings)
+    text = html_out.read_text()
+    assert "<script>alert(1)</script>" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;amp; co" in text or "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
+    assert (tables_dir / "main.csv").is_file() and (tables_dir / ".segrepro-output").is_file()
