@@ -170,6 +170,7 @@ def test_bad_input_fails_cleanly_and_a_clean_rerun_succeeds(ws, stage, breakage,
 
 # --- kills at a fixed point of a tiny training run: after epoch 1's resume state is on disk -----------
 
+@pytest.mark.slow   # three tiny trainings and their resumed reruns
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)],
                          ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_killed_training_leaves_nothing_valid_and_resumes(ws, signum, status):
