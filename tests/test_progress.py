@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from segrepro import cli
+from segrepro.checkpoint import save_checkpoint
 from segrepro.params import load_params
 from segrepro.progress import EpochProgress, eta_seconds, format_duration, task, track
 from tests.conftest import REPO, tiny_params
@@ -154,7 +154,7 @@ def eval_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
     state = {"model": model.state_dict(), "build": kwargs, "method": "baseline", "seed": 0,
              "train": asdict(params.train)}
     checkpoint = tmp / "baseline-0.pt"
-    torch.save(state, checkpoint)
+    save_checkpoint(state, checkpoint)
     return params_path, processed, checkpoint
 
 
@@ -216,3 +216,36 @@ def test_signal_ends_the_stage_with_one_line(eval_setup, tmp_path, signum, statu
     assert err.splitlines() == [f"segrepro evaluate: interrupted ({name}); the stage did not finish; rerun it"]
     assert "Traceback" not in out + err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith(("Z", "X"))
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_stage_under_dvc_ends_when_dvc_is_killed(eval_setup, tmp_path):
+    """SIGKILL of the parent (dvc) ends the stage too, cleaning up, instead of orphaning it."""
+    parent_code = ("import subprocess, sys; child = subprocess.Popen(sys.argv[1:]); "
+                   "print(child.pid, flush=True); child.wait()")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DVC_STAGE="evaluate@baseline-0")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code, sys.executable, "-m", "segrepro.cli",
+                               *_evaluate_args(eval_setup, tmp_path)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, preexec_fn=_default_signals)
+    child = int(parent.stdout.readline())
+    try:
+        for line in parent.stdout:   # the stage is in its (endless) latency measurement
+            if "model cost" in line:
+                break
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 60
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(child), "the stage outlived the killed dvc"
+    finally:
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []   # it cleaned up on the way out

@@ -3,6 +3,15 @@
 Each helper writes beside the destination under a ``.partial`` name and
 renames into place only after the body finished without an exception, so a
 crash, a bad input or Ctrl-C never leaves a valid-looking half output.
+
+A directory output is replaced only if the stage made it: ``atomic_dir``
+writes a marker file, ``.segrepro-output`` naming the stage, into the
+scratch directory last, and refuses to replace an existing path unless it
+is an empty directory or holds that stage's marker. So ``--out data`` or
+``--out ..`` fails with an error instead of deleting what is there. Under
+``dvc repro`` the path is normally missing (DVC removes a stage's outputs
+before running it). The marker is part of the output (constant bytes, so
+reruns stay byte-identical).
 """
 from __future__ import annotations
 
@@ -14,21 +23,53 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from segrepro.errors import SegreproError
+
+MARKER = ".segrepro-output"
+
 
 def _partial(path: Path) -> Path:
     # Keep the suffix last: tools such as papermill check it.
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty scratch directory that replaces ``path`` on success."""
+def check_replaceable(path: str | os.PathLike, stage: str) -> None:
+    """Raise unless ``path`` is missing, an empty directory, or an earlier output of ``stage``."""
     path = Path(path)
-    scratch = _partial(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink():
+        entries = list(path.iterdir())
+        if not entries:
+            return
+        marker = path / MARKER
+        if marker.is_file() and marker.read_text().strip() == f"segrepro {stage}":
+            return
+        what = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} segrepro {stage} did not write"
+    else:
+        what = "a file or link, not a directory segrepro made"
+    raise SegreproError(f"refusing to replace {path} ({Path(path).resolve()}): it holds {what} "
+                        f"(no '{MARKER}' marker of segrepro {stage}); point --out at a new or empty "
+                        "directory, or remove it yourself if it really is an old output")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, stage: str) -> Iterator[Path]:
+    """Yield an empty scratch directory that replaces ``path`` on success.
+
+    ``path`` must be replaceable by ``stage`` (``check_replaceable``); the
+    marker naming ``stage`` is written into the scratch directory after the
+    body, just before the rename.
+    """
+    path = Path(path)
+    check_replaceable(path, stage)
+    scratch = _partial(path.resolve())
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
         yield scratch
+        (scratch / MARKER).write_text(f"segrepro {stage}\n")
+        check_replaceable(path, stage)   # nothing foreign appeared there meanwhile
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

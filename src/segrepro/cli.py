@@ -13,8 +13,15 @@ everything which cleans up on Ctrl-C (``segrepro.atomic`` removing its
 SIGTERM. Progress goes to stdout (``segrepro.progress``), so stderr holds
 only that line. A second signal during the cleanup exits at once. A signal
 the process was started ignoring (``nohup``, ``cmd &`` in a script) stays
-ignored. The line does not claim that no output exists: train's DVCLive
-directory is written epoch by epoch.
+ignored. Nothing a stage writes appears before it finished (``segrepro.atomic``);
+a killed ``train`` resumes from its last finished epoch when rerun
+(``training.resume``).
+
+Under ``dvc repro`` (``$DVC_STAGE`` set) a stage also ends when DVC dies:
+on Linux it asks the kernel (``prctl(PR_SET_PDEATHSIG)``) for a SIGTERM when
+its parent exits, so ``kill -9`` of ``dvc`` no longer leaves an orphaned
+trainer that later writes into restored outputs. Outside DVC this is off, so
+``nohup segrepro train … &`` survives its shell.
 """
 from __future__ import annotations
 
@@ -202,10 +209,30 @@ def _install_handlers(stage: str) -> dict[int, object]:
     return previous
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _end_with_parent(handled: dict[int, object]) -> None:
+    """Under DVC on Linux: receive SIGTERM (SIGKILL if SIGTERM is ignored) when the parent process dies."""
+    if "DVC_STAGE" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    signum = signal.SIGTERM if signal.SIGTERM in handled else signal.SIGKILL
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):  # no libc prctl: keep the old behaviour
+        return
+    if os.getppid() == 1:  # the parent died before the request: act as if it came after
+        os.kill(os.getpid(), signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     previous = _install_handlers(args.stage)
     try:
+        _end_with_parent(previous)
         return args.func(args) or 0
     except SegreproError as exc:
         print(f"segrepro {args.stage}: error: {exc}", file=sys.stderr)

@@ -7,6 +7,8 @@ import pytest
 import torch
 import yaml
 
+from segrepro import cli
+from segrepro.checkpoint import save_checkpoint
 from segrepro.errors import SegreproError
 from segrepro.evaluation.cost import count_flops
 from segrepro.evaluation.evaluate import evaluate
@@ -72,7 +74,7 @@ def test_train_environment_and_progress_lines(trained, tiny_processed, capsys):
         if environment is not None:
             state["environment"] = environment
         path = tmp / f"{name}.pt"
-        torch.save(state, path)
+        save_checkpoint(state, path)
         out = tmp / f"{name}.json"
         evaluate(params, "baseline", 0, tiny_processed, path, out, tmp / f"{name}.npz")
         assert json.loads(out.read_text())["train_environment"] == (environment or {})
@@ -82,3 +84,58 @@ def test_train_environment_and_progress_lines(trained, tiny_processed, capsys):
     assert "baseline-0  per-image statistics: 1/1 batch done in " in printed
     assert "baseline-0  model cost (FLOPs, latency over 1 runs): done in " in printed
     assert "\r" not in printed
+
+
+# --- Tampered checkpoints: evaluate refuses them, naming the file and the fix ----------------------
+
+def _evaluate_cli(params_path, processed, checkpoint, out_dir) -> list[str]:
+    return ["evaluate", "--params", str(params_path), "--method", "baseline", "--seed", "0",
+            "--data", str(processed), "--checkpoint", str(checkpoint),
+            "--out", str(out_dir / "t.json"), "--per-image", str(out_dir / "t.npz")]
+
+
+def flip_weight_byte(checkpoint, target) -> str:
+    """Copy ``checkpoint`` to ``target`` with the lowest byte of one stored weight flipped; return its name."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    data = bytearray(checkpoint.read_bytes())
+    for name, tensor in state["model"].items():
+        raw = tensor.contiguous().numpy().tobytes()
+        if tensor.is_floating_point() and len(raw) >= 64 and data.count(raw) == 1:
+            data[data.index(raw)] ^= 0x01   # little-endian: the mantissa's last bits, a finite value
+            target.write_bytes(bytes(data))
+            return name
+    raise AssertionError("no uniquely stored weight found")
+
+
+def test_flipped_byte_fails_evaluate(trained, tiny_processed, tmp_path, capsys):
+    params, ckpt, tmp = trained
+    bad = tmp_path / "baseline-0.pt"
+    name = flip_weight_byte(ckpt, bad)
+    changed = torch.load(bad, map_location="cpu", weights_only=True)["model"][name]
+    assert torch.isfinite(changed).all()   # the load alone would not notice
+    code = cli.main(_evaluate_cli(tmp / "params.yaml", tiny_processed, bad, tmp_path))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [f"segrepro evaluate: error: checkpoint {bad} was modified after training "
+                                "(content hash mismatch); retrain it with `dvc repro -s -f train@baseline-0` "
+                                f"(or restore the recorded one with `dvc checkout {bad}`)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline-0.pt"]   # no metrics written
+
+
+def test_non_finite_weight_and_unhashed_checkpoint_are_refused(trained, tiny_processed, tmp_path):
+    params, ckpt, _ = trained
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    name = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][name] = state["model"][name].clone()
+    state["model"][name].view(-1)[0] = float("nan")
+    nan_path = tmp_path / "nan.pt"
+    save_checkpoint(state, nan_path)   # a valid hash over a NaN: training itself went wrong
+    with pytest.raises(SegreproError, match=f"{nan_path} holds non-finite weights \\({name}\\); retrain"):
+        evaluate(params, "baseline", 0, tiny_processed, nan_path, tmp_path / "n.json", tmp_path / "n.npz")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    del state["sha256"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    with pytest.raises(SegreproError, match="has no content hash .* retrain it with `dvc repro -s -f train@old`"):
+        evaluate(params, "baseline", 0, tiny_processed, old, tmp_path / "o.json", tmp_path / "o.npz")
+    assert not list(tmp_path.glob("*.json"))

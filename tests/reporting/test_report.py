@@ -193,3 +193,26 @@ def test_one_seed_never_gives_a_verdict():
     comparison = {"seeds": [0], "metrics": ["miou"],
                   "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
     assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]
+
+
+def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, tmp_path):
+    """The report's outputs appear as a set or not at all; params are shown as text, never run as markup."""
+    work = tmp_path / "report-outputs"
+    work.mkdir()
+    html_out, tables_dir = work / "out.html", work / "tables"
+    settings = dict(params(fixture_results), tables_dir=str(tables_dir), title="<script>alert(1)</script> & co")
+    comparison = fixture_results / "results" / "comparison.json"
+    good = comparison.read_text()
+    comparison.write_text("{ not json")
+    try:
+        with pytest.raises(SegreproError, match="failed in cell"):
+            render_report(REPO / "notebooks" / "report.ipynb", work / "out.ipynb", html_out, settings)
+        assert sorted(p.name for p in work.iterdir()) == []   # no tables, notebook, HTML or scratch
+    finally:
+        comparison.write_text(good)
+    render_report(REPO / "notebooks" / "report.ipynb", work / "out.ipynb", html_out, settings)
+    text = html_out.read_text()
+    assert "<script>alert(1)</script>" not in text
+    heading = re.search(r"<h1[^>]*>(.*?)<", text).group(1)
+    assert html.unescape(heading) == "<script>alert(1)</script> & co"   # shown as the text it is
+    assert (tables_dir / "main.csv").is_file() and (tables_dir / ".segrepro-output").is_file()

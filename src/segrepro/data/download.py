@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from segrepro.atomic import atomic_dir
+from segrepro.atomic import atomic_dir, check_replaceable
 from segrepro.data.manifest import load_manifest, verify_tree
 from segrepro.errors import SegreproError
 from segrepro.progress import is_tty, track
@@ -84,10 +84,11 @@ def _extract_from_url(url: str, dest: Path, manifest: dict[str, str]) -> None:
 
 def download_camvid(out: Path, url: str, manifest_path: Path,
                     mirror: str | os.PathLike | None = None) -> None:
-    """Fill ``out`` with exactly the manifest's files, all sha256-verified."""
+    """Fill ``out`` with exactly the manifest's files, all sha256-verified (plus the stage's marker)."""
+    check_replaceable(out, "download")  # before any slow work: a wrong --out fails at once
     manifest = load_manifest(manifest_path)
     source = resolve_mirror(mirror)
-    with atomic_dir(out) as partial:
+    with atomic_dir(out, "download") as partial:
         if source is not None:
             _copy_from_mirror(source, partial, manifest)
         else:

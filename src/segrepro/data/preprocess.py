@@ -64,7 +64,7 @@ def preprocess_camvid(raw: Path, out: Path, height: int, width: int, max_images:
     root = Path(raw) / "CamVid"
     card: dict = {"dataset": "camvid", "height": height, "width": width, "classes": list(CLASSES),
                   "ignore_index": ignore_index, "splits": {}}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "preprocess") as tmp:
         for split in SPLITS:
             pairs = split_pairs(root, split)
             if max_images:

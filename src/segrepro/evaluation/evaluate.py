@@ -4,8 +4,9 @@ The model is rebuilt from the arguments stored in the checkpoint (never
 from the current params), so a results file always describes the model that
 produced it; the training environment the checkpoint records
 (``state["environment"]``, from ``segrepro.runtime.environment``) is copied
-into the metrics JSON as ``train_environment`` (``{}`` for a checkpoint
-that predates it).
+into the metrics JSON as ``train_environment``. The checkpoint is verified
+first (``segrepro.checkpoint``): a changed byte or a non-finite weight fails
+the stage naming the file, instead of evaluating a different model.
 
 Progress (``segrepro.progress``, on stdout): the prediction pass and the
 per-image statistics are run in chunks of the batch size each already uses
@@ -23,6 +24,7 @@ import torch
 
 import numpy as np
 
+from segrepro import checkpoint
 from segrepro.atomic import atomic_file, write_json
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
@@ -43,18 +45,17 @@ STATS_BATCH = 32  # images per per_image_stats call (its own default)
 
 
 def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
-    if not Path(path).is_file():
-        raise SegreproError(f"checkpoint {path} is missing; run `dvc repro` to train it")
+    """The model of a verified checkpoint (``segrepro.checkpoint``: content hash, finite weights)."""
+    state = checkpoint.load_checkpoint(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         kwargs = dict(state["build"], pretrained="", pretrained_sha256="")
         model = build_model(**kwargs)
         model.load_state_dict(state["model"])
     except SegreproError:
         raise
-    except Exception as exc:  # corrupt zip, missing keys, wrong shapes
-        raise SegreproError(f"checkpoint {path} is unreadable or does not match its model ({exc}); "
-                            "retrain it with `dvc repro -f train@<method>-<seed>`") from exc
+    except Exception as exc:  # missing keys, wrong shapes
+        raise SegreproError(f"checkpoint {path} does not match its model ({exc}); "
+                            f"{checkpoint.retrain_advice(path)}") from exc
     return model, state
 
 

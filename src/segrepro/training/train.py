@@ -23,7 +23,9 @@ with AVX2 kernels); CUDA always trains channels-last. Running out of GPU memory 
 with a message naming ``train.batch_size``.
 The checkpoint holds the weights, everything needed to rebuild the model and
 the training environment (``runtime.environment``), nothing time-dependent,
-so identical training gives an identical file.
+so identical training gives an identical file; ``segrepro.checkpoint`` adds
+the content hash every load verifies. A killed run resumes after its last
+finished epoch (``training.resume``), to the same final bits.
 
 Under torchrun (``WORLD_SIZE > 1``) the same recipe runs data-parallel with
 the global batch kept at ``train.batch_size``; ``training.distributed``
@@ -32,7 +34,6 @@ runs and the result is the single-process one, bit for bit.
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Callable
@@ -44,7 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segrepro.atomic import atomic_file
+from segrepro.atomic import atomic_dir
+from segrepro.checkpoint import save_checkpoint
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split, split_length
 from segrepro.data.transforms import augment
@@ -55,11 +57,12 @@ from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
 from segrepro.progress import EpochProgress
 from segrepro.runtime import environment, make_deterministic, select_device
-from segrepro.training import distributed
+from segrepro.training import distributed, resume
 from segrepro.training.device_batches import DeviceBatches
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 StepCallback = Callable[[float], None]
+StateCallback = Callable[[dict[str, Any]], None]
 
 
 def learning_rate_factor(it: int, total: int, warmup: int, power: float) -> float:
@@ -124,12 +127,17 @@ def validate(model: nn.Module, params: Params, val_split: Any, device: torch.dev
 
 def run_training(params: Params, method: str, seed: int, processed: Path,
                  on_epoch: EpochCallback | None = None,
-                 on_step: StepCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+                 on_step: StepCallback | None = None,
+                 start: dict[str, Any] | None = None,
+                 on_state: StateCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Train one (method, seed); return the checkpoint state and the last epoch's metrics.
 
     Under torchrun (inside ``distributed.process_group``) every rank returns
     the same weights and rank 0's metrics; only rank 0 validates and calls
-    ``on_epoch``/``on_step``.
+    ``on_epoch``/``on_step``. ``on_state`` receives, after every epoch but
+    the last, the full training state (``training.resume``); passing such a
+    state back as ``start`` continues after its epoch exactly as the
+    uninterrupted run would have (single process only).
     """
     t, base = params.train, params.base
     ctx = distributed.current()
@@ -164,8 +172,15 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     on_device = (DeviceBatches(train_split.images, train_split.labels, (t.crop_height, t.crop_width),
                                (t.scale_min, t.scale_max), t.flip, base.ignore_index, device, seed)
                  if cuda else None)
-    it, last = 0, {}
-    for epoch in range(t.epochs):
+    it, last, first = 0, {}, 0
+    device_generator = None if on_device is None else on_device.generator
+    if start is not None:
+        model.load_state_dict(start["model"])
+        optimizer.load_state_dict(start["optimizer"])
+        schedule.load_state_dict(start["scheduler"])
+        resume.restore_rng(start["rng"], generator, device_generator)
+        it, last, first = start["it"], dict(start["last"]), start["epoch"] + 1
+    for epoch in range(first, t.epochs):
         trained.train()
         order = torch.randperm(n, generator=generator)
         losses = []
@@ -200,6 +215,10 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
                 last["val_miou"] = validate(model, params, val_split, device)
             if on_epoch is not None:
                 on_epoch(epoch, last)
+            if on_state is not None and epoch + 1 < t.epochs:
+                on_state({"epoch": epoch, "it": it, "last": dict(last), "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+                          "rng": resume.capture_rng(generator, device_generator)})
         distributed.barrier()
     last = distributed.broadcast_from_main(last)
     state = {
@@ -213,21 +232,18 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     return state, last
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    # Serialise through memory: torch.save names the archive after the file,
-    # and the bytes must not depend on where the checkpoint is written.
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    with atomic_file(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-
-
 def train(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
           live_dir: Path) -> dict[str, float]:
-    """The train stage: log every epoch with DVCLive, then write the checkpoint atomically.
+    """The train stage: log every epoch with DVCLive, keep a resume state, write the checkpoint atomically.
 
-    Under torchrun only rank 0 logs and writes; the final barrier keeps the
-    other ranks (and torchrun) from finishing before the checkpoint exists.
+    The DVCLive directory is written in a scratch sibling and renamed into
+    place with the checkpoint (``segrepro.atomic.atomic_dir``), so a killed
+    or failed run leaves no valid-looking logs. After each epoch the resume
+    state (``training.resume``) is saved beside the checkpoint, with a
+    snapshot of the logs; a rerun of the same run restores both and goes on.
+    Under torchrun only rank 0 logs and writes, and nothing is resumed; the
+    final barrier keeps the other ranks (and torchrun) from finishing before
+    the checkpoint exists.
     """
     from dvclive import Live
 
@@ -236,17 +252,46 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
             _, last = run_training(params, method, seed, processed)
             distributed.barrier()
             return last
+        label = f"{method}-{seed}"
+        ctx = distributed.current()
+        store = None
+        if ctx is None:
+            device = select_device(params.train.device)
+            kwargs = model_kwargs(params.model, method, params.base.num_classes)
+            store = resume.ResumeFile(resume.state_path(checkpoint), resume.fingerprint(
+                params, method, seed, processed, kwargs, environment(device)), label)
+        start = store.load() if store is not None else None
         steps = split_length(processed, "train") // params.train.batch_size
-        with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live, \
-                EpochProgress(f"{method}-{seed}", params.train.epochs, max(steps, 1)) as progress:
-            def log(epoch: int, metrics: dict[str, float]) -> None:
-                live.log_metric("train/loss", metrics["train_loss"])
-                if "val_miou" in metrics:
-                    live.log_metric("val/miou", metrics["val_miou"])
-                live.next_step()
-                progress.epoch(epoch, metrics)
+        with atomic_dir(live_dir, "train") as live_tmp:
+            if start is not None:
+                resume.restore_dir(live_tmp, start["live"])
+            with Live(str(live_tmp), dvcyaml=False, save_dvc_exp=False, report=None,
+                      resume=start is not None) as live, \
+                    EpochProgress(label, params.train.epochs, max(steps, 1),
+                                  start_epoch=0 if start is None else start["epoch"] + 1) as progress:
+                if start is not None:
+                    live.step = start["live_step"]  # DVCLive's own resume reads step 0 after one epoch
 
-            state, last = run_training(params, method, seed, processed, on_epoch=log, on_step=progress.step)
-        save_checkpoint(state, checkpoint)
+                def log(epoch: int, metrics: dict[str, float]) -> None:
+                    live.log_metric("train/loss", metrics["train_loss"])
+                    if "val_miou" in metrics:
+                        live.log_metric("val/miou", metrics["val_miou"])
+                    live.next_step()
+                    progress.epoch(epoch, metrics)
+
+                def keep(state: dict[str, Any]) -> None:
+                    store.save(dict(state, live=resume.snapshot_dir(live_tmp), live_step=live.step))
+
+                try:
+                    state, last = run_training(params, method, seed, processed, on_epoch=log,
+                                               on_step=progress.step, start=start,
+                                               on_state=keep if store is not None else None)
+                except SegreproError:
+                    if store is not None:
+                        store.clear()
+                    raise
+            save_checkpoint(state, checkpoint)
+        if store is not None:
+            store.clear()
         distributed.barrier()
     return last

@@ -1,0 +1,99 @@
+"""Checkpoint files: written with a content hash, verified at every load.
+
+A checkpoint is a ``torch.save`` dict: ``model`` (the state dict), ``build``
+(the model's constructor arguments), ``method``, ``seed``, ``train`` (the
+train params) and ``environment``. ``save_checkpoint`` adds ``sha256``: a
+hash over every entry but itself — the tensors in sorted key order, each as
+name, dtype, shape and raw bytes, then the other entries as sorted JSON — so
+a flipped byte anywhere in a weight or in the model arguments is caught by
+``load_checkpoint`` even when it still unpickles into a plausible number (a
+zip archive carries no checksum torch checks). Non-finite weights are
+refused too: a NaN checkpoint evaluates to garbage, not to an error.
+
+The hash lives in the file, not beside it, so a checkpoint stays one DVC
+output; it is computed from the tensors, not from the file bytes, so it does
+not depend on how torch lays out the archive. Loading keeps
+``weights_only=True``. A checkpoint written before the hash existed is
+refused with the advice to retrain it.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segrepro.atomic import atomic_file
+from segrepro.errors import SegreproError
+
+HASH_KEY = "sha256"
+
+
+def retrain_advice(path: Path) -> str:
+    """How to rebuild the checkpoint at ``path`` (``models/<method>-<seed>.pt``) and nothing upstream."""
+    return (f"retrain it with `dvc repro -s -f train@{Path(path).stem}` "
+            f"(or restore the recorded one with `dvc checkout {path}`)")
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> bytes:
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+
+
+def content_hash(state: dict[str, Any]) -> str:
+    """sha256 of the weights (sorted keys; name, dtype, shape, bytes) and every other entry but the hash."""
+    digest = hashlib.sha256()
+    for name in sorted(state["model"]):
+        tensor = state["model"][name]
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(_tensor_bytes(tensor))
+    rest = {k: v for k, v in state.items() if k not in ("model", HASH_KEY)}
+    digest.update(json.dumps(rest, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def checkpoint_bytes(state: dict[str, Any]) -> bytes:
+    """The file's bytes: serialised through memory, as torch.save names the archive after the file."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` plus its content hash atomically (same state, same bytes)."""
+    state = dict(state, **{HASH_KEY: content_hash(state)})
+    data = checkpoint_bytes(state)
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The verified state of the checkpoint at ``path``; every problem is a SegreproError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SegreproError(f"checkpoint {path} is missing; run `dvc repro` to train it")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt zip, truncated file, foreign pickle
+        raise SegreproError(f"checkpoint {path} is unreadable ({exc}); {retrain_advice(path)}") from exc
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or "build" not in state:
+        raise SegreproError(f"checkpoint {path} is not a segrepro checkpoint; {retrain_advice(path)}")
+    if HASH_KEY not in state:
+        raise SegreproError(f"checkpoint {path} has no content hash (written before checkpoints were "
+                            f"hashed), so it cannot be verified; {retrain_advice(path)}")
+    try:
+        actual = content_hash(state)
+    except (TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise SegreproError(f"checkpoint {path} is malformed ({exc}); {retrain_advice(path)}") from exc
+    if actual != state[HASH_KEY]:
+        raise SegreproError(f"checkpoint {path} was modified after training (content hash mismatch); "
+                            f"{retrain_advice(path)}")
+    bad = [name for name, t in state["model"].items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise SegreproError(f"checkpoint {path} holds non-finite weights ({', '.join(bad[:3])}); "
+                            f"{retrain_advice(path)}")
+    return state
