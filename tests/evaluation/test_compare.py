@@ -9,7 +9,7 @@ import torch
 
 from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import compare
-from segrepro.evaluation.quality import per_image_stats, summarize
+from segrepro.metrics.registry import per_image_stats, summarize
 from segrepro.metrics.confusion import confusion_matrix, scores
 
 TOL, WIDTHS = (1, 3), (2, 4)

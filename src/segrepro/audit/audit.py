@@ -34,9 +34,9 @@ from segrepro.audit.edits import edit_checks
 from segrepro.audit.environment import class_key, environment, is_bit_exact, result_environment
 from segrepro.audit.lock import out_md5, read_lock
 from segrepro.audit.pins import (DATA_PATH, DATA_STAGE, REPIN, checkpoint_path, load_pins, load_result,
-                                 method_of, pinned_metric_names, tolerances, update_pins)
+                                 method_of, tolerances, update_pins)
 
-__all__ = ["Check", "Checks", "environment", "load_pins", "pinned_metric_names", "run_audit",
+__all__ = ["Check", "Checks", "environment", "load_pins", "run_audit",
            "run_checks", "update_pins", "write_reports"]
 
 

@@ -37,19 +37,14 @@ from segrepro.audit.edits import edit_checks
 from segrepro.audit.environment import class_key, result_environment
 from segrepro.audit.lock import out_md5, read_lock
 from segrepro.errors import SegreproError
+from segrepro.metrics.registry import pinned_names
 
 DEFAULT_TOLERANCE = {"same_class": 1e-6, "cross_class_floor": DEFAULT_FLOOR,
                      "cross_class_sigmas": DEFAULT_SIGMAS}
-SCALAR_METRICS = ("miou", "pixel_acc", "mean_acc", "boundary_iou")
 DATA_STAGE, DATA_PATH = "preprocess", "data/processed"
 HEADER = ("# Pinned results for `segrepro audit`, one section per environment class;\n"
           "# regenerate deliberately with `segrepro audit --update` (rewrites only the class of the results).\n")
 REPIN = "re-pin with `segrepro audit --update`"
-
-
-def pinned_metric_names(result: dict) -> list[str]:
-    """The accuracy and boundary metrics of a results file (not cost: latency is not reproducible)."""
-    return sorted(k for k in result if k in SCALAR_METRICS or k.startswith(("bf@", "trimap@")))
 
 
 def checkpoint_path(key: str) -> str:
@@ -127,7 +122,7 @@ def class_section(metrics_dir: Path, expected: list[str],
             raise SegreproError(f"cannot pin {key}: its results or checkpoint hash are missing; "
                                 "run `dvc repro` first")
         envs[key] = result_environment(result)[0]
-        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_metric_names(result)},
+        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_names(result)},
                         "checkpoint": {"path": checkpoint_path(key), "md5": md5}}
     keys = {class_key(env) for env in envs.values()}
     if len(keys) != 1:

@@ -1,6 +1,6 @@
 """Across seeds, against the baseline and against a variant's parent: mean ± std and paired bootstrap CIs.
 
-For every method of the run and every metric of ``quality.metric_reducers``:
+For every method of the run and every metric of ``metrics.registry``:
 
 * mean and sample std over seeds (``metrics.stats.mean_std``) and the per-seed values;
 * for every method other than the reference (the first of ``base.methods``),
@@ -38,7 +38,7 @@ import numpy as np
 
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
-from segrepro.evaluation.quality import Reducer, metric_reducers
+from segrepro.metrics.registry import STATISTICS, Reducer, metrics
 from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
 
 
@@ -53,7 +53,7 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int]) -> tuple[dict[
         try:
             with np.load(path, allow_pickle=False) as data:
                 this_names = data["names"]
-                for key in ("confusion", "bf", "trimap", "biou"):
+                for key in STATISTICS:
                     stacks.setdefault(key, []).append(data[key].astype(np.float64))
         except (KeyError, ValueError, OSError) as exc:
             raise SegreproError(f"per-image statistics {path} are corrupt ({exc}); rerun evaluate") from exc
@@ -91,29 +91,31 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], t
     be left out. ``None`` means no variants (every method is a main method).
     """
     variants = _check_parents(methods, parents or {})
-    reducers = metric_reducers(tolerances, widths)
+    registry = metrics(tolerances, widths)
     loaded = {m: _load(per_image_dir, m, seeds) for m in methods}
     reference = methods[0]
     result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot,
-                              "level": 0.95, "metrics": list(reducers), "variants": variants,
+                              "level": 0.95, "metrics": [m.name for m in registry], "variants": variants,
                               "methods": {}, "vs_parent": {}}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):
             raise SegreproError(f"{method} and {reference} were evaluated on different test images")
         entry: dict[str, Any] = {}
-        for metric, (key, reducer) in reducers.items():
-            per_seed = reducer(stats[key].mean(1))  # (S,)
+        for m in registry:
+            per_seed = m.reduce(stats[m.statistic].mean(1))  # (S,)
             summary = mean_std(per_seed)
-            entry[metric] = {"per_seed": per_seed.tolist(), "mean": float(summary.mean),
+            entry[m.name] = {"per_seed": per_seed.tolist(), "mean": float(summary.mean),
                              "std": float(summary.std) if len(seeds) > 1 else None}
             if method != reference:
-                entry[metric]["delta"] = _interval(stats[key], loaded[reference][0][key], reducer, n_boot)
+                entry[m.name]["delta"] = _interval(stats[m.statistic], loaded[reference][0][m.statistic],
+                                                   m.reduce, n_boot)
         result["methods"][method] = entry
     for variant, parent in variants.items():
         if parent in loaded:
             vs = {"parent": parent}
-            for metric, (key, reducer) in reducers.items():
-                vs[metric] = _interval(loaded[variant][0][key], loaded[parent][0][key], reducer, n_boot)
+            for m in registry:
+                vs[m.name] = _interval(loaded[variant][0][m.statistic], loaded[parent][0][m.statistic],
+                                       m.reduce, n_boot)
             result["vs_parent"][variant] = vs
     write_json(out, result)
     return result

@@ -29,9 +29,9 @@ from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.evaluation.predict import predict
-from segrepro.evaluation.quality import per_image_stats, summarize
 from segrepro.metrics.boundary import boundary_iou_dilation
-from segrepro.metrics.confusion import scores
+from segrepro.metrics.confusion import class_scores
+from segrepro.metrics.registry import per_image_stats, summarize
 from segrepro.models.build import SegmentationModel, build_model
 from segrepro.params import Base, Evaluate, Params
 from segrepro.progress import task, track
@@ -91,10 +91,10 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     pred = _predict_tracked(model, test.images, ev.batch_size, device, label)
     height, width = test.images.shape[1:3]
     stats = _stats_tracked(pred, test.labels, base, ev, device, label)
-    # The dataset confusion is the sum of the per-image ones: count once, use for both.
-    result = scores(torch.from_numpy(stats["confusion"].sum(0)))
-    quality = summarize(stats, ev.bf_tolerances, ev.trimap_widths)
-    result.update(quality)
+    # The quality metrics (mIoU included) are the registry's reducers of the image-mean statistics; the
+    # per-class IoU and accuracies come from the dataset confusion, the sum of the per-image ones.
+    result = {**class_scores(torch.from_numpy(stats["confusion"].sum(0))),
+              **summarize(stats, ev.bf_tolerances, ev.trimap_widths)}
     with task(f"{label}  model cost (FLOPs, latency over {ev.latency_runs} runs)"):
         flops = count_flops(model, height, width, device)
         latency = measure_latency(model, height, width, device, ev.latency_runs)
