@@ -71,9 +71,7 @@ def _compare(args: argparse.Namespace) -> None:
     from segrepro.params import load_params, parent_method
 
     params = load_params(args.params)
-    ev = params.evaluate
-    compare(args.per_image, params.base.methods, params.base.seeds, ev.bf_tolerances, ev.trimap_widths,
-            args.out, n_boot=args.n_boot,
+    compare(args.per_image, params.base.methods, params.base.seeds, args.out, n_boot=args.n_boot,
             parents={m: parent_method(params, m) for m in params.base.methods})
     print(f"comparison written to {args.out}")
 
@@ -90,7 +88,6 @@ def _report(args: argparse.Namespace) -> None:
                   "tables_dir": str(Path(args.tables).resolve()),
                   "dataset": params.base.dataset,
                   "methods": list(params.base.methods), "seeds": list(params.base.seeds),
-                  "bf_tolerances": list(params.evaluate.bf_tolerances),
                   "title": params.report.title,
                   "variants": {name: parent_method(params, name) for name in params.model.variants}}
     render_report(args.notebook, args.executed, args.out, parameters)

@@ -22,7 +22,9 @@ gets no ``vs_parent`` entry.
 recomputes a statistic::
 
     {"reference": "baseline", "seeds": [0, 1], "n_boot": 1000, "level": 0.95,
-     "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in reducer order
+     "bf_tolerances_px": [1, ...], "trimap_widths_px": [2, ...],   # from the per-image files
+     "classes": ["Sky", ...],
+     "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in registry order
      "variants": {"sdn_cdc": "sdn"},                               # variant → parent, every variant run
      "methods": {"<method>": {"<metric>": {"per_seed": [...], "mean": m, "std": s or null,
                                             "delta": {"point", "low", "high"}}}},   # delta: not for the reference
@@ -38,11 +40,32 @@ import numpy as np
 
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
-from segrepro.metrics.registry import STATISTICS, Reducer, metrics
+from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, metrics
 from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
 
 
-def _load(per_image_dir: Path, method: str, seeds: Sequence[int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+class _Described:
+    """The description of the first per-image file read; every later file must match it."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.value: dict[str, list] = {}
+
+    def check(self, path: Path, value: dict[str, list]) -> None:
+        if self.path is None:
+            self.path, self.value = path, value
+            return
+        differ = [k for k in DESCRIPTION if value[k] != self.value[k]]
+        if differ:
+            raise SegreproError(
+                f"per-image statistics {path} and {self.path} were made with different "
+                + "; ".join(f"{k} ({value[k]} vs {self.value[k]})" for k in differ)
+                + ": their columns cannot be compared; rerun evaluate for every run with the same "
+                  "`evaluate` parameters (`dvc repro`)")
+
+
+def _load(per_image_dir: Path, method: str, seeds: Sequence[int],
+          described: _Described) -> tuple[dict[str, np.ndarray], np.ndarray]:
     stacks: dict[str, list[np.ndarray]] = {}
     names = None
     for seed in seeds:
@@ -52,6 +75,11 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int]) -> tuple[dict[
                                 f"evaluate@{method}-{seed} writes them")
         try:
             with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in DESCRIPTION if k not in data.files]
+                if missing:
+                    raise SegreproError(f"per-image statistics {path} do not record {', '.join(missing)} "
+                                        f"(written by an older evaluate); rerun evaluate@{method}-{seed}")
+                described.check(path, {k: data[k].tolist() for k in DESCRIPTION})
                 this_names = data["names"]
                 for key in STATISTICS:
                     stacks.setdefault(key, []).append(data[key].astype(np.float64))
@@ -81,22 +109,23 @@ def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int) -> di
     return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
 
 
-def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], tolerances: Sequence[int],
-            widths: Sequence[int], out: Path, n_boot: int = 1000,
+def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], out: Path, n_boot: int = 1000,
             parents: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Write ``out`` (see the module docstring) and return its content.
 
     ``parents`` maps a method name to the main method it is an ablation of
     (``segrepro.params.parent_method``); a main method maps to itself and may
-    be left out. ``None`` means no variants (every method is a main method).
+    be left out. ``None`` means no variants (every method is a main method). The BF tolerances,
+    trimap widths and class names come from the per-image files, which must all agree.
     """
     variants = _check_parents(methods, parents or {})
-    registry = metrics(tolerances, widths)
-    loaded = {m: _load(per_image_dir, m, seeds) for m in methods}
+    described = _Described()
+    loaded = {m: _load(per_image_dir, m, seeds, described) for m in methods}
+    registry = metrics(described.value["bf_tolerances_px"], described.value["trimap_widths_px"])
     reference = methods[0]
     result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot,
                               "level": 0.95, "metrics": [m.name for m in registry], "variants": variants,
-                              "methods": {}, "vs_parent": {}}
+                              "methods": {}, "vs_parent": {}, **described.value}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):
             raise SegreproError(f"{method} and {reference} were evaluated on different test images")

@@ -1,11 +1,13 @@
-"""Evaluate one checkpoint on the test split and write its metrics JSON.
+"""Evaluate one checkpoint on the test split and write its metrics JSON and per-image statistics.
 
 The model is rebuilt from the arguments stored in the checkpoint (never
 from the current params), so a results file always describes the model that
 produced it; the training environment the checkpoint records
 (``state["environment"]``, from ``segrepro.runtime.environment``) is copied
 into the metrics JSON as ``train_environment`` (``{}`` for a checkpoint
-that predates it).
+that predates it). The per-image ``.npz`` describes itself
+(``registry.describe``: its BF tolerances, trimap widths and class names),
+so compare and the report never re-read the ``evaluate`` parameters.
 
 Progress (``segrepro.progress``, on stdout): the prediction pass and the
 per-image statistics are run in chunks of the batch size each already uses
@@ -31,7 +33,7 @@ from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.evaluation.predict import predict
 from segrepro.metrics.boundary import boundary_iou_dilation
 from segrepro.metrics.confusion import class_scores
-from segrepro.metrics.registry import per_image_stats, summarize
+from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.models.build import SegmentationModel, build_model
 from segrepro.params import Base, Evaluate, Params
 from segrepro.progress import task, track
@@ -124,6 +126,7 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     with atomic_file(per_image_out) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, names=np.array(test.names), sample_index=samples,
-                                sample_pred=pred[samples].numpy(), **stats)
+                                sample_pred=pred[samples].numpy(), **stats,
+                                **describe(ev.bf_tolerances, ev.trimap_widths, CLASSES))
     write_json(out, result)
     return result

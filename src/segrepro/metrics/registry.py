@@ -110,6 +110,16 @@ def pinned_names(result: dict) -> list[str]:
     return sorted(k for k in result if parse(k) is not None or k in CONFUSION_SCORES)
 
 
+DESCRIPTION = ("bf_tolerances_px", "trimap_widths_px", "classes")
+
+
+def describe(tolerances: Sequence[int], widths: Sequence[int], classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """What a per-image statistics file stores beside the statistics, so that its columns can be named
+    without the parameters that made it: the BF tolerances, the trimap widths, the class names."""
+    return {"bf_tolerances_px": np.asarray(tolerances, np.int64), "trimap_widths_px": np.asarray(widths, np.int64),
+            "classes": np.asarray(classes, dtype=str)}
+
+
 def per_image_stats(pred: torch.Tensor, gt: torch.Tensor, num_classes: int, ignore_index: int,
                     tolerances: Sequence[int], widths: Sequence[int], biou_ratio: float,
                     batch: int = 32) -> dict[str, np.ndarray]:

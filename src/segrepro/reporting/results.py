@@ -9,7 +9,7 @@ raises one ``SegreproError`` line naming the file and the fix, so a report
 never renders silently from broken results.
 
 Main metrics (the report's headline columns and forest-plot rows): mIoU,
-boundary F at each tolerance the report is given, trimap mIoU at one band
+boundary F at each tolerance the comparison holds, trimap mIoU at one band
 width and Boundary IoU. The trimap width is 4 px when it was computed (the
 README's headline, close to the Boundary IoU band at 180×240); otherwise the
 narrowest width computed — a choice, no paper fixes it.
@@ -110,9 +110,12 @@ def main_methods(comparison: dict, methods: Sequence[str]) -> list[str]:
     return [m for m in methods if m not in comparison["variants"]]
 
 
-def main_metrics(comparison: dict, bf_tolerances: Sequence[int]) -> list[str]:
-    """Keys of the main metrics, in display order (see the module docstring)."""
+def main_metrics(comparison: dict, bf_tolerances: Sequence[int] | None = None) -> list[str]:
+    """Keys of the main metrics, in display order (see the module docstring); BF at ``bf_tolerances``,
+    at every tolerance the comparison holds by default."""
     computed = {registry.parse(k): k for k in comparison["metrics"]}
+    if bf_tolerances is None:
+        bf_tolerances = [px for family, px in computed if family == "bf"]
     bf = [computed[("bf", t)] for t in bf_tolerances if ("bf", t) in computed]
     widths = sorted(px for family, px in computed if family == "trimap")
     chosen = [computed[("trimap", MAIN_TRIMAP_WIDTH if MAIN_TRIMAP_WIDTH in widths else widths[0])]] if widths else []
