@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from segrepro import layout
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
 from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, metrics
@@ -69,7 +70,7 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int],
     stacks: dict[str, list[np.ndarray]] = {}
     names = None
     for seed in seeds:
-        path = Path(per_image_dir) / f"{method}-{seed}.npz"
+        path = layout.per_image(layout.run_key(method, seed), per_image_dir)
         if not path.is_file():
             raise SegreproError(f"per-image statistics {path} are missing; run `dvc repro` so that "
                                 f"evaluate@{method}-{seed} writes them")

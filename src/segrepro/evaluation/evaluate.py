@@ -29,6 +29,7 @@ from segrepro.atomic import atomic_file, write_json
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
+from segrepro.layout import run_key
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.evaluation.predict import predict
 from segrepro.metrics.boundary import boundary_iou_dilation
@@ -89,7 +90,7 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
                             f"not {method}-{seed}")
     model = model.to(device)
     test = load_split(processed, "test")
-    label = f"{method}-{seed}"
+    label = run_key(method, seed)
     pred = _predict_tracked(model, test.images, ev.batch_size, device, label)
     height, width = test.images.shape[1:3]
     stats = _stats_tracked(pred, test.labels, base, ev, device, label)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from segrepro import layout
 from segrepro.errors import SegreproError
 from segrepro.metrics import registry
 
@@ -48,7 +49,7 @@ def load_results(metrics_dir: Path, methods: Sequence[str], seeds: Sequence[int]
     rows = []
     for m in methods:
         for s in seeds:
-            path = Path(metrics_dir) / f"{m}-{s}.json"
+            path = layout.metrics_json(layout.run_key(m, s), metrics_dir)
             row = _read_json(path, f"evaluate@{m}-{s}")
             if row.get("method") != m or row.get("seed") != s:
                 raise SegreproError(f"results file {path} holds {row.get('method')}-{row.get('seed')}, "
