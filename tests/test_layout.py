@@ -1,11 +1,13 @@
 """dvc.yaml spells the artefact paths that segrepro.layout owns: they must agree."""
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 
-from segrepro import layout
+from segrepro import cli, layout
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = layout.run_key("sdn", 7)
@@ -34,9 +36,10 @@ def test_run_key_and_method():
 def test_stage_outs_are_the_layout():
     assert _paths(_stage("download")["outs"]) == _posix(layout.RAW)
     assert _paths(_stage("preprocess")["outs"]) == _posix(layout.PROCESSED)
-    assert _paths(_stage("train")["outs"]) == _posix(layout.checkpoint(KEY), layout.live_dir(KEY))
+    assert _paths(_stage("train")["outs"]) == _posix(layout.checkpoint(KEY), layout.live_metrics(KEY))
+    assert _paths(_stage("train")["plots"]) == _posix(layout.live_plots(KEY))
     assert _paths(_stage("evaluate")["outs"]) == _posix(layout.metrics_json(KEY), layout.per_image(KEY))
-    assert _posix(layout.COMPARISON) <= _paths(_stage("compare")["outs"])
+    assert _paths(_stage("compare")["outs"]) == _posix(layout.COMPARISON, layout.SUMMARY)
     assert _posix(layout.TABLES) <= _paths(_stage("report")["outs"])
 
 
@@ -50,8 +53,29 @@ def test_stage_deps_and_commands_use_the_layout():
         <= _paths(_stage("report")["deps"])
     assert _posix(layout.METRICS, layout.PER_IMAGE, layout.COMPARISON, layout.MODELS) \
         <= _paths(_stage("audit")["deps"])
-    for name in ("download", "preprocess", "train", "evaluate", "compare"):
-        stage = _stage(name)
-        for path in _paths(stage["outs"]) | _paths(stage.get("deps", [])):
-            if not path.startswith(("src/", "notebooks/")):
-                assert path in stage["cmd"], f"{name}: {path} declared but not passed in its cmd"
+
+def _cmd_paths(stage: dict) -> set[str]:
+    """Path arguments of a stage's command, defaults included, as the real CLI parses them."""
+    argv = shlex.split(stage["cmd"])
+    assert argv[0] == "segrepro"
+    args = vars(cli._parser().parse_args(argv[1:]))
+    return {Path(v).as_posix() for k, v in args.items() if isinstance(v, (str, Path)) and k not in ("stage",)}
+
+
+@pytest.mark.parametrize("name", ["download", "preprocess", "train", "evaluate", "compare", "report", "audit"])
+def test_commands_write_and_read_what_the_stage_declares(name):
+    """Every declared output is a path the command writes (an argument or its default), and every
+    data input (not audit's: it finds its inputs through dvc.lock) is one it reads or lies under one."""
+    stage = _stage(name)
+    paths = _cmd_paths(stage)
+    for out in _paths(stage["outs"]) | _paths(stage.get("plots", [])):
+        assert any(out == p or out.startswith(p + "/") for p in paths), f"{name}: output {out} is not among its command's paths {sorted(paths)}"
+    if name != "audit":
+        for dep in _paths(stage.get("deps", [])):
+            if not dep.startswith(("src/", "notebooks/")):
+                assert any(dep == p or dep.startswith(p + "/") for p in paths), f"{name}: {dep} is not read"
+
+
+def test_pipeline_metrics_are_the_summary():
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    assert dvc["metrics"] == [layout.SUMMARY.as_posix()]

@@ -54,6 +54,16 @@ def live_dir(key: str, train: Path = TRAIN) -> Path:
     return Path(train) / key
 
 
+def live_metrics(key: str, train: Path = TRAIN) -> Path:
+    """DVCLive's last values of the run (``Live(live_dir(key))`` writes it)."""
+    return live_dir(key, train) / "metrics.json"
+
+
+def live_plots(key: str, train: Path = TRAIN) -> Path:
+    """DVCLive's curves of the run: ``train/loss.tsv`` and ``val/miou.tsv`` inside, one row per step."""
+    return live_dir(key, train) / "plots" / "metrics"
+
+
 def metrics_json(key: str, metrics: Path = METRICS) -> Path:
     return Path(metrics) / f"{key}.json"
 

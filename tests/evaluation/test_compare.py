@@ -169,3 +169,20 @@ def test_compare_refuses_files_made_with_other_tolerances_or_classes(tmp_path):
     result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json", n_boot=20)
     assert (result["bf_tolerances_px"], result["trimap_widths_px"], result["classes"]) == ([1, 3], [2, 4], list(CLASSES))
     assert result["metrics"] == ["miou", "bf@1px", "bf@3px", "trimap@2px", "trimap@4px", "boundary_iou"]
+
+
+def test_summary_is_the_comparison_headline(tmp_path):
+    """The pipeline's DVC metrics file: per method the headline metrics' mean, Δ and CI, copied."""
+    for seed in (0, 1):
+        pred, gt = labels(40 + seed)
+        save(tmp_path, "baseline", seed, pred, gt)
+        save(tmp_path, "sdn", seed, pred.flip(-1), gt)
+    summary_path = tmp_path / "summary.json"
+    result = compare(tmp_path, ["baseline", "sdn"], [0, 1], tmp_path / "c.json", n_boot=50, summary_out=summary_path)
+    summary = json.loads(summary_path.read_text())
+    assert set(summary["sdn"]) == {"miou", "bf@3px", "trimap@4px", "boundary_iou"}   # BF ≥ 2 px, trimap 4 px
+    for metric, entry in summary["sdn"].items():
+        full = result["methods"]["sdn"][metric]
+        assert entry == {"mean": full["mean"], "delta": full["delta"]["point"], "low": full["delta"]["low"],
+                         "high": full["delta"]["high"]}
+    assert summary["baseline"]["miou"] == {"mean": result["methods"]["baseline"]["miou"]["mean"]}

@@ -54,3 +54,11 @@ def test_summarize_is_each_reducer_of_the_image_mean():
     # Batching changes nothing.
     one = registry.per_image_stats(pred, gt, 4, 4, [1, 2], [1, 3], 0.05, batch=32)
     assert all(np.array_equal(one[k], stats[k]) for k in registry.STATISTICS)
+
+
+def test_headline_choices():
+    names = [m.name for m in registry.metrics([1, 3, 5], [2, 8, 16])]
+    assert registry.headline(names) == ["miou", "bf@3px", "trimap@2px", "boundary_iou"]  # no 4 px: the narrowest
+    assert registry.main_trimap(["trimap@8px", "trimap@4px"]) == "trimap@4px"
+    assert registry.headline_bf(["bf@1px"]) == "bf@1px" and registry.headline_bf(["miou"]) is None
+    assert registry.headline(["miou"]) == ["miou"]

@@ -29,6 +29,13 @@ recomputes a statistic::
      "methods": {"<method>": {"<metric>": {"per_seed": [...], "mean": m, "std": s or null,
                                             "delta": {"point", "low", "high"}}}},   # delta: not for the reference
      "vs_parent": {"sdn_cdc": {"parent": "sdn", "<metric>": {"point", "low", "high"}}}}
+
+With ``summary_out``, a compact view of it for ``dvc metrics show`` / ``dvc exp show``
+(the pipeline's ``metrics``): only the headline metrics (``registry.headline``: mIoU,
+one BF, one trimap width, Boundary IoU), per method the mean over seeds and, against
+the reference, Δ and its 95% interval::
+
+    {"<method>": {"<metric>": {"mean": m, "delta": d, "low": l, "high": h}}}   # no delta for the reference
 """
 from __future__ import annotations
 
@@ -41,7 +48,7 @@ import numpy as np
 from segrepro import layout
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
-from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, metrics
+from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
 from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
 
 
@@ -110,8 +117,21 @@ def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int) -> di
     return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
 
 
+def summarize_comparison(comparison: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """The compact summary of a comparison (see the module docstring); nothing is recomputed."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for method, entry in comparison["methods"].items():
+        summary[method] = {}
+        for metric in headline(comparison["metrics"]):
+            delta = entry[metric].get("delta")
+            summary[method][metric] = {"mean": entry[metric]["mean"],
+                                       **({"delta": delta["point"], "low": delta["low"], "high": delta["high"]}
+                                          if delta else {})}
+    return summary
+
+
 def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], out: Path, n_boot: int = 1000,
-            parents: Mapping[str, str] | None = None) -> dict[str, Any]:
+            parents: Mapping[str, str] | None = None, summary_out: Path | None = None) -> dict[str, Any]:
     """Write ``out`` (see the module docstring) and return its content.
 
     ``parents`` maps a method name to the main method it is an ablation of
@@ -147,5 +167,7 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
                 vs[m.name] = _interval(loaded[variant][0][m.statistic], loaded[parent][0][m.statistic],
                                        m.reduce, n_boot)
             result["vs_parent"][variant] = vs
+    if summary_out is not None:
+        write_json(summary_out, summarize_comparison(result))
     write_json(out, result)
     return result

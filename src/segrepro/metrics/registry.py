@@ -105,6 +105,39 @@ def label(name: str) -> str:
     return _LABELS[parsed[0]].format(px=parsed[1]) if parsed else name
 
 
+MAIN_TRIMAP_WIDTH = 4      # px: close to the Boundary IoU band at 180×240 (the README's headline)
+HEADLINE_BF_TOLERANCE = 2  # px: the smallest tolerance >= this (else the largest) stands for BF
+
+
+def _pixels(names: Sequence[str], family: str) -> list[int]:
+    return sorted(parsed[1] for name in names if (parsed := parse(name)) and parsed[0] == family)
+
+
+def main_trimap(names: Sequence[str]) -> str | None:
+    """The trimap metric the report and the summary show: 4 px when computed, else the narrowest
+    (a choice, no paper fixes it); None without trimap metrics."""
+    widths = _pixels(names, "trimap")
+    if not widths:
+        return None
+    return metric_name("trimap", MAIN_TRIMAP_WIDTH if MAIN_TRIMAP_WIDTH in widths else widths[0])
+
+
+def headline_bf(names: Sequence[str]) -> str | None:
+    """The one BF that stands for boundary F (claims, summary): 2 px, else the smallest tolerance
+    above it, else the largest; None without BF metrics."""
+    tolerances = _pixels(names, "bf")
+    if not tolerances:
+        return None
+    return metric_name("bf", next((t for t in tolerances if t >= HEADLINE_BF_TOLERANCE), tolerances[-1]))
+
+
+def headline(names: Sequence[str]) -> list[str]:
+    """mIoU, the headline BF, the main trimap width and Boundary IoU, of those in ``names``."""
+    picked = ["miou" if "miou" in names else None, headline_bf(names), main_trimap(names),
+              "boundary_iou" if "boundary_iou" in names else None]
+    return [name for name in picked if name]
+
+
 def pinned_names(result: dict) -> list[str]:
     """The quality metrics and confusion scores a results dict holds, sorted (what the audit pins)."""
     return sorted(k for k in result if parse(k) is not None or k in CONFUSION_SCORES)

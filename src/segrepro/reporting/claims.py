@@ -75,10 +75,7 @@ def verdict(low: float, high: float, seeds: int = 2) -> str:
 def _resolve(metric: str, computed: list[str]) -> str | None:
     if metric != BF:
         return metric if metric in computed else None
-    tolerances = sorted(parsed[1] for k in computed if (parsed := registry.parse(k)) and parsed[0] == "bf")
-    if not tolerances:
-        return None
-    return registry.metric_name("bf", next((t for t in tolerances if t >= 2), tolerances[-1]))
+    return registry.headline_bf(computed)
 
 
 def claims_table(comparison: dict) -> pd.DataFrame:

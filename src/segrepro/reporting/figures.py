@@ -20,7 +20,7 @@ def training_curves(train_dir: Path, methods: Sequence[str], seeds: Sequence[int
     frames = []
     for method in methods:
         for seed in seeds:
-            root = layout.live_dir(layout.run_key(method, seed), train_dir) / "plots" / "metrics"
+            root = layout.live_plots(layout.run_key(method, seed), train_dir)
             for metric, rel in (("train loss", "train/loss.tsv"), ("val mIoU", "val/miou.tsv")):
                 path = root / rel
                 if path.is_file():

@@ -10,9 +10,7 @@ never renders silently from broken results.
 
 Main metrics (the report's headline columns and forest-plot rows): mIoU,
 boundary F at each tolerance the comparison holds, trimap mIoU at one band
-width and Boundary IoU. The trimap width is 4 px when it was computed (the
-README's headline, close to the Boundary IoU band at 180×240); otherwise the
-narrowest width computed — a choice, no paper fixes it.
+width (``registry.main_trimap``) and Boundary IoU.
 """
 from __future__ import annotations
 
@@ -27,7 +25,6 @@ from segrepro import layout
 from segrepro.errors import SegreproError
 from segrepro.metrics import registry
 
-MAIN_TRIMAP_WIDTH = 4
 SCALARS = ("miou", "pixel_acc", "mean_acc", "params", "flops", "latency_s")
 
 
@@ -118,9 +115,8 @@ def main_metrics(comparison: dict, bf_tolerances: Sequence[int] | None = None) -
     if bf_tolerances is None:
         bf_tolerances = [px for family, px in computed if family == "bf"]
     bf = [computed[("bf", t)] for t in bf_tolerances if ("bf", t) in computed]
-    widths = sorted(px for family, px in computed if family == "trimap")
-    chosen = [computed[("trimap", MAIN_TRIMAP_WIDTH if MAIN_TRIMAP_WIDTH in widths else widths[0])]] if widths else []
-    return ["miou"] + bf + chosen + (["boundary_iou"] if ("boundary_iou", None) in computed else [])
+    trimap = registry.main_trimap(comparison["metrics"])
+    return ["miou"] + bf + ([trimap] if trimap else []) + (["boundary_iou"] if ("boundary_iou", None) in computed else [])
 
 
 def fmt_mean_std(entry: dict) -> str:
