@@ -233,7 +233,7 @@ CPARAMS=$PARAMS; [ -f "$WORK/params-compare.yaml" ] && CPARAMS=$WORK/params-comp
 if [ -s "$WORK/compare-params.log" ]; then log "$(cat "$WORK/compare-params.log")"; fi
 if ! grep -q "nothing to compare" "$WORK/compare-params.log"; then
   phase compare $(($(left) - 20)) "$PY" -m segrepro.cli compare --params "$CPARAMS" \
-    --per-image "$WORK/results/per_image" --out "$WORK/results/comparison.json"
+    --per-image "$WORK/results/per_image" --out "$WORK/results/comparison.json" --summary "$WORK/results/summary.json"
 fi
 
 # 6. Pack (now, and again after the bench, so the bench can never cost the grid's results).

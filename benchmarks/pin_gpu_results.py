@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from segrepro import layout
 from segrepro.audit.dvchash import dvc_md5
 from segrepro.audit.pins import class_section, write_section
 from segrepro.errors import SegreproError
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
-        expected = [f"{m}-{s}" for m in params.base.methods for s in params.base.seeds]
+        expected = layout.run_keys(params.base.methods, params.base.seeds)
         md5s = read_md5s(args.checkpoints)
         klass, section = class_section(args.results / "metrics", expected, md5s.get)
         data = dvc_md5(args.processed)

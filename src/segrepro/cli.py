@@ -31,6 +31,7 @@ import signal
 import sys
 from pathlib import Path
 
+from segrepro import layout
 from segrepro.errors import SegreproError
 
 
@@ -78,10 +79,8 @@ def _compare(args: argparse.Namespace) -> None:
     from segrepro.params import load_params, parent_method
 
     params = load_params(args.params)
-    ev = params.evaluate
-    compare(args.per_image, params.base.methods, params.base.seeds, ev.bf_tolerances, ev.trimap_widths,
-            args.out, n_boot=args.n_boot,
-            parents={m: parent_method(params, m) for m in params.base.methods})
+    compare(args.per_image, params.base.methods, params.base.seeds, args.out, n_boot=args.n_boot,
+            parents={m: parent_method(params, m) for m in params.base.methods}, summary_out=args.summary)
     print(f"comparison written to {args.out}")
 
 
@@ -97,7 +96,6 @@ def _report(args: argparse.Namespace) -> None:
                   "tables_dir": str(Path(args.tables).resolve()),
                   "dataset": params.base.dataset,
                   "methods": list(params.base.methods), "seeds": list(params.base.seeds),
-                  "bf_tolerances": list(params.evaluate.bf_tolerances),
                   "title": params.report.title,
                   "variants": {name: parent_method(params, name) for name in params.model.variants}}
     render_report(args.notebook, args.executed, args.out, parameters)
@@ -109,7 +107,7 @@ def _audit(args: argparse.Namespace) -> int:
     from segrepro.params import load_params
 
     params = load_params(args.params)
-    expected = [f"{m}-{s}" for m in params.base.methods for s in params.base.seeds]
+    expected = layout.run_keys(params.base.methods, params.base.seeds)
     pins_path = Path(args.pins or params.audit.pins)
     if args.update:
         diff = update_pins(pins_path, args.metrics, args.lock, expected)
@@ -154,22 +152,24 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--per-image", type=Path, required=True, help="per-image statistics (.npz) to write")
 
     p = stage("compare", _compare, "Mean ± std over seeds and bootstrap CIs of each method vs the baseline.")
-    p.add_argument("--per-image", type=Path, default=Path("results/per_image"))
-    p.add_argument("--out", type=Path, default=Path("results/comparison.json"))
+    p.add_argument("--per-image", type=Path, default=layout.PER_IMAGE)
+    p.add_argument("--out", type=Path, default=layout.COMPARISON)
+    p.add_argument("--summary", type=Path, default=layout.SUMMARY,
+                   help="compact summary: the pipeline's DVC metrics (default: %(default)s)")
     p.add_argument("--n-boot", type=int, default=1000)
 
     p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
     p.add_argument("--data", type=Path, default=Path("data/processed"))
     p.add_argument("--lock", type=Path, default=Path("dvc.lock"), help="read for provenance only")
-    p.add_argument("--tables", type=Path, default=Path("reports/tables"), help="CSV/Markdown/LaTeX tables")
+    p.add_argument("--tables", type=Path, default=layout.TABLES, help="CSV/Markdown/LaTeX tables")
     p.add_argument("--notebook", type=Path, default=Path("notebooks/report.ipynb"))
     p.add_argument("--executed", type=Path, default=Path("reports/report.ipynb"))
     p.add_argument("--out", type=Path, default=Path("reports/report.html"))
 
     p = stage("audit", _audit, "Compare results and hashes with the pinned values; exit 1 on drift.")
     p.add_argument("--pins", type=Path, help="pins file (default: audit.pins in params.yaml)")
-    p.add_argument("--metrics", type=Path, default=Path("results/metrics"))
+    p.add_argument("--metrics", type=Path, default=layout.METRICS)
     p.add_argument("--lock", type=Path, default=Path("dvc.lock"))
     p.add_argument("--out-json", default="reports/audit.json")
     p.add_argument("--out-md", default="reports/audit.md")

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segrepro.audit.pins import method_of, update_pins
+from segrepro.audit.pins import update_pins
+from segrepro.layout import method_of
 
 HERE = Path(__file__).parent
 KEYS = ["baseline-0", "baseline-1", "sdn-0", "sdn-1"]

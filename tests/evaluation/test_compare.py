@@ -9,10 +9,10 @@ import torch
 
 from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import compare
-from segrepro.evaluation.quality import per_image_stats, summarize
+from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.metrics.confusion import confusion_matrix, scores
 
-TOL, WIDTHS = (1, 3), (2, 4)
+TOL, WIDTHS, CLASSES = (1, 3), (2, 4), ("road", "sky", "car", "tree")
 
 
 def labels(seed: int, n: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +39,8 @@ def test_summary_matches_plain_metrics():
 
 def save(tmp_path, method, seed, pred, gt):
     stats = per_image_stats(pred, gt, 4, 4, TOL, WIDTHS, 0.05)
-    np.savez(tmp_path / f"{method}-{seed}.npz", names=np.array([f"img{i}" for i in range(len(gt))]), **stats)
+    np.savez(tmp_path / f"{method}-{seed}.npz", names=np.array([f"img{i}" for i in range(len(gt))]), **stats,
+             **describe(TOL, WIDTHS, CLASSES))
 
 
 def test_compare_identical_methods_gives_zero_interval(tmp_path):
@@ -48,7 +49,7 @@ def test_compare_identical_methods_gives_zero_interval(tmp_path):
         save(tmp_path, "baseline", seed, pred, gt)
         save(tmp_path, "sdn", seed, pred, gt)
     out = tmp_path / "comparison.json"
-    compare(tmp_path, ["baseline", "sdn"], [0, 1], TOL, WIDTHS, out, n_boot=200)
+    compare(tmp_path, ["baseline", "sdn"], [0, 1], out, n_boot=200)
     saved = json.loads(out.read_text())
     for metric, entry in saved["methods"]["sdn"].items():
         assert entry["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0}, metric
@@ -60,7 +61,7 @@ def test_compare_detects_a_better_method(tmp_path):
     pred, gt = labels(3, n=12)
     save(tmp_path, "baseline", 0, pred, gt)
     save(tmp_path, "pdn", 0, gt.clamp(max=3), gt)  # perfect predictions
-    result = compare(tmp_path, ["baseline", "pdn"], [0], TOL, WIDTHS, tmp_path / "c.json", n_boot=300)
+    result = compare(tmp_path, ["baseline", "pdn"], [0], tmp_path / "c.json", n_boot=300)
     delta = result["methods"]["pdn"]["miou"]["delta"]
     assert 0 < delta["low"] <= delta["point"] <= delta["high"]
     assert result["methods"]["pdn"]["miou"]["std"] is None   # one seed: no spread to report
@@ -70,7 +71,7 @@ def test_missing_statistics_are_named(tmp_path):
     pred, gt = labels(0)
     save(tmp_path, "baseline", 0, pred, gt)
     with pytest.raises(SegreproError, match="ddsm-0.npz are missing"):
-        compare(tmp_path, ["baseline", "ddsm"], [0], TOL, WIDTHS, tmp_path / "c.json")
+        compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "c.json")
     assert not (tmp_path / "c.json").exists()
 
 
@@ -83,7 +84,7 @@ def test_variant_gets_its_interval_against_the_parent(tmp_path):
         save(tmp_path, "sdn_cdc", seed, pred, gt)           # the ablation: no better than the baseline
         save(tmp_path, "pdn_1layer", seed, pred, gt)        # a variant whose parent is not run
     out = tmp_path / "c.json"
-    compare(tmp_path, ["baseline", "sdn", "sdn_cdc", "pdn_1layer"], [0, 1], TOL, WIDTHS, out, n_boot=300,
+    compare(tmp_path, ["baseline", "sdn", "sdn_cdc", "pdn_1layer"], [0, 1], out, n_boot=300,
             parents={"sdn_cdc": "sdn", "pdn_1layer": "pdn", "sdn": "sdn"})
     saved = json.loads(out.read_text())
     assert saved["variants"] == {"sdn_cdc": "sdn", "pdn_1layer": "pdn"}
@@ -107,13 +108,13 @@ def test_no_parents_means_no_variants_and_bad_parents_are_named(tmp_path):
     pred, gt = labels(0)
     for method in ("baseline", "sdn", "sdn_cdc"):
         save(tmp_path, method, 0, pred, gt)
-    result = compare(tmp_path, ["baseline", "sdn"], [0], TOL, WIDTHS, tmp_path / "c.json", n_boot=50)
+    result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json", n_boot=50)
     assert result["variants"] == {} and result["vs_parent"] == {}
     with pytest.raises(SegreproError, match="parents for ddsm_spatial, which are not in base.methods"):
-        compare(tmp_path, ["baseline", "sdn"], [0], TOL, WIDTHS, tmp_path / "d.json",
+        compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "d.json",
                 parents={"ddsm_spatial": "ddsm"})
     with pytest.raises(SegreproError, match="sdn_cdc name another variant"):
-        compare(tmp_path, ["baseline", "sdn", "sdn_cdc"], [0], TOL, WIDTHS, tmp_path / "d.json",
+        compare(tmp_path, ["baseline", "sdn", "sdn_cdc"], [0], tmp_path / "d.json",
                 parents={"sdn": "baseline", "sdn_cdc": "sdn"})
     assert not (tmp_path / "d.json").exists()
 
@@ -132,7 +133,7 @@ def test_compare_output_is_what_the_report_reads(tmp_path):
             noisy[:, :, : 4 * i] = 0                       # each method a little different
             save(tmp_path, method, seed, noisy, gt)
     out = tmp_path / "comparison.json"
-    compare(tmp_path, methods, [0, 1], TOL, WIDTHS, out, n_boot=100, parents={"pdn_3layer": "pdn"})
+    compare(tmp_path, methods, [0, 1], out, n_boot=100, parents={"pdn_3layer": "pdn"})
     comparison = load_comparison(out, methods, [0, 1])
     metrics = main_metrics(comparison, [3])
     assert metrics == ["miou", "bf@3px", "trimap@4px", "boundary_iou"]
@@ -144,3 +145,44 @@ def test_compare_output_is_what_the_report_reads(tmp_path):
     assert table.loc[("mIoU", "pdn_3layer")].iloc[1] == f"{v['point'] * 100:+.2f} [{v['low'] * 100:+.2f}, {v['high'] * 100:+.2f}]"
     with pytest.raises(SegreproError, match="comparison.json: method ddsm is missing"):
         load_comparison(out, ["baseline", "ddsm"], [0, 1])
+
+
+def test_compare_refuses_files_made_with_other_tolerances_or_classes(tmp_path):
+    """A per-image file describes its columns; compare never pairs columns of different meaning."""
+    pred, gt = labels(5)
+    save(tmp_path, "baseline", 0, pred, gt)
+    stats = per_image_stats(pred, gt, 4, 4, (1, 2), WIDTHS, 0.05)
+    names = np.array([f"img{i}" for i in range(len(gt))])
+    np.savez(tmp_path / "sdn-0.npz", names=names, **stats, **describe((1, 2), WIDTHS, CLASSES))
+    with pytest.raises(SegreproError, match=r"sdn-0.npz and .*baseline-0.npz were made with different "
+                                            r"bf_tolerances_px \(\[1, 2\] vs \[1, 3\]\)"):
+        compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json")
+    save(tmp_path, "sdn", 0, pred, gt)
+    stats = per_image_stats(pred, gt, 4, 4, TOL, WIDTHS, 0.05)
+    np.savez(tmp_path / "pdn-0.npz", names=names, **stats, **describe(TOL, WIDTHS, CLASSES[::-1]))
+    with pytest.raises(SegreproError, match="different classes"):
+        compare(tmp_path, ["baseline", "sdn", "pdn"], [0], tmp_path / "c.json")
+    np.savez(tmp_path / "pdn-0.npz", names=names, **stats)   # an older evaluate: no description
+    with pytest.raises(SegreproError, match="do not record bf_tolerances_px, trimap_widths_px, classes"):
+        compare(tmp_path, ["baseline", "pdn"], [0], tmp_path / "c.json")
+    assert not (tmp_path / "c.json").exists()
+    result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json", n_boot=20)
+    assert (result["bf_tolerances_px"], result["trimap_widths_px"], result["classes"]) == ([1, 3], [2, 4], list(CLASSES))
+    assert result["metrics"] == ["miou", "bf@1px", "bf@3px", "trimap@2px", "trimap@4px", "boundary_iou"]
+
+
+def test_summary_is_the_comparison_headline(tmp_path):
+    """The pipeline's DVC metrics file: per method the headline metrics' mean, Δ and CI, copied."""
+    for seed in (0, 1):
+        pred, gt = labels(40 + seed)
+        save(tmp_path, "baseline", seed, pred, gt)
+        save(tmp_path, "sdn", seed, pred.flip(-1), gt)
+    summary_path = tmp_path / "summary.json"
+    result = compare(tmp_path, ["baseline", "sdn"], [0, 1], tmp_path / "c.json", n_boot=50, summary_out=summary_path)
+    summary = json.loads(summary_path.read_text())
+    assert set(summary["sdn"]) == {"miou", "bf@3px", "trimap@4px", "boundary_iou"}   # BF ≥ 2 px, trimap 4 px
+    for metric, entry in summary["sdn"].items():
+        full = result["methods"]["sdn"][metric]
+        assert entry == {"mean": full["mean"], "delta": full["delta"]["point"], "low": full["delta"]["low"],
+                         "high": full["delta"]["high"]}
+    assert summary["baseline"]["miou"] == {"mean": result["methods"]["baseline"]["miou"]["mean"]}

@@ -36,6 +36,9 @@ def test_metrics_json(trained, tiny_processed):
     stats = np.load(tmp / "m.npz")
     assert stats["confusion"].shape == (4, 11, 11) and stats["bf"].shape == (4, 11, 4)
     assert stats["trimap"].shape == (4, 4, 11, 11) and stats["biou"].shape == (4, 2, 11)
+    # The file describes its own columns (compare and the report read these, not params.yaml).
+    assert stats["bf_tolerances_px"].tolist() == [1, 2, 3, 5] and stats["trimap_widths_px"].tolist() == [2, 4, 8, 16]
+    assert stats["classes"].tolist() == saved["classes"] and len(saved["classes"]) == 11
     assert set(saved) >= {"bf@1px", "bf@5px", "trimap@2px", "trimap@16px", "boundary_iou"}
     # Trimap confusions only count pixels inside the bands: never more than the whole image.
     assert (stats["trimap"].sum((2, 3)) <= stats["confusion"].sum((1, 2))[:, None]).all()

@@ -17,8 +17,9 @@ from scipy import ndimage
 from segrepro.errors import SegreproError
 from segrepro.metrics.boundary import (
     boundary_f_score, boundary_iou_counts, boundary_iou_dilation, reduce_boundary_f, reduce_boundary_iou,
-    tolerance_from_fraction, trimap_boundary, trimap_confusion, trimap_miou,
+    tolerance_from_fraction, trimap_boundary, trimap_confusion,
 )
+from segrepro.metrics.confusion import iou
 from segrepro.metrics.morphology import disk_dilation, erode_square, seg2bmap
 
 # ----------------------------------------------------------------------------- references
@@ -289,11 +290,11 @@ def test_trimap_hand_computed():
     # Bands: w=0 cols 2..3, w=1 cols 1..4, w=2 cols 0..5 minus the void column 5.
     assert conf[0].tolist() == [[[18, 0], [12, 0]], [[6, 0], [6, 0]], [[12, 0], [12, 0]]]
     # w=0: IoU_0 = 6 / (6 + 12 - 6) = 1/2, IoU_1 = 0 / 6 -> mIoU 1/4.
-    assert trimap_miou(conf.sum(0))[1].item() == 0.25
-    assert trimap_miou(conf.sum(0), per_class=True)[1].tolist() == [0.5, 0.0]
+    assert iou(conf.sum(0))[1].item() == 0.25
+    assert iou(conf.sum(0), per_class=True)[1].tolist() == [0.5, 0.0]
     nothing = torch.zeros(1, 6, 6, dtype=torch.long)
     assert trimap_confusion(pred, nothing, num_classes=2, ignore_index=255, widths=[3]).sum() == 0
-    assert torch.isnan(trimap_miou(torch.zeros(2, 2, dtype=torch.long)))
+    assert torch.isnan(iou(torch.zeros(2, 2, dtype=torch.long)))
 
 
 # ----------------------------------------------------------------------------- Boundary IoU
@@ -414,7 +415,7 @@ def _labels(dtype=torch.long, shape=(1, 4, 4)):
     (lambda: disk_dilation(_labels(), 1), "bool or bit-packed"),
     (lambda: disk_dilation(_labels(torch.bool), -1), "radius"),
     (lambda: tolerance_from_fraction(1.5, 4, 4), "fraction"),
-    (lambda: trimap_miou(torch.zeros(2, 3)), r"\(\.\.\., C, C\)"),
+    (lambda: iou(torch.zeros(2, 3)), r"\(\.\.\., C, C\)"),
     (lambda: reduce_boundary_iou(torch.zeros(2), torch.zeros(3)), "one shape"),
     (lambda: reduce_boundary_f(torch.zeros(3)), r"\(\.\.\., C, T\)"),
 ])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from segrepro.errors import SegreproError
-from segrepro.metrics.boundary import trimap_miou
+from segrepro.metrics.confusion import iou
 from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
 
 
@@ -19,7 +19,7 @@ def mean_f(stats: np.ndarray) -> np.ndarray:
 
 def miou(stats: np.ndarray) -> np.ndarray:
     """Image-averaged confusions (B, C, C) -> mIoU (B,), through the library reducer."""
-    return trimap_miou(torch.from_numpy(stats)).numpy()
+    return iou(torch.from_numpy(stats)).numpy()
 
 
 def test_mean_std_known_values_and_single_seed():
@@ -73,8 +73,8 @@ def test_point_estimate_uses_dataset_level_metric_averaged_over_seeds():
     meth = rng.integers(0, 30, size=(2, 25, 3, 3))
     base = rng.integers(0, 30, size=(2, 25, 3, 3))
     ci = paired_bootstrap_ci(meth, base, miou, n_boot=50)
-    expected = np.mean([trimap_miou(torch.from_numpy(meth[s].sum(0))).item() for s in range(2)]) \
-        - np.mean([trimap_miou(torch.from_numpy(base[s].sum(0))).item() for s in range(2)])
+    expected = np.mean([iou(torch.from_numpy(meth[s].sum(0))).item() for s in range(2)]) \
+        - np.mean([iou(torch.from_numpy(base[s].sum(0))).item() for s in range(2)])
     assert ci.point == pytest.approx(expected, abs=1e-12)
     assert ci.low <= ci.point <= ci.high
 

@@ -96,7 +96,7 @@ def params(root: Path, methods: tuple[str, ...] = ("baseline", "sdn"), variants:
     return {"results_dir": str(root / "results"), "processed_dir": str(root / "processed"),
             "lock_path": str(root / "dvc.lock"), "params_path": str(root / "params.yaml"),
             "tables_dir": str(root / "tables"), "dataset": "camvid", "methods": list(methods),
-            "seeds": [0, 1], "bf_tolerances": [1, 3], "title": "Fixture report",
+            "seeds": [0, 1], "title": "Fixture report",
             "variants": {"sdn_cdc": "sdn", "pdn_1layer": "pdn"} if variants is None else variants}
 
 

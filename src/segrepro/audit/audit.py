@@ -34,9 +34,10 @@ from segrepro.audit.edits import edit_checks
 from segrepro.audit.environment import class_key, environment, is_bit_exact, result_environment
 from segrepro.audit.lock import out_md5, read_lock
 from segrepro.audit.pins import (DATA_PATH, DATA_STAGE, REPIN, checkpoint_path, load_pins, load_result,
-                                 method_of, pinned_metric_names, tolerances, update_pins)
+                                 tolerances, update_pins)
+from segrepro.layout import method_of, metrics_json
 
-__all__ = ["Check", "Checks", "environment", "load_pins", "pinned_metric_names", "run_audit",
+__all__ = ["Check", "Checks", "environment", "load_pins", "run_audit",
            "run_checks", "update_pins", "write_reports"]
 
 
@@ -118,7 +119,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
     for key in expected:
         result = load_result(metrics_dir, key)
         if result is None:
-            rows.append(Check(key, "result", "missing", "-", f"{Path(metrics_dir) / key}.json",
+            rows.append(Check(key, "result", "missing", "-", str(metrics_json(key, metrics_dir)),
                               "run `dvc repro`"))
             continue
         env, recorded = result_environment(result)

@@ -36,29 +36,21 @@ from segrepro.audit.bands import DEFAULT_FLOOR, DEFAULT_SIGMAS, mean_std
 from segrepro.audit.edits import edit_checks
 from segrepro.audit.environment import class_key, result_environment
 from segrepro.audit.lock import out_md5, read_lock
+from segrepro import layout
 from segrepro.errors import SegreproError
+from segrepro.metrics.registry import pinned_names
 
 DEFAULT_TOLERANCE = {"same_class": 1e-6, "cross_class_floor": DEFAULT_FLOOR,
                      "cross_class_sigmas": DEFAULT_SIGMAS}
-SCALAR_METRICS = ("miou", "pixel_acc", "mean_acc", "boundary_iou")
-DATA_STAGE, DATA_PATH = "preprocess", "data/processed"
+DATA_STAGE, DATA_PATH = "preprocess", layout.PROCESSED.as_posix()
 HEADER = ("# Pinned results for `segrepro audit`, one section per environment class;\n"
           "# regenerate deliberately with `segrepro audit --update` (rewrites only the class of the results).\n")
 REPIN = "re-pin with `segrepro audit --update`"
 
 
-def pinned_metric_names(result: dict) -> list[str]:
-    """The accuracy and boundary metrics of a results file (not cost: latency is not reproducible)."""
-    return sorted(k for k in result if k in SCALAR_METRICS or k.startswith(("bf@", "trimap@")))
-
-
 def checkpoint_path(key: str) -> str:
-    return f"models/{key}.pt"
-
-
-def method_of(key: str) -> str:
-    """``sdn-0`` → ``sdn`` (method names never end in ``-<int>``)."""
-    return key.rsplit("-", 1)[0]
+    """The checkpoint's path as dvc.lock records it."""
+    return layout.checkpoint(key).as_posix()
 
 
 def tolerances(pins: dict) -> dict[str, float]:
@@ -92,7 +84,7 @@ def load_pins(path: Path) -> dict:
 
 
 def load_result(metrics_dir: Path, key: str) -> dict | None:
-    path = Path(metrics_dir) / f"{key}.json"
+    path = layout.metrics_json(key, metrics_dir)
     if not path.is_file():
         return None
     try:
@@ -105,7 +97,7 @@ def summarise(results: dict[str, dict]) -> dict:
     """Per method: seed count, mean and sample std (None for one seed) of every pinned metric."""
     by_method: dict[str, list[dict]] = {}
     for key in sorted(results):
-        by_method.setdefault(method_of(key), []).append(results[key]["metrics"])
+        by_method.setdefault(layout.method_of(key), []).append(results[key]["metrics"])
     summary = {}
     for method, runs in by_method.items():
         metrics = sorted(set.intersection(*(set(r) for r in runs)))
@@ -127,7 +119,7 @@ def class_section(metrics_dir: Path, expected: list[str],
             raise SegreproError(f"cannot pin {key}: its results or checkpoint hash are missing; "
                                 "run `dvc repro` first")
         envs[key] = result_environment(result)[0]
-        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_metric_names(result)},
+        results[key] = {"metrics": {m: round(float(result[m]), 6) for m in pinned_names(result)},
                         "checkpoint": {"path": checkpoint_path(key), "md5": md5}}
     keys = {class_key(env) for env in envs.values()}
     if len(keys) != 1:

@@ -1,6 +1,6 @@
 """Across seeds, against the baseline and against a variant's parent: mean ± std and paired bootstrap CIs.
 
-For every method of the run and every metric of ``quality.metric_reducers``:
+For every method of the run and every metric of ``metrics.registry``:
 
 * mean and sample std over seeds (``metrics.stats.mean_std``) and the per-seed values;
 * for every method other than the reference (the first of ``base.methods``),
@@ -22,11 +22,20 @@ gets no ``vs_parent`` entry.
 recomputes a statistic::
 
     {"reference": "baseline", "seeds": [0, 1], "n_boot": 1000, "level": 0.95,
-     "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in reducer order
+     "bf_tolerances_px": [1, ...], "trimap_widths_px": [2, ...],   # from the per-image files
+     "classes": ["Sky", ...],
+     "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in registry order
      "variants": {"sdn_cdc": "sdn"},                               # variant → parent, every variant run
      "methods": {"<method>": {"<metric>": {"per_seed": [...], "mean": m, "std": s or null,
                                             "delta": {"point", "low", "high"}}}},   # delta: not for the reference
      "vs_parent": {"sdn_cdc": {"parent": "sdn", "<metric>": {"point", "low", "high"}}}}
+
+With ``summary_out``, a compact view of it for ``dvc metrics show`` / ``dvc exp show``
+(the pipeline's ``metrics``): only the headline metrics (``registry.headline``: mIoU,
+one BF, one trimap width, Boundary IoU), per method the mean over seeds and, against
+the reference, Δ and its 95% interval::
+
+    {"<method>": {"<metric>": {"mean": m, "delta": d, "low": l, "high": h}}}   # no delta for the reference
 """
 from __future__ import annotations
 
@@ -36,24 +45,51 @@ from typing import Any
 
 import numpy as np
 
+from segrepro import layout
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
-from segrepro.evaluation.quality import Reducer, metric_reducers
+from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
 from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
 
 
-def _load(per_image_dir: Path, method: str, seeds: Sequence[int]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+class _Described:
+    """The description of the first per-image file read; every later file must match it."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.value: dict[str, list] = {}
+
+    def check(self, path: Path, value: dict[str, list]) -> None:
+        if self.path is None:
+            self.path, self.value = path, value
+            return
+        differ = [k for k in DESCRIPTION if value[k] != self.value[k]]
+        if differ:
+            raise SegreproError(
+                f"per-image statistics {path} and {self.path} were made with different "
+                + "; ".join(f"{k} ({value[k]} vs {self.value[k]})" for k in differ)
+                + ": their columns cannot be compared; rerun evaluate for every run with the same "
+                  "`evaluate` parameters (`dvc repro`)")
+
+
+def _load(per_image_dir: Path, method: str, seeds: Sequence[int],
+          described: _Described) -> tuple[dict[str, np.ndarray], np.ndarray]:
     stacks: dict[str, list[np.ndarray]] = {}
     names = None
     for seed in seeds:
-        path = Path(per_image_dir) / f"{method}-{seed}.npz"
+        path = layout.per_image(layout.run_key(method, seed), per_image_dir)
         if not path.is_file():
             raise SegreproError(f"per-image statistics {path} are missing; run `dvc repro` so that "
                                 f"evaluate@{method}-{seed} writes them")
         try:
             with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in DESCRIPTION if k not in data.files]
+                if missing:
+                    raise SegreproError(f"per-image statistics {path} do not record {', '.join(missing)} "
+                                        f"(written by an older evaluate); rerun evaluate@{method}-{seed}")
+                described.check(path, {k: data[k].tolist() for k in DESCRIPTION})
                 this_names = data["names"]
-                for key in ("confusion", "bf", "trimap", "biou"):
+                for key in STATISTICS:
                     stacks.setdefault(key, []).append(data[key].astype(np.float64))
         except (KeyError, ValueError, OSError) as exc:
             raise SegreproError(f"per-image statistics {path} are corrupt ({exc}); rerun evaluate") from exc
@@ -81,39 +117,57 @@ def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int) -> di
     return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
 
 
-def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], tolerances: Sequence[int],
-            widths: Sequence[int], out: Path, n_boot: int = 1000,
-            parents: Mapping[str, str] | None = None) -> dict[str, Any]:
+def summarize_comparison(comparison: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """The compact summary of a comparison (see the module docstring); nothing is recomputed."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for method, entry in comparison["methods"].items():
+        summary[method] = {}
+        for metric in headline(comparison["metrics"]):
+            delta = entry[metric].get("delta")
+            summary[method][metric] = {"mean": entry[metric]["mean"],
+                                       **({"delta": delta["point"], "low": delta["low"], "high": delta["high"]}
+                                          if delta else {})}
+    return summary
+
+
+def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], out: Path, n_boot: int = 1000,
+            parents: Mapping[str, str] | None = None, summary_out: Path | None = None) -> dict[str, Any]:
     """Write ``out`` (see the module docstring) and return its content.
 
     ``parents`` maps a method name to the main method it is an ablation of
     (``segrepro.params.parent_method``); a main method maps to itself and may
-    be left out. ``None`` means no variants (every method is a main method).
+    be left out. ``None`` means no variants (every method is a main method). The BF tolerances,
+    trimap widths and class names come from the per-image files, which must all agree.
     """
     variants = _check_parents(methods, parents or {})
-    reducers = metric_reducers(tolerances, widths)
-    loaded = {m: _load(per_image_dir, m, seeds) for m in methods}
+    described = _Described()
+    loaded = {m: _load(per_image_dir, m, seeds, described) for m in methods}
+    registry = metrics(described.value["bf_tolerances_px"], described.value["trimap_widths_px"])
     reference = methods[0]
     result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot,
-                              "level": 0.95, "metrics": list(reducers), "variants": variants,
-                              "methods": {}, "vs_parent": {}}
+                              "level": 0.95, "metrics": [m.name for m in registry], "variants": variants,
+                              "methods": {}, "vs_parent": {}, **described.value}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):
             raise SegreproError(f"{method} and {reference} were evaluated on different test images")
         entry: dict[str, Any] = {}
-        for metric, (key, reducer) in reducers.items():
-            per_seed = reducer(stats[key].mean(1))  # (S,)
+        for m in registry:
+            per_seed = m.reduce(stats[m.statistic].mean(1))  # (S,)
             summary = mean_std(per_seed)
-            entry[metric] = {"per_seed": per_seed.tolist(), "mean": float(summary.mean),
+            entry[m.name] = {"per_seed": per_seed.tolist(), "mean": float(summary.mean),
                              "std": float(summary.std) if len(seeds) > 1 else None}
             if method != reference:
-                entry[metric]["delta"] = _interval(stats[key], loaded[reference][0][key], reducer, n_boot)
+                entry[m.name]["delta"] = _interval(stats[m.statistic], loaded[reference][0][m.statistic],
+                                                   m.reduce, n_boot)
         result["methods"][method] = entry
     for variant, parent in variants.items():
         if parent in loaded:
             vs = {"parent": parent}
-            for metric, (key, reducer) in reducers.items():
-                vs[metric] = _interval(loaded[variant][0][key], loaded[parent][0][key], reducer, n_boot)
+            for m in registry:
+                vs[m.name] = _interval(loaded[variant][0][m.statistic], loaded[parent][0][m.statistic],
+                                       m.reduce, n_boot)
             result["vs_parent"][variant] = vs
+    if summary_out is not None:
+        write_json(summary_out, summarize_comparison(result))
     write_json(out, result)
     return result

@@ -1,4 +1,4 @@
-"""Evaluate one checkpoint on the test split and write its metrics JSON.
+"""Evaluate one checkpoint on the test split and write its metrics JSON and per-image statistics.
 
 The model is rebuilt from the arguments stored in the checkpoint (never
 from the current params), so a results file always describes the model that
@@ -6,7 +6,10 @@ produced it; the training environment the checkpoint records
 (``state["environment"]``, from ``segrepro.runtime.environment``) is copied
 into the metrics JSON as ``train_environment``. The checkpoint is verified
 first (``segrepro.checkpoint``): a changed byte or a non-finite weight fails
-the stage naming the file, instead of evaluating a different model.
+the stage naming the file, instead of evaluating a different model. The
+per-image ``.npz`` describes itself (``registry.describe``: its BF
+tolerances, trimap widths and class names), so compare and the report never
+re-read the ``evaluate`` parameters.
 
 Progress (``segrepro.progress``, on stdout): the prediction pass and the
 per-image statistics are run in chunks of the batch size each already uses
@@ -29,11 +32,12 @@ from segrepro.atomic import atomic_file, write_json
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
+from segrepro.layout import run_key
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.evaluation.predict import predict
-from segrepro.evaluation.quality import per_image_stats, summarize
 from segrepro.metrics.boundary import boundary_iou_dilation
-from segrepro.metrics.confusion import scores
+from segrepro.metrics.confusion import class_scores
+from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.models.build import SegmentationModel, build_model
 from segrepro.params import Base, Evaluate, Params
 from segrepro.progress import task, track
@@ -88,14 +92,14 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
                             f"not {method}-{seed}")
     model = model.to(device)
     test = load_split(processed, "test")
-    label = f"{method}-{seed}"
+    label = run_key(method, seed)
     pred = _predict_tracked(model, test.images, ev.batch_size, device, label)
     height, width = test.images.shape[1:3]
     stats = _stats_tracked(pred, test.labels, base, ev, device, label)
-    # The dataset confusion is the sum of the per-image ones: count once, use for both.
-    result = scores(torch.from_numpy(stats["confusion"].sum(0)))
-    quality = summarize(stats, ev.bf_tolerances, ev.trimap_widths)
-    result.update(quality)
+    # The quality metrics (mIoU included) are the registry's reducers of the image-mean statistics; the
+    # per-class IoU and accuracies come from the dataset confusion, the sum of the per-image ones.
+    result = {**class_scores(torch.from_numpy(stats["confusion"].sum(0))),
+              **summarize(stats, ev.bf_tolerances, ev.trimap_widths)}
     with task(f"{label}  model cost (FLOPs, latency over {ev.latency_runs} runs)"):
         flops = count_flops(model, height, width, device)
         latency = measure_latency(model, height, width, device, ev.latency_runs)
@@ -125,6 +129,7 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     with atomic_file(per_image_out) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, names=np.array(test.names), sample_index=samples,
-                                sample_pred=pred[samples].numpy(), **stats)
+                                sample_pred=pred[samples].numpy(), **stats,
+                                **describe(ev.bf_tolerances, ev.trimap_widths, CLASSES))
     write_json(out, result)
     return result

@@ -30,6 +30,7 @@ import torch
 from segrepro.errors import SegreproError
 from segrepro.metrics.bitpack import (_bit_counts, _histogram, _pack_classes,
                                        _pack_images, _unpack_images)
+from segrepro.metrics.confusion import mean_ratio
 from segrepro.metrics.morphology import _and_window, _desc, disk_dilation, seg2bmap
 
 
@@ -79,13 +80,6 @@ def _check_ints(name: str, values: Sequence[int], minimum: int) -> list[int]:
         raise SegreproError(f"{name} must be a non-empty list of ints >= {minimum} (absolute "
                             f"pixels), got {values!r}; see tolerance_from_fraction()")
     return list(values)
-
-
-def _mean_ratio(num: torch.Tensor, den: torch.Tensor, per_class: bool) -> torch.Tensor:
-    """num / den per class (..., C), NaN where den == 0; then the NaN-skipping class mean."""
-    num, den = num.double(), den.double()
-    ratio = torch.where(den > 0, num / torch.where(den > 0, den, 1.0), float("nan"))
-    return ratio if per_class else torch.nanmean(ratio, dim=-1)
 
 
 def tolerance_from_fraction(fraction: float, height: int, width: int) -> int:
@@ -166,7 +160,7 @@ def trimap_confusion(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,
 
     T_w = {p : dist(p, B) <= w} (Euclidean; disk dilation of B = :func:`trimap_boundary`,
     T_0 = B); counted pixels T_w ∩ valid; [n, i, g, p] = pixels of image n in T_widths[i]
-    with gt g, prediction p. Dataset value: ``trimap_miou(conf.sum(dim=0))``.
+    with gt g, prediction p. Dataset value: ``confusion.iou(conf.sum(dim=0))``.
     """
     valid = _check_labels(pred, gt, num_classes, ignore_index)
     ws = _check_ints("widths", widths, 0)
@@ -185,19 +179,6 @@ def trimap_confusion(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,
     back = torch.empty(nw, dtype=torch.long)
     back[torch.tensor(order)] = torch.arange(nw)  # rank of each requested width in `order`
     return hist[:, back.to(gt.device)]  # (N, levels, C, C) -> (N, W, C, C)
-
-
-def trimap_miou(confusion: torch.Tensor, per_class: bool = False) -> torch.Tensor:
-    """mIoU of confusions summed over images (dataset-level, §5.2), (..., C, C) -> (...).
-
-    IoU_c = TP / (TP + FP + FN); classes with zero union are left out of the mean (NaN per
-    class with ``per_class``, shape (..., C)). float64.
-    """
-    if not isinstance(confusion, torch.Tensor) or confusion.dim() < 2 \
-            or confusion.shape[-1] != confusion.shape[-2]:
-        raise SegreproError(f"confusion must be (..., C, C), got {_desc(confusion)}")
-    tp = torch.diagonal(confusion, dim1=-2, dim2=-1)  # (..., C)
-    return _mean_ratio(tp, confusion.sum(dim=-1) + confusion.sum(dim=-2) - tp, per_class)
 
 
 def boundary_iou_dilation(height: int, width: int, dilation_ratio: float = 0.02) -> int:
@@ -257,4 +238,4 @@ def reduce_boundary_iou(intersection: torch.Tensor, union: torch.Tensor,
             or intersection.shape != union.shape or intersection.dim() < 1:
         raise SegreproError("intersection and union must be tensors of one shape (..., C), "
                             f"got {_desc(intersection)} and {_desc(union)}")
-    return _mean_ratio(intersection, union, per_class)
+    return mean_ratio(intersection, union, per_class)

@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from segrepro.reporting.results import fmt_delta, fmt_mean_std, metric_label
+from segrepro.metrics import registry
+from segrepro.reporting.results import fmt_delta, fmt_mean_std
 
 PARENT_NOT_RUN = "parent not run"
 
@@ -46,11 +47,11 @@ def ablation_table(comparison: dict, parent: str, variants: Sequence[str], metri
     records = []
     for key in metrics:
         if parent_entry is not None:
-            records.append({"metric": metric_label(key), "version": f"{parent} (full)",
+            records.append({"metric": registry.label(key), "version": f"{parent} (full)",
                             "mean ± std": fmt_mean_std(parent_entry[key]), column: "—"})
         for variant in variants:
             vs = comparison["vs_parent"].get(variant)
-            records.append({"metric": metric_label(key), "version": variant,
+            records.append({"metric": registry.label(key), "version": variant,
                             "mean ± std": fmt_mean_std(comparison["methods"][variant][key]),
                             column: fmt_delta(vs[key]) if vs else PARENT_NOT_RUN})
     return pd.DataFrame(records).set_index(["metric", "version"])

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from segrepro.reporting.results import fmt_delta, metric_label
+from segrepro.metrics import registry
+from segrepro.reporting.results import fmt_delta
 
 NOT_AVAILABLE = "not available (no number in the abstract; the paper's tables were not retrieved)"
 BF = "bf"   # placeholder metric: boundary F at the tolerance chosen by ``_resolve``
@@ -74,10 +75,7 @@ def verdict(low: float, high: float, seeds: int = 2) -> str:
 def _resolve(metric: str, computed: list[str]) -> str | None:
     if metric != BF:
         return metric if metric in computed else None
-    tolerances = sorted(int(k[3:-2]) for k in computed if k.startswith("bf@"))
-    if not tolerances:
-        return None
-    return f"bf@{next((t for t in tolerances if t >= 2), tolerances[-1])}px"
+    return registry.headline_bf(computed)
 
 
 def claims_table(comparison: dict) -> pd.DataFrame:
@@ -96,7 +94,7 @@ def claims_table(comparison: dict) -> pd.DataFrame:
                 "claim (verbatim)": f"“{claim.quote}”",
                 "source": claim.source,
                 "paper's number": NOT_AVAILABLE,
-                "metric": metric_label(key),
+                "metric": registry.label(key),
                 "measured Δ vs baseline [95% CI]": fmt_delta(d),
                 "verdict": verdict(d["low"], d["high"], len(comparison.get("seeds", []))),
             })

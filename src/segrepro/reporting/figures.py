@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from segrepro import layout
 from segrepro.data.camvid import PALETTE, VOID
 
 
@@ -19,7 +20,7 @@ def training_curves(train_dir: Path, methods: Sequence[str], seeds: Sequence[int
     frames = []
     for method in methods:
         for seed in seeds:
-            root = Path(train_dir) / f"{method}-{seed}" / "plots" / "metrics"
+            root = layout.live_plots(layout.run_key(method, seed), train_dir)
             for metric, rel in (("train loss", "train/loss.tsv"), ("val mIoU", "val/miou.tsv")):
                 path = root / rel
                 if path.is_file():

@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import Patch
 
-from segrepro.reporting.results import fmt_delta, metric_label
+from segrepro.metrics import registry
+from segrepro.reporting.results import fmt_delta
 
 ABOVE, BELOW, CONTAINS = "#1a9850", "#d73027", "#7f7f7f"
 COLUMNS = ["method", "metric", "label", "point", "low", "high"]
@@ -40,7 +41,7 @@ def intervals_vs_parent(comparison: dict, variants: Sequence[str]) -> dict[str, 
 
 def forest_frame(intervals: Mapping[str, Mapping[str, dict]], metrics: Sequence[str]) -> pd.DataFrame:
     """Long format in percentage points, metric-major (the plot's row order)."""
-    records = [{"method": method, "metric": key, "label": metric_label(key), "point": d["point"] * 100,
+    records = [{"method": method, "metric": key, "label": registry.label(key), "point": d["point"] * 100,
                 "low": d["low"] * 100, "high": d["high"] * 100}
                for key in metrics for method, by_metric in intervals.items()
                if (d := by_metric.get(key)) is not None]
@@ -49,7 +50,7 @@ def forest_frame(intervals: Mapping[str, Mapping[str, dict]], metrics: Sequence[
 
 def delta_pivot(intervals: Mapping[str, Mapping[str, dict]], metrics: Sequence[str]) -> pd.DataFrame:
     """Rows: methods; columns: metrics; cells "+1.23 [+0.40, +2.00]" (percentage points)."""
-    table = pd.DataFrame({metric_label(k): {m: fmt_delta(by_metric.get(k)) for m, by_metric in intervals.items()}
+    table = pd.DataFrame({registry.label(k): {m: fmt_delta(by_metric.get(k)) for m, by_metric in intervals.items()}
                           for k in metrics})
     table.index.name = "method"
     return table

@@ -9,10 +9,8 @@ raises one ``SegreproError`` line naming the file and the fix, so a report
 never renders silently from broken results.
 
 Main metrics (the report's headline columns and forest-plot rows): mIoU,
-boundary F at each tolerance the report is given, trimap mIoU at one band
-width and Boundary IoU. The trimap width is 4 px when it was computed (the
-README's headline, close to the Boundary IoU band at 180×240); otherwise the
-narrowest width computed — a choice, no paper fixes it.
+boundary F at each tolerance the comparison holds, trimap mIoU at one band
+width (``registry.main_trimap``) and Boundary IoU.
 """
 from __future__ import annotations
 
@@ -23,9 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from segrepro import layout
 from segrepro.errors import SegreproError
+from segrepro.metrics import registry
 
-MAIN_TRIMAP_WIDTH = 4
 SCALARS = ("miou", "pixel_acc", "mean_acc", "params", "flops", "latency_s")
 
 
@@ -47,12 +46,12 @@ def load_results(metrics_dir: Path, methods: Sequence[str], seeds: Sequence[int]
     rows = []
     for m in methods:
         for s in seeds:
-            path = Path(metrics_dir) / f"{m}-{s}.json"
+            path = layout.metrics_json(layout.run_key(m, s), metrics_dir)
             row = _read_json(path, f"evaluate@{m}-{s}")
             if row.get("method") != m or row.get("seed") != s:
                 raise SegreproError(f"results file {path} holds {row.get('method')}-{row.get('seed')}, "
                                     f"not {m}-{s}; rerun evaluate@{m}-{s}")
-            for key in SCALARS + tuple(boundary_metric_names(row)):
+            for key in SCALARS + tuple(quality_metric_names(row)):
                 if not _finite(row.get(key)):
                     raise SegreproError(f"results file {path}: metric {key} is {row.get(key)!r}, not a finite "
                                         f"number; rerun evaluate@{m}-{s}")
@@ -109,22 +108,15 @@ def main_methods(comparison: dict, methods: Sequence[str]) -> list[str]:
     return [m for m in methods if m not in comparison["variants"]]
 
 
-def metric_label(key: str) -> str:
-    if key == "miou":
-        return "mIoU"
-    if key == "boundary_iou":
-        return "Boundary IoU"
-    return key.replace("bf@", "BF@").replace("trimap@", "trimap mIoU@")
-
-
-def main_metrics(comparison: dict, bf_tolerances: Sequence[int]) -> list[str]:
-    """Keys of the main metrics, in display order (see the module docstring)."""
-    computed = comparison["metrics"]
-    bf = [f"bf@{t}px" for t in bf_tolerances if f"bf@{t}px" in computed]
-    trimap = [k for k in computed if k.startswith("trimap@")]
-    chosen = f"trimap@{MAIN_TRIMAP_WIDTH}px" if f"trimap@{MAIN_TRIMAP_WIDTH}px" in trimap else \
-        min(trimap, key=lambda k: int(k[7:-2]), default=None)
-    return ["miou"] + bf + ([chosen] if chosen else []) + (["boundary_iou"] if "boundary_iou" in computed else [])
+def main_metrics(comparison: dict, bf_tolerances: Sequence[int] | None = None) -> list[str]:
+    """Keys of the main metrics, in display order (see the module docstring); BF at ``bf_tolerances``,
+    at every tolerance the comparison holds by default."""
+    computed = {registry.parse(k): k for k in comparison["metrics"]}
+    if bf_tolerances is None:
+        bf_tolerances = [px for family, px in computed if family == "bf"]
+    bf = [computed[("bf", t)] for t in bf_tolerances if ("bf", t) in computed]
+    trimap = registry.main_trimap(comparison["metrics"])
+    return ["miou"] + bf + ([trimap] if trimap else []) + (["boundary_iou"] if ("boundary_iou", None) in computed else [])
 
 
 def fmt_mean_std(entry: dict) -> str:
@@ -158,7 +150,7 @@ def comparison_table(comparison: dict, methods: Sequence[str], metrics: Sequence
         entry = comparison["methods"][method]
         record = {"method": method, "seeds": len(comparison["seeds"]), "mIoU": fmt_mean_std(entry["miou"]),
                   "Δ mIoU [95% CI]": fmt_delta(entry["miou"].get("delta"))}
-        record.update({metric_label(k): fmt_mean_std(entry[k]) for k in metrics if k != "miou"})
+        record.update({registry.label(k): fmt_mean_std(entry[k]) for k in metrics if k != "miou"})
         records.append(record)
     return pd.DataFrame(records).set_index("method")
 
@@ -177,11 +169,9 @@ def delta_table(comparison: dict) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["method", "against", "metric", "delta", "low", "high"])
 
 
-def boundary_metric_names(row: dict) -> list[str]:
-    """bf@…, trimap@… and boundary_iou keys of a results row, in a stable order."""
-    bf = [f"bf@{t}px" for t in row.get("bf_tolerances_px", [])]
-    trimap = [f"trimap@{w}px" for w in row.get("trimap_widths_px", [])]
-    return bf + trimap + (["boundary_iou"] if "boundary_iou" in row else [])
+def quality_metric_names(row: dict) -> list[str]:
+    """The registry's metrics for the tolerances and widths a results row records, in report order."""
+    return [m.name for m in registry.metrics(row.get("bf_tolerances_px", []), row.get("trimap_widths_px", []))]
 
 
 def cost_table(rows: list[dict]) -> pd.DataFrame:
@@ -194,10 +184,11 @@ def cost_table(rows: list[dict]) -> pd.DataFrame:
     return cost
 
 
-def curve_table(rows: list[dict], prefix: str) -> pd.DataFrame:
-    """Long format for the metric curves (trimap mIoU vs width, BF vs tolerance)."""
-    records = [{"method": r["method"], "seed": r["seed"], "px": int(k[len(prefix):-2]), "value": v * 100}
-               for r in rows for k, v in r.items() if k.startswith(prefix) and not math.isnan(v)]
+def curve_table(rows: list[dict], family: str) -> pd.DataFrame:
+    """Long format for the metric curves of one family (``trimap``: mIoU vs width, ``bf``: F vs tolerance)."""
+    records = [{"method": r["method"], "seed": r["seed"], "px": parsed[1], "value": v * 100}
+               for r in rows for k, v in r.items()
+               if (parsed := registry.parse(k)) and parsed[0] == family and not math.isnan(v)]
     return pd.DataFrame(records)
 
 
