@@ -43,7 +43,6 @@ def test_without_an_image_the_command_runs_directly_with_its_exit_status(tmp_pat
 def test_docker_command_mounts_the_checkout_at_its_own_path_as_the_caller(tmp_path):
     root, mirror = tmp_path / "repo", tmp_path / "mirror"
     (root / "sub").mkdir(parents=True)
-    (root / ".dvc").mkdir()
     mirror.mkdir()
     env = {"DVC_ROOT": str(root), "DVC_STAGE": "train@sdn-0", "SEGREPRO_CAMVID_MIRROR": str(mirror),
            "SEGREPRO_CONTAINER": "img", "SEGREPRO_CONTAINER_ARGS": "--gpus all", "OMP_NUM_THREADS": "2",
@@ -53,8 +52,7 @@ def test_docker_command_mounts_the_checkout_at_its_own_path_as_the_caller(tmp_pa
     pairs = set(zip(argv, argv[1:]))
     assert {("--user", "1234:99"), ("--volume", f"{root}:{root}"), ("--workdir", str(root / "sub")),
             ("--volume", f"{mirror}:{mirror}:ro"), ("--network", "none"), ("--gpus", "all"),
-            ("--env", f"PYTHONPATH={root}/src"), ("--pull", "never"),
-            ("--tmpfs", f"{root}/.dvc/tmp:mode=1777")} <= pairs
+            ("--env", f"PYTHONPATH={root}/src"), ("--pull", "never")} <= pairs
     # Passed by name, never by value; the runner's own variables and unrelated ones stay outside.
     assert passed_names(env) == ["DVC_ROOT", "DVC_STAGE", "OMP_NUM_THREADS", "SEGREPRO_CAMVID_MIRROR"]
     assert {("--env", n) for n in passed_names(env)} <= pairs

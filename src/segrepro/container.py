@@ -21,6 +21,8 @@ How the container is started, and why (``docker_command``):
   so what the stage writes belongs to whoever runs ``dvc repro`` and the
   checkout stays writable for them. The image's HOME is writable for any uid.
   A root caller gets a root container: it has nothing more inside than outside.
+  A user set by ``SEGREPRO_CONTAINER_USER`` must own the checkout, ``.dvc/tmp``
+  included (DVC and DVCLive inside the stage write there).
 * ``--network none``: no stage but ``download`` needs the network, and it
   asks for it with ``--network`` (then ``SEGREPRO_CONTAINER_NETWORK``, or the
   engine's default network).
@@ -32,12 +34,6 @@ How the container is started, and why (``docker_command``):
   existing absolute path outside the checkout (the CamVid mirror) is mounted
   read-only at the same path. ``PYTHONPATH`` is the checkout's ``src``, so the
   code DVC hashed as a dependency is the code that runs.
-* ``.dvc/tmp`` is a private tmpfs in the container: it is the scratch of the
-  DVC process on the host (its locks), and DVCLive writes only signal files
-  for DVC's VS Code extension there. Owned by whoever runs ``dvc``, it need not
-  be writable for the container's user (a root caller who sets
-  ``SEGREPRO_CONTAINER_USER``); the price is that the extension does not see a
-  containerised training's steps live.
 * ``--init`` reaps the report stage's kernel processes and forwards Ctrl-C
   and SIGTERM; ``--rm`` leaves nothing behind; ``--pull never`` keeps an
   air-gapped engine from trying a registry.
@@ -101,8 +97,6 @@ def docker_command(command: Sequence[str], image: str, env: Mapping[str, str], c
     argv = [ENGINE, "run", "--rm", "--init", "--pull", "never", "--user", user,
             "--volume", f"{root}:{root}", "--workdir", str(cwd.resolve()),
             "--env", f"PYTHONPATH={root / 'src'}"]
-    if (root / ".dvc").is_dir():
-        argv += ["--tmpfs", f"{root / '.dvc' / 'tmp'}:mode=1777"]
     if not network:
         argv += ["--network", "none"]
     elif env.get(NETWORK_ENV):
