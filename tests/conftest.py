@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,28 @@ def tiny_params(**overrides: dict) -> dict:
     for section, values in overrides.items():
         params[section].update(values)
     return params
+
+
+def tiny_repo(root: Path, mirror: Path, **overrides: dict) -> dict[str, str]:
+    """The committed files copied to ``root`` as a fresh git repository with tiny params (no pins,
+    no dvc.lock); returns the environment to run ``dvc`` and ``segrepro`` in it."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        if (REPO / rel).is_file():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, root / rel)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**overrides), sort_keys=False))
+    (root / "pins.yaml").unlink(missing_ok=True)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    # PYTHONPATH: the stages run the copy's code, the code DVC hashes as their dependency.
+    env = dict(os.environ, SEGREPRO_CAMVID_MIRROR=str(mirror), DVC_NO_ANALYTICS="1", PYTHONPATH=str(root / "src"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "tiny"]):
+        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,36 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path):
 def test_base_image_pinned_by_digest_and_non_root():
     text = (REPO / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=\S+@sha256:[0-9a-f]{64}$", text, re.M)
-    assert re.search(r"^USER 1000", text, re.M)
+    assert re.search(r"^ARG USER_UID=1000$", text, re.M) and re.search(r"^USER \$\{USER_UID\}", text, re.M)
     assert "ARG VARIANT=cpu" in text and "cuda)" in text
+    # The torch index is a build argument (empty: pip's own configuration), not written into a RUN.
+    assert re.search(r"^ARG TORCH_INDEX_URL=", text, re.M)
+    assert text.count("download.pytorch.org") == 1 and "--index-url https://" not in text
+
+
+def test_requires_python_admits_no_interpreter_the_lock_file_refuses():
+    """Each locked package installed here declares the Pythons it supports; the package's own
+    lower bound must lie inside all of them (soupsieve 4.1.3, for one, needs 3.11.5)."""
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    ours = SpecifierSet(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"])
+    lowest = min((v for v in (Version(f"3.{m}.{p}") for m in range(8, 14) for p in range(30)) if v in ours))
+    checked = 0
+    for line in (REPO / "requirements.lock").read_text().splitlines():
+        name, sep, _ = line.partition("==")
+        if not sep or line.startswith("#"):
+            continue
+        try:
+            needs = distribution(name.split("[")[0]).metadata.get("Requires-Python")
+        except PackageNotFoundError:
+            continue
+        checked += 1
+        assert not needs or lowest in SpecifierSet(needs), f"{name} needs Python {needs}; requires-python allows {lowest}"
+    assert checked > 100
 
 
 def test_image_and_readme_setup_install_the_same_lock_file():

@@ -1,17 +1,14 @@
 """Real `dvc repro`, end to end, on a tiny configuration in a temporary copy of the repository."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO, tiny_params
+from tests.conftest import tiny_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -30,21 +27,7 @@ def ran(proc: subprocess.CompletedProcess) -> set[str]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, mirror) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("e2e") / "repo"
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split("\0")
-    for rel in filter(None, files):
-        if (REPO / rel).is_file():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, root / rel)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    (root / "pins.yaml").unlink(missing_ok=True)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    env = dict(os.environ, SEGREPRO_CAMVID_MIRROR=str(mirror),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    sh(["git", "init", "-q"], root, env)
-    sh(["git", "add", "-A"], root, env)
-    sh(["git", "commit", "-qm", "tiny"], root, env)
+    env = tiny_repo(root, mirror)
     return root, env
 
 
