@@ -57,6 +57,8 @@ def test_stage_deps_and_commands_use_the_layout():
 def _cmd_paths(stage: dict) -> set[str]:
     """Path arguments of a stage's command, defaults included, as the real CLI parses them."""
     argv = shlex.split(stage["cmd"])
+    assert argv[:3] == ["python", "-m", "segrepro.container"], "every stage goes through the runner"
+    argv = argv[4:] if argv[3] == "--network" else argv[3:]  # the runner's own flag
     assert argv[0] == "segrepro"
     args = vars(cli._parser().parse_args(argv[1:]))
     return {Path(v).as_posix() for k, v in args.items() if isinstance(v, (str, Path)) and k not in ("stage",)}
