@@ -79,3 +79,31 @@ def test_something_foreign_appearing_during_the_stage_is_kept(tmp_path):
             (out / "theirs").write_text("t")
     assert (out / "theirs").read_text() == "t"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_empty_directories_left_by_dvc_count_as_empty(tmp_path):
+    out = tmp_path / "out"
+    (out / "plots" / "metrics").mkdir(parents=True)  # what DVC leaves after removing declared parts
+    with atomic_dir(out, "preprocess") as scratch:
+        (scratch / "a").write_text("a")
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "a"]
+
+
+def test_a_pulled_dvclive_folder_is_trains_own_and_gets_no_marker(tmp_path):
+    """DVC declares only metrics.json and plots/metrics of the DVCLive folder, so a `dvc pull` brings
+    no marker: train recognises its folder by its contents, and writes none (an undeclared file
+    would be missing from every pulled copy and change the hash of the stages reading the folder)."""
+    from segrepro.training.train import is_live_output
+
+    live = tmp_path / "baseline-0"
+    (live / "plots" / "metrics" / "train").mkdir(parents=True)
+    (live / "metrics.json").write_text("{}")
+    (live / "plots" / "metrics" / "train" / "loss.tsv").write_text("step\tloss\n0\t1.0\n")
+    with atomic_dir(live, "train", owned=is_live_output) as scratch:
+        (scratch / "metrics.json").write_text('{"new": 1}')
+    assert sorted(p.name for p in live.iterdir()) == ["metrics.json"]
+    (live / "notes.txt").write_text("mine")
+    with pytest.raises(SegreproError, match="refusing to replace"):
+        with atomic_dir(live, "train", owned=is_live_output):
+            pass
+    assert (live / "notes.txt").read_text() == "mine"

@@ -11,7 +11,13 @@ is an empty directory or holds that stage's marker. So ``--out data`` or
 ``--out ..`` fails with an error instead of deleting what is there. Under
 ``dvc repro`` the path is normally missing (DVC removes a stage's outputs
 before running it). The marker is part of the output (constant bytes, so
-reruns stay byte-identical).
+reruns stay byte-identical). A directory that DVC tracks only in part (train's
+DVCLive folder: DVC declares its ``metrics.json`` and ``plots/metrics``, not
+the folder) gets no marker, since an undeclared file would be missing from a
+``dvc pull``ed copy and change the hash of every stage reading the folder;
+its stage passes ``owned``, a predicate recognising its own earlier output
+by its contents. A tree of empty directories counts as empty (what DVC
+leaves after removing the declared parts).
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +39,21 @@ def _partial(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
-def check_replaceable(path: str | os.PathLike, stage: str) -> None:
-    """Raise unless ``path`` is missing, an empty directory, or an earlier output of ``stage``."""
+def check_replaceable(path: str | os.PathLike, stage: str,
+                      owned: Callable[[Path], bool] | None = None) -> None:
+    """Raise unless ``path`` is missing, empty (empty directories at most), or an earlier output of
+    ``stage``: it holds the stage's marker, or ``owned(path)`` recognises it."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         return
     if path.is_dir() and not path.is_symlink():
         entries = list(path.iterdir())
-        if not entries:
+        if all(p.is_dir() and not p.is_symlink() for p in path.rglob("*")):
             return
         marker = path / MARKER
         if marker.is_file() and marker.read_text().strip() == f"segrepro {stage}":
+            return
+        if owned is not None and owned(path):
             return
         what = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} segrepro {stage} did not write"
     else:
@@ -54,22 +64,25 @@ def check_replaceable(path: str | os.PathLike, stage: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, stage: str) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, stage: str,
+               owned: Callable[[Path], bool] | None = None) -> Iterator[Path]:
     """Yield an empty scratch directory that replaces ``path`` on success.
 
-    ``path`` must be replaceable by ``stage`` (``check_replaceable``); the
-    marker naming ``stage`` is written into the scratch directory after the
-    body, just before the rename.
+    ``path`` must be replaceable by ``stage`` (``check_replaceable``). Without
+    ``owned`` the marker naming ``stage`` is written into the scratch
+    directory after the body, just before the rename; with it, no marker is
+    written and ``owned`` is how an earlier output is recognised.
     """
     path = Path(path)
-    check_replaceable(path, stage)
+    check_replaceable(path, stage, owned)
     scratch = _partial(path.resolve())
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
         yield scratch
-        (scratch / MARKER).write_text(f"segrepro {stage}\n")
-        check_replaceable(path, stage)   # nothing foreign appeared there meanwhile
+        if owned is None:
+            (scratch / MARKER).write_text(f"segrepro {stage}\n")
+        check_replaceable(path, stage, owned)   # nothing foreign appeared there meanwhile
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

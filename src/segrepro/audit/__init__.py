@@ -1,0 +1,1 @@
+"""The audit stage: results against pinned values, and edits after a stage ran."""

@@ -1,0 +1,1 @@
+"""CamVid: download, preprocessing, class weights, splits and augmentation."""

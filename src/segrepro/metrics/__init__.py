@@ -1,0 +1,1 @@
+"""Segmentation metrics: confusion-matrix IoU, boundary metrics, statistics, the metric registry."""

@@ -1,0 +1,1 @@
+"""The baseline network and the three context modules (SDN, DDSM, PDN), built from params."""

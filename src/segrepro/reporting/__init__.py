@@ -1,0 +1,1 @@
+"""Pipeline reports: result tables, claims, figures and the papermill/nbconvert HTML report."""

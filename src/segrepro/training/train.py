@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segrepro import layout
 from segrepro.atomic import atomic_dir
 from segrepro.checkpoint import save_checkpoint
 from segrepro.data.camvid import CLASSES
@@ -232,6 +233,15 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     return state, last
 
 
+def is_live_output(path: Path) -> bool:
+    """Whether the folder holds only what train's DVCLive writes: ``metrics.json`` and the
+    ``plots/metrics/**.tsv`` curves (``layout.live_metrics``, ``layout.live_plots``)."""
+    run = layout.live_dir("run")
+    metrics, curves = layout.live_metrics("run").relative_to(run), layout.live_plots("run").relative_to(run)
+    files = [p.relative_to(path) for p in Path(path).rglob("*") if not p.is_dir()]
+    return all(f == metrics or (f.is_relative_to(curves) and f.suffix == ".tsv") for f in files)
+
+
 def train(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
           live_dir: Path) -> dict[str, float]:
     """The train stage: log every epoch with DVCLive, keep a resume state, write the checkpoint atomically.
@@ -262,7 +272,7 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
                 params, method, seed, processed, kwargs, environment(device)), label)
         start = store.load() if store is not None else None
         steps = split_length(processed, "train") // params.train.batch_size
-        with atomic_dir(live_dir, "train") as live_tmp:
+        with atomic_dir(live_dir, "train", owned=is_live_output) as live_tmp:
             if start is not None:
                 resume.restore_dir(live_tmp, start["live"])
             with Live(str(live_tmp), dvcyaml=False, save_dvc_exp=False, report=None,
