@@ -219,12 +219,15 @@ def _end_with_parent(handled: dict[int, object]) -> None:
     import ctypes
 
     signum = signal.SIGTERM if signal.SIGTERM in handled else signal.SIGKILL
+    parent = os.getppid()
     try:
         if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
             return
     except (OSError, AttributeError):  # no libc prctl: keep the old behaviour
         return
-    if os.getppid() == 1:  # the parent died before the request: act as if it came after
+    # The parent died between the two calls (we were re-parented): act as if it came after. Not
+    # "parent is pid 1": in a container started with --init the stage's parent is pid 1 all along.
+    if os.getppid() != parent:
         os.kill(os.getpid(), signum)
 
 

@@ -23,7 +23,10 @@ from tests.conftest import REPO, tiny_params
 
 WORLD = 2
 # batch 4 over the 4 tiny training images: one step per epoch, 2 samples per rank.
-OVERRIDES = {"train": {"epochs": 3, "batch_size": 4, "crop_height": 48, "crop_width": 64, "threads": 2},
+# NCHW: with train.channels_last on CPU the two-rank run ends 5.8e-3 from the single process (seen
+# 2026-11-27, not yet explained), so the N-processes-equal-one guarantee is stated for NCHW (README).
+OVERRIDES = {"train": {"epochs": 3, "batch_size": 4, "crop_height": 48, "crop_width": 64, "threads": 2,
+                       "channels_last": False},
              "evaluate": {"latency_runs": 1, "batch_size": 4}}
 # Tolerance, |two-process − one-process| ≤ ATOL + RTOL·|one-process| per entry, from what was observed
 # after 3 steps (torch 2.13 CPU): parameters differ by ≤ 1.2e-7 and BatchNorm running statistics by
