@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from segrepro import layout
 from tests.conftest import REPO, tiny_repo
 
 pytestmark = pytest.mark.container
@@ -143,8 +144,9 @@ def test_stages_in_the_image_reproduce_the_host_run_as_a_non_root_user(image, en
 
     ours, theirs = outs(host / "dvc.lock"), outs(workspace / "dvc.lock")
     assert ours.keys() == theirs.keys()
-    assert {"data/raw/camvid", "data/processed", "models/pdn-0.pt", "results/train/pdn-0",
-            "results/per_image/pdn-0.npz", "results/comparison.json"} <= ours.keys()
+    expected = (layout.RAW, layout.PROCESSED, layout.checkpoint("pdn-0"), layout.live_metrics("pdn-0"),
+                layout.live_plots("pdn-0"), layout.per_image("pdn-0"), layout.COMPARISON, layout.SUMMARY)
+    assert {Path(p).as_posix() for p in expected} <= ours.keys()
     metrics = {p for p in ours if p.startswith("results/metrics/")}
     assert metrics == {f"results/metrics/{m}-0.json" for m in METHODS}
     for path in sorted(ours.keys() - metrics):
