@@ -103,13 +103,17 @@ def docker_command(command: Sequence[str], image: str, env: Mapping[str, str], c
         argv += ["--network", env[NETWORK_ENV]]
     mounted = set()
     for name in passed_names(env):
-        argv += ["--env", name]
         value = env[name]
         if name.startswith("SEGREPRO_") and os.path.isabs(value) and os.path.exists(value):
+            # Passed resolved: the original may go through a folder the container lacks
+            # (e.g. <checkout elsewhere>/../shared, where only the resolved target is mounted).
             path = Path(value).resolve()
+            argv += ["--env", f"{name}={path}"]
             if not path.is_relative_to(root) and path not in mounted:
                 mounted.add(path)
                 argv += ["--volume", f"{path}:{path}:ro"]
+        else:
+            argv += ["--env", name]
     argv += shlex.split(env.get(ARGS_ENV, ""))
     return argv + [image, *command]
 
