@@ -120,7 +120,8 @@ from pathlib import Path
 
 from segrepro.errors import SegreproError
 from segrepro.params import load_params
-from segrepro.training.train import run_training, save_checkpoint
+from segrepro.checkpoint import save_checkpoint
+from segrepro.training.train import run_training
 
 
 class TsvLive:

@@ -1,7 +1,7 @@
 """dvc.yaml's top-level ``plots`` and ``metrics`` show what the pipeline writes, without warnings.
 
 Runs the real ``dvc plots show`` / ``dvc metrics show`` on files written the way the
-stages write them: DVCLive (as ``training.train`` calls it) and ``compare``'s summary.
+stages write them: DVCLive (as ``training.stage`` calls it) and ``compare``'s summary.
 """
 from __future__ import annotations
 

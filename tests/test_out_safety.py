@@ -93,7 +93,7 @@ def test_a_pulled_dvclive_folder_is_trains_own_and_gets_no_marker(tmp_path):
     """DVC declares only metrics.json and plots/metrics of the DVCLive folder, so a `dvc pull` brings
     no marker: train recognises its folder by its contents, and writes none (an undeclared file
     would be missing from every pulled copy and change the hash of the stages reading the folder)."""
-    from segrepro.training.train import is_live_output
+    from segrepro.training.stage import is_live_output
 
     live = tmp_path / "baseline-0"
     (live / "plots" / "metrics" / "train").mkdir(parents=True)

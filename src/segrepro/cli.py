@@ -56,7 +56,7 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from segrepro.params import load_params
-    from segrepro.training.train import train
+    from segrepro.training.stage import train
 
     params = load_params(args.params)
     last = train(params, args.method, args.seed, args.data, args.checkpoint, args.live)

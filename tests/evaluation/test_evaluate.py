@@ -13,7 +13,7 @@ from segrepro.errors import SegreproError
 from segrepro.evaluation.cost import count_flops
 from segrepro.evaluation.evaluate import evaluate
 from segrepro.params import load_params
-from segrepro.training.train import train
+from segrepro.training.stage import train
 from tests.conftest import tiny_params
 
 

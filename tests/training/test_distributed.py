@@ -56,7 +56,7 @@ def _worker(rank: int, port: int, params_path: Path, processed: Path, out: Path)
     """One rank, set up as torchrun would; records the weights this rank ends with."""
     os.environ.update(WORLD_SIZE=str(WORLD), RANK=str(rank), LOCAL_RANK=str(rank),
                       LOCAL_WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    import segrepro.training.train as train_module
+    import segrepro.training.stage as train_module
 
     run_training = train_module.run_training
 
@@ -78,7 +78,7 @@ def no_torchrun_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def single(tmp_path: Path, tiny_processed: Path, no_torchrun_env: None) -> tuple[Path, Path]:
     """One process, same seed and global batch: the reference."""
-    from segrepro.training.train import train
+    from segrepro.training.stage import train
 
     params_path = _params_file(tmp_path)
     ckpt = tmp_path / "single.pt"
@@ -147,7 +147,7 @@ def test_torchrun_cli_matches_spawned_ranks(tmp_path: Path, tiny_processed: Path
 
 def test_indivisible_global_batch_is_refused(tmp_path: Path, tiny_processed: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from segrepro.training.train import train
+    from segrepro.training.stage import train
 
     # Checked before the rendezvous: no peer is started, and none is needed to get the error.
     monkeypatch.setenv("WORLD_SIZE", str(WORLD))

@@ -12,7 +12,7 @@ from segrepro.errors import SegreproError
 from segrepro.params import load_params
 from segrepro.progress import EpochProgress
 from segrepro.training import resume
-from segrepro.training.train import train
+from segrepro.training.stage import train
 from tests.conftest import tiny_params
 
 EPOCHS = 3  # 4 training images, batch 2: 2 steps per epoch

@@ -14,7 +14,7 @@ from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
 from segrepro.models.build import METHODS, build_model
 from segrepro.params import load_params
-from segrepro.training.train import train
+from segrepro.training.stage import train
 from tests.conftest import tiny_params
 
 

@@ -182,7 +182,7 @@ def current() -> DistContext | None:
     """
     if _CONTEXT is None and launch_from_env() is not None:
         raise SegreproError("WORLD_SIZE > 1 but no process group is set up; call "
-                            "segrepro.training.train.train (or run_training inside "
+                            "segrepro.training.stage.train (or run_training inside "
                             "distributed.process_group)")
     return _CONTEXT
 

@@ -24,8 +24,8 @@ with a message naming ``train.batch_size``.
 The checkpoint holds the weights, everything needed to rebuild the model and
 the training environment (``runtime.environment``), nothing time-dependent,
 so identical training gives an identical file; ``segrepro.checkpoint`` adds
-the content hash every load verifies. A killed run resumes after its last
-finished epoch (``training.resume``), to the same final bits.
+the content hash every load verifies. The stage around this recipe (DVCLive
+logs, resume after a kill, atomic outputs) is ``training.stage``.
 
 Under torchrun (``WORLD_SIZE > 1``) the same recipe runs data-parallel with
 the global batch kept at ``train.batch_size``; ``training.distributed``
@@ -45,18 +45,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segrepro import layout
-from segrepro.atomic import atomic_dir
-from segrepro.checkpoint import save_checkpoint
 from segrepro.data.camvid import CLASSES
-from segrepro.data.dataset import load_split, split_length
+from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
 from segrepro.evaluation.predict import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
-from segrepro.progress import EpochProgress
 from segrepro.runtime import environment, make_deterministic, select_device
 from segrepro.training import distributed, resume
 from segrepro.training.device_batches import DeviceBatches
@@ -231,77 +227,3 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
         "environment": environment(device),
     }
     return state, last
-
-
-def is_live_output(path: Path) -> bool:
-    """Whether the folder holds only what train's DVCLive writes: ``metrics.json`` and the
-    ``plots/metrics/**.tsv`` curves (``layout.live_metrics``, ``layout.live_plots``)."""
-    run = layout.live_dir("run")
-    metrics, curves = layout.live_metrics("run").relative_to(run), layout.live_plots("run").relative_to(run)
-    files = [p.relative_to(path) for p in Path(path).rglob("*") if not p.is_dir()]
-    return all(f == metrics or (f.is_relative_to(curves) and f.suffix == ".tsv") for f in files)
-
-
-def train(params: Params, method: str, seed: int, processed: Path, checkpoint: Path,
-          live_dir: Path) -> dict[str, float]:
-    """The train stage: log every epoch with DVCLive, keep a resume state, write the checkpoint atomically.
-
-    The DVCLive directory is written in a scratch sibling and renamed into
-    place with the checkpoint (``segrepro.atomic.atomic_dir``), so a killed
-    or failed run leaves no valid-looking logs. After each epoch the resume
-    state (``training.resume``) is saved beside the checkpoint, with a
-    snapshot of the logs; a rerun of the same run restores both and goes on.
-    Under torchrun only rank 0 logs and writes, and nothing is resumed; the
-    final barrier keeps the other ranks (and torchrun) from finishing before
-    the checkpoint exists.
-    """
-    from dvclive import Live
-
-    with distributed.process_group(params.train.device, params.train.batch_size):
-        if not distributed.is_main_process():
-            _, last = run_training(params, method, seed, processed)
-            distributed.barrier()
-            return last
-        label = f"{method}-{seed}"
-        ctx = distributed.current()
-        store = None
-        if ctx is None:
-            device = select_device(params.train.device)
-            kwargs = model_kwargs(params.model, method, params.base.num_classes)
-            store = resume.ResumeFile(resume.state_path(checkpoint), resume.fingerprint(
-                params, method, seed, processed, kwargs, environment(device)), label)
-        start = store.load() if store is not None else None
-        steps = split_length(processed, "train") // params.train.batch_size
-        with atomic_dir(live_dir, "train", owned=is_live_output) as live_tmp:
-            if start is not None:
-                resume.restore_dir(live_tmp, start["live"])
-            with Live(str(live_tmp), dvcyaml=False, save_dvc_exp=False, report=None,
-                      resume=start is not None) as live, \
-                    EpochProgress(label, params.train.epochs, max(steps, 1),
-                                  start_epoch=0 if start is None else start["epoch"] + 1) as progress:
-                if start is not None:
-                    live.step = start["live_step"]  # DVCLive's own resume reads step 0 after one epoch
-
-                def log(epoch: int, metrics: dict[str, float]) -> None:
-                    live.log_metric("train/loss", metrics["train_loss"])
-                    if "val_miou" in metrics:
-                        live.log_metric("val/miou", metrics["val_miou"])
-                    live.next_step()
-                    progress.epoch(epoch, metrics)
-
-                def keep(state: dict[str, Any]) -> None:
-                    store.save(dict(state, live=resume.snapshot_dir(live_tmp), live_step=live.step))
-
-                try:
-                    state, last = run_training(params, method, seed, processed, on_epoch=log,
-                                               on_step=progress.step, start=start,
-                                               on_state=keep if store is not None else None)
-                except SegreproError:
-                    if store is not None:
-                        store.clear()
-                    raise
-            save_checkpoint(state, checkpoint)
-        if store is not None:
-            store.clear()
-        distributed.barrier()
-    return last
