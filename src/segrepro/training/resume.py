@@ -28,7 +28,6 @@ torchrun (``WORLD_SIZE > 1``): there no state is written or read.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import random
 from dataclasses import asdict
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from segrepro.atomic import atomic_file
+from segrepro.checkpoint import checkpoint_bytes
 from segrepro.params import Params
 
 VERSION = 1
@@ -132,10 +132,9 @@ class ResumeFile:
         return state
 
     def save(self, state: dict[str, Any]) -> None:
-        buffer = io.BytesIO()
-        torch.save(dict(state, fingerprint=self.fingerprint), buffer)
+        data = checkpoint_bytes(dict(state, fingerprint=self.fingerprint))
         with atomic_file(self.path) as tmp:
-            tmp.write_bytes(buffer.getvalue())
+            tmp.write_bytes(data)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
