@@ -47,7 +47,7 @@ def test_missing_key_is_named(tmp_path):
     ("train", "weight_decay", -1e-4, "train.weight_decay must be a finite number >= 0"),
     ("train", "poly_power", -0.9, "train.poly_power must be a finite number >= 0"),
     ("train", "crop_height", 4000, "lower train.crop_height"),
-    ("train", "class_weighting", "inverse", "train.class_weighting must be 'none' or 'median_frequency'"),
+    ("train", "class_weighting", "inverse", "train.class_weighting must be one of none, median_frequency, sqrt_median_frequency"),
     ("train", "val_every", 0, "train.val_every must be >= 1"),
     ("base", "seeds", [2 ** 32], "base.seeds must lie in 0..2"),
     ("base", "seeds", [-1], "base.seeds must lie in 0..2"),

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.errors import SegreproError
 
 METHOD_NAMES = ("baseline", "sdn", "ddsm", "pdn")
@@ -84,7 +85,7 @@ class Train:
     flip: bool
     threads: int
     device: str
-    class_weighting: str = "none"   # none | median_frequency (weights from card.json)
+    class_weighting: str = "none"   # data.class_weights.WEIGHTING_SCHEMES (tables in card.json)
     warmup_epochs: float = 0.0      # linear warm-up from 0 to lr, counted in iterations
     val_every: int = 1              # validate every k epochs (and always after the last)
     compile: bool = False           # torch.compile the training model (pays on CUDA)
@@ -225,8 +226,9 @@ def _check(params: Params) -> None:
         problems.append(f"train.warmup_epochs ({t.warmup_epochs}) must not exceed train.epochs ({t.epochs})")
     if t.val_every < 1:
         problems.append(f"train.val_every must be >= 1, got {t.val_every}")
-    if t.class_weighting not in ("none", "median_frequency"):
-        problems.append(f"train.class_weighting must be 'none' or 'median_frequency', got {t.class_weighting!r}")
+    if t.class_weighting not in WEIGHTING_SCHEMES:
+        problems.append(f"train.class_weighting must be one of {', '.join(WEIGHTING_SCHEMES)}, "
+                        f"got {t.class_weighting!r}")
     if min(p.height, p.width) > 0 and (t.crop_height > 2 * p.height * t.scale_max
                                        or t.crop_width > 2 * p.width * t.scale_max):
         problems.append(f"train crop {t.crop_height}x{t.crop_width} is more than twice the largest scaled image "

@@ -18,6 +18,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# train.class_weighting → (weight table in card.json, exponent applied to it); None: unweighted.
+# The square root softens median-frequency balancing (on CamVid's training split the largest/smallest
+# weight ratio goes from ~60 to ~8). It is derived at training time, not stored, because it is a
+# choice of the loss; the table it starts from is the property of the data.
+WEIGHTING_SCHEMES: dict[str, tuple[str, float] | None] = {
+    "none": None,
+    "median_frequency": ("median_frequency", 1.0),
+    "sqrt_median_frequency": ("median_frequency", 0.5),
+}
+
 
 def median_frequency_weights(labels: np.ndarray, class_names: Sequence[str], ignore_index: int) -> list[float]:
     """(N, H, W) uint8 training labels → one weight per class, in class order."""

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segrepro.data.camvid import CLASSES
+from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
@@ -71,15 +72,19 @@ def learning_rate_factor(it: int, total: int, warmup: int, power: float) -> floa
 
 def class_weights(processed: Path, scheme: str, device: torch.device) -> torch.Tensor | None:
     """The loss's class weights for ``train.class_weighting`` (None: unweighted)."""
-    if scheme == "none":
+    if scheme not in WEIGHTING_SCHEMES:
+        raise SegreproError(f"train.class_weighting {scheme!r} is unknown; use one of {', '.join(WEIGHTING_SCHEMES)}")
+    if WEIGHTING_SCHEMES[scheme] is None:
         return None
+    table_name, exponent = WEIGHTING_SCHEMES[scheme]
     card_path = Path(processed) / "card.json"
     try:
-        table = json.loads(card_path.read_text())["class_weights"][scheme]
-        return torch.tensor([float(table[c]) for c in CLASSES], device=device)
+        table = json.loads(card_path.read_text())["class_weights"][table_name]
+        weights = torch.tensor([float(table[c]) for c in CLASSES], dtype=torch.float64)
     except (OSError, ValueError, KeyError) as exc:
-        raise SegreproError(f"{card_path} holds no {scheme} class weights ({exc!r}); "
+        raise SegreproError(f"{card_path} holds no {table_name} class weights ({exc!r}); "
                             "rerun `dvc repro preprocess`") from exc
+    return (weights ** exponent).to(torch.float32).to(device)
 
 
 def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
