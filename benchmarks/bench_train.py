@@ -75,7 +75,8 @@ from segrepro.data.dataset import Split, load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
-from segrepro.params import METHOD_NAMES, load_params
+from segrepro.models.methods import METHOD_NAMES
+from segrepro.params import load_params
 from segrepro.runtime import machine_description, make_deterministic
 from segrepro.training.train import class_weights, learning_rate_factor, param_groups, validate
 
@@ -314,7 +315,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     crop = tuple(args.crop) if args.crop else (params.train.crop_height, params.train.crop_width)
     if min(crop) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1:
         raise SegreproError("--crop, --steps and --repeats must be ≥ 1 and --warmup ≥ 0")
-    variants = tuple(getattr(params.model, "variants", {}))  # ablation variants, where params has them
+    variants = tuple(params.model.variants)  # ablation variants
     unknown = [m for m in args.methods if m not in METHOD_NAMES + variants]
     if unknown or args.epoch_breakdown and args.epoch_breakdown not in METHOD_NAMES + variants:
         raise SegreproError(f"unknown method {(unknown or [args.epoch_breakdown])[0]!r}; choose from "

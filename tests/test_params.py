@@ -118,3 +118,33 @@ def test_duplicate_yaml_keys_are_rejected(tmp_path):
     path.write_text(path.read_text() + "report:\n  title: twice\n")
     with pytest.raises(SegreproError, match="'report' appears twice"):
         load_params(path)
+
+
+def test_method_blocks_are_gathered_and_a_missing_block_means_no_options(tmp_path):
+    from segrepro.models.methods import METHOD_NAMES
+
+    raw = tiny_params()
+    del raw["model"]["baseline"]
+    params = load_params(write(tmp_path, raw))
+    assert list(params.model.options) == list(METHOD_NAMES)
+    assert params.model.options["baseline"] == {} and params.model.options["pdn"] == raw["model"]["pdn"]
+    assert params.model.resolve("ddsm") == ("ddsm", raw["model"]["ddsm"])
+    assert params.model.resolve("ddsm_zeros")[0] == "ddsm"
+    with pytest.raises(SegreproError, match="unknown method 'sdm'; choose from baseline, sdn, ddsm, pdn, .*sdn_cdc"):
+        params.model.resolve("sdm")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("sdnn", {"lam": 1.0}, r"unknown params key model.sdnn \(did you mean model.sdn\?\).*one block per method "
+                           r"\(baseline, sdn, ddsm, pdn\)"),
+    ("sdn", None, "params key model.sdn must be a mapping of sdn's options"),
+    ("pdn", {"of": "sdn"}, "'of' belongs to ablation variants only"),
+    ("options", {}, "params key model.options is reserved"),
+    ("variants", {}, "params key model.variants is reserved"),
+    ("pdn_small", {"of": "baseline"}, r"model.pdn_small.of must name a method with options \(sdn, ddsm, pdn\)"),
+])
+def test_bad_model_blocks_are_named_with_the_fix(tmp_path, key, value, message):
+    raw = tiny_params()
+    raw["model"][key] = value
+    with pytest.raises(SegreproError, match=message):
+        load_params(write(tmp_path, raw))

@@ -47,7 +47,7 @@ def test_merge_equals_hand_made(tmp_path: Path) -> None:
     expected["report"]["title"] = "a title: with colon, comma"
     assert yaml.safe_load(out.read_text()) == expected
     assert params == load_params(out)
-    assert params.base.seeds == (0, 1, 2) and params.model.sdn["lam"] == 0.5
+    assert params.base.seeds == (0, 1, 2) and params.model.options["sdn"]["lam"] == 0.5
     assert out.read_text().startswith("# Generated:")
 
 

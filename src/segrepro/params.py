@@ -3,7 +3,9 @@
 Unknown keys (with a did-you-mean hint), missing keys, wrong types and
 out-of-range values all raise :class:`SegreproError` naming the key path, so
 a typo in ``params.yaml`` fails before any work is done instead of being
-silently ignored. Method-specific blocks (``model.sdn`` …) are free-form
+silently ignored. The methods are those of ``models/methods.py`` (the one
+method list; torch-free, so parsing params never imports torch). Their
+option blocks (``model.sdn`` …, gathered in ``Model.options``) are free-form
 mappings here and validated by the method's own constructor.
 
 Ablation variants: any other key under ``model`` whose value is a mapping
@@ -30,8 +32,7 @@ import yaml
 
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.errors import SegreproError
-
-METHOD_NAMES = ("baseline", "sdn", "ddsm", "pdn")
+from segrepro.models.methods import BASELINE, METHOD_NAMES
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,17 @@ class Model:
     channels: int
     pretrained: str
     pretrained_sha256: str
-    baseline: dict = field(default_factory=dict)
-    sdn: dict = field(default_factory=dict)
-    ddsm: dict = field(default_factory=dict)
-    pdn: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)   # method (METHOD_NAMES) -> its block, model.<method> in params.yaml
     variants: dict = field(default_factory=dict)  # name -> complete option block with "of"
+
+    def resolve(self, name: str) -> tuple[str, dict]:
+        """The method a run name builds and its options: a method's own block, or a variant's parent
+        and the variant's block without ``of``."""
+        if name in self.variants:
+            return self.variants[name]["of"], {k: v for k, v in self.variants[name].items() if k != "of"}
+        if name not in self.options:
+            raise SegreproError(f"unknown method {name!r}; choose from {', '.join((*self.options, *self.variants))}")
+        return name, dict(self.options[name])
 
 
 @dataclass(frozen=True)
@@ -166,17 +173,37 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     return cls(**values)
 
 
-def _split_variants(model: dict) -> dict:
-    """Move ``model.<name>: {of: ...}`` blocks into ``model.variants`` (see the module docstring)."""
-    fixed = {f.name for f in dataclasses.fields(Model)}
-    out, variants = {}, {}
+def _group_model(model: dict) -> dict:
+    """Gather ``model.<method>`` blocks into ``options`` and ``model.<name>: {of: ...}`` blocks into
+    ``variants`` (see the module docstring); every other key must be a plain ``Model`` field."""
+    grouped = {"options", "variants"}
+    plain = [f.name for f in dataclasses.fields(Model) if f.name not in grouped]
+    out: dict = {}
+    options: dict = {}
+    variants: dict = {}
     for key, value in model.items():
-        if key not in fixed and isinstance(value, dict) and "of" in value:
+        if key in grouped:
+            raise SegreproError(f"params key model.{key} is reserved; write each method's options as "
+                                f"model.<method> and each variant as model.<name>: {{of: <method>, ...}}")
+        if key in METHOD_NAMES:
+            if not isinstance(value, dict):
+                raise SegreproError(f"params key model.{key} must be a mapping of {key}'s options "
+                                    f"({{}} for none), got {value!r}")
+            if "of" in value:
+                raise SegreproError(f"model.{key} is the options of method {key}; 'of' belongs to ablation "
+                                    f"variants only: remove it, or give the variant its own name")
+            options[key] = value
+        elif key in plain:
+            out[key] = value
+        elif isinstance(value, dict) and "of" in value:
             variants[key] = value
         else:
-            out[key] = value
-    if "variants" in out:
-        raise SegreproError("params key model.variants is reserved; write each variant as model.<name>: {of: ...}")
+            guess = difflib.get_close_matches(str(key), plain + list(METHOD_NAMES), n=1)
+            hint = f" (did you mean model.{guess[0]}?)" if guess else ""
+            raise SegreproError(f"unknown params key model.{key}{hint}; allowed keys: {', '.join(plain)}, "
+                                f"one block per method ({', '.join(METHOD_NAMES)}) or an ablation variant "
+                                f"model.<name>: {{of: <method>, ...}}")
+    out["options"] = {name: options.get(name, {}) for name in METHOD_NAMES}
     out["variants"] = variants
     return out
 
@@ -186,9 +213,10 @@ def _check(params: Params) -> None:
     problems = []
     if b.dataset != "camvid":
         problems.append(f"base.dataset {b.dataset!r} is not supported; use 'camvid'")
+    with_options = [m for m in METHOD_NAMES if m != BASELINE]
     for name, block in params.model.variants.items():
-        if block["of"] not in METHOD_NAMES or block["of"] == "baseline":
-            problems.append(f"model.{name}.of must name a method with options ({', '.join(METHOD_NAMES[1:])}), "
+        if block["of"] not in with_options:
+            problems.append(f"model.{name}.of must name a method with options ({', '.join(with_options)}), "
                             f"got {block['of']!r}")
     known = METHOD_NAMES + tuple(params.model.variants)
     for m in b.methods:
@@ -198,8 +226,8 @@ def _check(params: Params) -> None:
         problems.append("base.methods and base.seeds must not be empty")
     if len(set(b.methods)) != len(b.methods) or len(set(b.seeds)) != len(b.seeds):
         problems.append("base.methods and base.seeds must not repeat entries")
-    if b.methods and b.methods[0] != "baseline" and len(b.methods) > 1:
-        problems.append("base.methods must start with 'baseline': methods are compared against it")
+    if b.methods and b.methods[0] != BASELINE and len(b.methods) > 1:
+        problems.append(f"base.methods must start with {BASELINE!r}: methods are compared against it")
     positive = {"preprocess.height": p.height, "preprocess.width": p.width, "train.epochs": t.epochs,
                 "train.batch_size": t.batch_size, "train.crop_height": t.crop_height,
                 "train.crop_width": t.crop_width, "train.threads": t.threads,
@@ -262,15 +290,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def parent_method(params: Params, name: str) -> str:
     """The method a run name builds: itself for a method, ``of`` for an ablation variant."""
-    variant = params.model.variants.get(name)
-    return variant["of"] if variant else name
+    return params.model.resolve(name)[0]
 
 
 def method_options(params: Params, name: str) -> dict:
     """The option block of a method or variant (without the variant's ``of``)."""
-    if name in params.model.variants:
-        return {k: v for k, v in params.model.variants[name].items() if k != "of"}
-    return dict(getattr(params.model, name, {}) or {})
+    return params.model.resolve(name)[1]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -283,7 +308,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except yaml.YAMLError as exc:
         raise SegreproError(f"params file {path} is not valid YAML: {exc}") from exc
     if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
-        raw = dict(raw, model=_split_variants(raw["model"]))
+        raw = dict(raw, model=_group_model(raw["model"]))
     params = _build(Params, raw, "")
     _check(params)
     return params
