@@ -16,6 +16,12 @@ evaluated and compared like one, and ``compare`` also sets it against its
 parent. Variant blocks are complete (no inheritance) so that each run's DVC
 params are exactly what built it; ``tests/test_params.py`` checks that every
 variant differs from its parent block only in the keys it is about.
+
+The ``runtime`` section holds what more than one stage reads about *where*
+it runs (device, CPU threads, inference batch size), so no stage reads
+another stage's section; its keys used to be ``train.device``,
+``train.threads`` and ``evaluate.batch_size`` (``MOVED_KEYS``), and a file
+that still has them fails naming the new key.
 """
 from __future__ import annotations
 
@@ -78,6 +84,13 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Runtime:
+    device: str                  # auto | cpu | cuda
+    threads: int                 # torch CPU threads per run (CPU bits depend on it)
+    inference_batch_size: int    # images per forward pass: validation in train, the test split in evaluate
+
+
+@dataclass(frozen=True)
 class Train:
     epochs: int
     batch_size: int
@@ -90,8 +103,6 @@ class Train:
     scale_min: float
     scale_max: float
     flip: bool
-    threads: int
-    device: str
     class_weighting: str = "none"   # data.class_weights.WEIGHTING_SCHEMES (tables in card.json)
     warmup_epochs: float = 0.0      # linear warm-up from 0 to lr, counted in iterations
     val_every: int = 1              # validate every k epochs (and always after the last)
@@ -101,7 +112,6 @@ class Train:
 
 @dataclass(frozen=True)
 class Evaluate:
-    batch_size: int
     latency_runs: int
     bf_tolerances: tuple[int, ...]     # absolute pixels at the evaluated resolution
     trimap_widths: tuple[int, ...]     # absolute pixels
@@ -124,10 +134,26 @@ class Params:
     download: Download
     preprocess: Preprocess
     model: Model
+    runtime: Runtime
     train: Train
     evaluate: Evaluate
     report: Report
     audit: Audit
+
+
+# Keys that moved to another section: where each lives now (checked before anything else).
+MOVED_KEYS = {"train.device": "runtime.device", "train.threads": "runtime.threads",
+              "evaluate.batch_size": "runtime.inference_batch_size"}
+
+
+def _check_moved(raw: Any, path: Path) -> None:
+    """Name every moved key the file still sets, with its new place (before the generic unknown-key error)."""
+    found = [key for key in MOVED_KEYS if isinstance(raw, dict) and isinstance(raw.get(key.split(".")[0]), dict)
+             and key.split(".")[1] in raw[key.split(".")[0]]]
+    if found:
+        moves = ", ".join(f"{key} → {MOVED_KEYS[key]}" for key in found)
+        raise SegreproError(f"params file {path}: {moves} (moved to the shared runtime section); move the "
+                            "value(s) there, e.g. runtime: {device: auto, threads: 2, inference_batch_size: 8}")
 
 
 def _convert(value: Any, hint: Any, path: str) -> Any:
@@ -230,8 +256,8 @@ def _check(params: Params) -> None:
         problems.append(f"base.methods must start with {BASELINE!r}: methods are compared against it")
     positive = {"preprocess.height": p.height, "preprocess.width": p.width, "train.epochs": t.epochs,
                 "train.batch_size": t.batch_size, "train.crop_height": t.crop_height,
-                "train.crop_width": t.crop_width, "train.threads": t.threads,
-                "evaluate.batch_size": params.evaluate.batch_size,
+                "train.crop_width": t.crop_width, "runtime.threads": params.runtime.threads,
+                "runtime.inference_batch_size": params.runtime.inference_batch_size,
                 "model.channels": params.model.channels}
     problems += [f"params key {k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
     ev = params.evaluate
@@ -266,8 +292,8 @@ def _check(params: Params) -> None:
         problems.append(f"base.seeds must lie in 0..2^32-1, got {list(b.seeds)}")
     if params.evaluate.latency_runs < 1:
         problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
-    if t.device not in ("auto", "cpu", "cuda"):
-        problems.append(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+    if params.runtime.device not in ("auto", "cpu", "cuda"):
+        problems.append(f"runtime.device must be auto, cpu or cuda, got {params.runtime.device!r}")
     if params.model.decoder not in ("fcn", "fpn"):
         problems.append(f"model.decoder must be 'fcn' or 'fpn', got {params.model.decoder!r}")
     if problems:
@@ -298,6 +324,22 @@ def method_options(params: Params, name: str) -> dict:
     return params.model.resolve(name)[1]
 
 
+def train_record(params: Params) -> dict[str, Any]:
+    """The checkpoint's ``train`` entry: the train params, with ``runtime.threads`` and
+    ``runtime.device`` where they stood before they moved to ``runtime`` (after ``flip``).
+
+    The two belong in the record (CPU bits depend on the thread count), and the old keys and
+    their order are kept on purpose: the checkpoint is pickled, so the same entry keeps new
+    checkpoints byte-identical to those made before the move, and their md5s in the pins valid.
+    """
+    record: dict[str, Any] = {}
+    for key, value in dataclasses.asdict(params.train).items():
+        record[key] = value
+        if key == "flip":
+            record.update(threads=params.runtime.threads, device=params.runtime.device)
+    return record
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file (every stage does, so a typo anywhere fails early)."""
     path = Path(path)
@@ -307,6 +349,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise SegreproError(f"params file {path} is not valid YAML: {exc}") from exc
+    _check_moved(raw, path)
     if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
         raw = dict(raw, model=_group_model(raw["model"]))
     params = _build(Params, raw, "")
