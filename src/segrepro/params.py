@@ -148,8 +148,11 @@ MOVED_KEYS = {"train.device": "runtime.device", "train.threads": "runtime.thread
 
 def _check_moved(raw: Any, path: Path) -> None:
     """Name every moved key the file still sets, with its new place (before the generic unknown-key error)."""
-    found = [key for key in MOVED_KEYS if isinstance(raw, dict) and isinstance(raw.get(key.split(".")[0]), dict)
-             and key.split(".")[1] in raw[key.split(".")[0]]]
+    found = []
+    for key in MOVED_KEYS:
+        section, name = key.split(".")
+        if isinstance(raw, dict) and isinstance(raw.get(section), dict) and name in raw[section]:
+            found.append(key)
     if found:
         moves = ", ".join(f"{key} → {MOVED_KEYS[key]}" for key in found)
         raise SegreproError(f"params file {path}: {moves} (moved to the shared runtime section); move the "
