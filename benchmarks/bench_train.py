@@ -75,7 +75,8 @@ from segrepro.data.dataset import Split, load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
-from segrepro.params import METHOD_NAMES, load_params
+from segrepro.models.methods import METHOD_NAMES
+from segrepro.params import load_params
 from segrepro.runtime import machine_description, make_deterministic
 from segrepro.training.train import class_weights, learning_rate_factor, param_groups, validate
 
@@ -310,11 +311,11 @@ def report(result: dict[str, Any], markdown: bool) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     params = load_params(args.params)
-    threads = check_threads(args.threads if args.threads is not None else params.train.threads)
+    threads = check_threads(args.threads if args.threads is not None else params.runtime.threads)
     crop = tuple(args.crop) if args.crop else (params.train.crop_height, params.train.crop_width)
     if min(crop) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1:
         raise SegreproError("--crop, --steps and --repeats must be ≥ 1 and --warmup ≥ 0")
-    variants = tuple(getattr(params.model, "variants", {}))  # ablation variants, where params has them
+    variants = tuple(params.model.variants)  # ablation variants
     unknown = [m for m in args.methods if m not in METHOD_NAMES + variants]
     if unknown or args.epoch_breakdown and args.epoch_breakdown not in METHOD_NAMES + variants:
         raise SegreproError(f"unknown method {(unknown or [args.epoch_breakdown])[0]!r}; choose from "
@@ -377,7 +378,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10, help="timed steps per method and layout (median)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
     p.add_argument("--repeats", type=int, default=5, help="matmul/conv repeats (best of)")
-    p.add_argument("--threads", type=int, help="default: train.threads from params")
+    p.add_argument("--threads", type=int, help="default: runtime.threads from params")
     p.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="default: train crop from params")
     p.add_argument("--epoch-breakdown", nargs="?", const="baseline", metavar="METHOD", help="default: baseline")
     p.add_argument("--data", default="data/processed", help="processed CamVid for --epoch-breakdown")

@@ -27,7 +27,8 @@ from segrepro.training.train import run_training
 
 def check_training(params_path: str, processed: Path, epochs: int) -> list[dict]:
     params = load_params(params_path)
-    params = dataclasses.replace(params, train=dataclasses.replace(params.train, device="cuda", epochs=epochs))
+    params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, device="cuda"),
+                                 train=dataclasses.replace(params.train, epochs=epochs))
     rows = []
     for method in params.base.methods:
         history: list[dict] = []

@@ -88,8 +88,8 @@ train.batch_size: 4
 train.epochs: 1
 train.warmup_epochs: 0
 train.val_every: 1
-train.threads: 1
-train.device: cpu
+runtime.threads: 1
+runtime.device: cpu
 train.compile: false
 base.seeds: [0]
 base.methods: [baseline, pdn]

@@ -19,7 +19,8 @@ def tiny_params(**overrides: dict) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["preprocess"].update(height=48, width=64, max_images=4)
     params["train"].update(epochs=1, batch_size=2, crop_height=48, crop_width=64)
-    params["evaluate"].update(latency_runs=1, batch_size=4)
+    params["runtime"].update(inference_batch_size=4)
+    params["evaluate"].update(latency_runs=1)
     for section, values in overrides.items():
         params[section].update(values)
     return params

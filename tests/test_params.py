@@ -40,7 +40,10 @@ def test_missing_key_is_named(tmp_path):
     ("train", "epochs", 0, "train.epochs must be > 0"),
     ("base", "methods", ["baseline", "sdm"], "unknown method 'sdm'"),
     ("model", "decoder", "unet", "model.decoder must be 'fcn' or 'fpn'"),
-    ("train", "device", "tpu", "train.device must be auto, cpu or cuda"),
+    ("runtime", "device", "tpu", "runtime.device must be auto, cpu or cuda"),
+    ("runtime", "threads", 0, "runtime.threads must be > 0"),
+    ("runtime", "inference_batch_size", 0, "runtime.inference_batch_size must be > 0"),
+    ("runtime", "threads", 2.5, "runtime.threads must be of type int"),
     ("train", "lr", float("nan"), "train.lr must be a finite number > 0"),
     ("train", "lr", float("inf"), "train.lr must be a finite number > 0"),
     ("train", "momentum", -0.9, "train.momentum must be a finite number >= 0"),
@@ -118,3 +121,80 @@ def test_duplicate_yaml_keys_are_rejected(tmp_path):
     path.write_text(path.read_text() + "report:\n  title: twice\n")
     with pytest.raises(SegreproError, match="'report' appears twice"):
         load_params(path)
+
+
+def test_method_blocks_are_gathered_and_a_missing_block_means_no_options(tmp_path):
+    from segrepro.models.methods import METHOD_NAMES
+
+    raw = tiny_params()
+    del raw["model"]["baseline"]
+    params = load_params(write(tmp_path, raw))
+    assert list(params.model.options) == list(METHOD_NAMES)
+    assert params.model.options["baseline"] == {} and params.model.options["pdn"] == raw["model"]["pdn"]
+    assert params.model.resolve("ddsm") == ("ddsm", raw["model"]["ddsm"])
+    assert params.model.resolve("ddsm_zeros")[0] == "ddsm"
+    with pytest.raises(SegreproError, match="unknown method 'sdm'; choose from baseline, sdn, ddsm, pdn, .*sdn_cdc"):
+        params.model.resolve("sdm")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("sdnn", {"lam": 1.0}, r"unknown params key model.sdnn \(did you mean model.sdn\?\).*one block per method "
+                           r"\(baseline, sdn, ddsm, pdn\)"),
+    ("sdn", None, "params key model.sdn must be a mapping of sdn's options"),
+    ("pdn", {"of": "sdn"}, "'of' belongs to ablation variants only"),
+    ("options", {}, "params key model.options is reserved"),
+    ("variants", {}, "params key model.variants is reserved"),
+    ("pdn_small", {"of": "baseline"}, r"model.pdn_small.of must name a method with options \(sdn, ddsm, pdn\)"),
+])
+def test_bad_model_blocks_are_named_with_the_fix(tmp_path, key, value, message):
+    raw = tiny_params()
+    raw["model"][key] = value
+    with pytest.raises(SegreproError, match=message):
+        load_params(write(tmp_path, raw))
+
+
+def test_runtime_section_is_shared_by_train_and_evaluate():
+    params = load_params(REPO / "params.yaml")
+    assert params.runtime.device in ("auto", "cpu", "cuda") and params.runtime.threads >= 1
+    assert params.runtime.inference_batch_size >= 1
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for stage in ("train", "evaluate"):
+        listed = stages[stage]["params"]
+        assert "runtime" in listed, f"dvc.yaml: {stage} reads the runtime section but does not list it"
+        other = "evaluate" if stage == "train" else "train"
+        assert not [p for p in listed if p == other or p.startswith(other + ".")], \
+            f"dvc.yaml: {stage} lists params of the {other} section"
+
+
+def test_keys_that_moved_to_runtime_name_their_new_place(tmp_path):
+    raw = tiny_params()
+    raw["train"]["device"] = "cpu"
+    raw["evaluate"]["batch_size"] = 4
+    with pytest.raises(SegreproError, match=r"train.device → runtime.device, "
+                                            r"evaluate.batch_size → runtime.inference_batch_size .*move the value"):
+        load_params(write(tmp_path, raw))
+    raw = tiny_params()
+    raw["train"]["threads"] = 2
+    del raw["runtime"]  # the old key is named before the missing section
+    with pytest.raises(SegreproError, match=r"train.threads → runtime.threads"):
+        load_params(write(tmp_path, raw))
+
+
+def test_a_params_file_without_runtime_names_the_section(tmp_path):
+    raw = tiny_params()
+    del raw["runtime"]
+    with pytest.raises(SegreproError, match="params key runtime is missing; add it to params.yaml"):
+        load_params(write(tmp_path, raw))
+
+
+def test_the_checkpoint_train_record_keeps_its_layout(tmp_path):
+    """Checkpoints are pickled: runtime.threads/device stay inside ``train``, at their old place, so a
+    checkpoint trained after the move is byte-identical to one trained before (the pinned md5s)."""
+    from segrepro.params import train_record
+
+    raw = tiny_params(runtime={"threads": 3, "device": "cpu"})
+    record = train_record(load_params(write(tmp_path, raw)))
+    assert list(record) == ["epochs", "batch_size", "lr", "momentum", "weight_decay", "poly_power",
+                            "crop_height", "crop_width", "scale_min", "scale_max", "flip", "threads", "device",
+                            "class_weighting", "warmup_epochs", "val_every", "compile", "channels_last"]
+    assert record["threads"] == 3 and record["device"] == "cpu" and record["epochs"] == raw["train"]["epochs"]

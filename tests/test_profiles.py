@@ -25,7 +25,7 @@ SAMPLE = """\
 preprocess.height: 360
 base.seeds: [0, 1, 2]
 model.sdn.lam: 0.5
-train.device: cpu
+runtime.device: cpu
 train.flip: false
 train.scale_max: 1.5
 audit.pins: pins-gpu.yaml
@@ -40,14 +40,14 @@ def test_merge_equals_hand_made(tmp_path: Path) -> None:
     expected["preprocess"]["height"] = 360
     expected["base"]["seeds"] = [0, 1, 2]
     expected["model"]["sdn"]["lam"] = 0.5
-    expected["train"]["device"] = "cpu"
+    expected["runtime"]["device"] = "cpu"
     expected["train"]["flip"] = False
     expected["train"]["scale_max"] = 1.5
     expected["audit"]["pins"] = "pins-gpu.yaml"
     expected["report"]["title"] = "a title: with colon, comma"
     assert yaml.safe_load(out.read_text()) == expected
     assert params == load_params(out)
-    assert params.base.seeds == (0, 1, 2) and params.model.sdn["lam"] == 0.5
+    assert params.base.seeds == (0, 1, 2) and params.model.options["sdn"]["lam"] == 0.5
     assert out.read_text().startswith("# Generated:")
 
 
@@ -77,7 +77,7 @@ def test_malformed_profile_fails(tmp_path: Path, text: str) -> None:
 def test_set_args_format(tmp_path: Path) -> None:
     args = profiles.set_args(_profile(tmp_path, SAMPLE), PARAMS)
     assert args == ["-S", "preprocess.height=360", "-S", "base.seeds=[0,1,2]", "-S", "model.sdn.lam=0.5",
-                    "-S", "train.device=cpu", "-S", "train.flip=false", "-S", "train.scale_max=1.5",
+                    "-S", "runtime.device=cpu", "-S", "train.flip=false", "-S", "train.scale_max=1.5",
                     "-S", "audit.pins=pins-gpu.yaml", "-S", "report.title='a title: with colon, comma'"]
 
 
@@ -111,8 +111,8 @@ def test_cuda_profile_without_cuda_says_so(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SegreproError, match="no visible CUDA device"):
-        profiles.check_device(_profile(tmp_path, "train.device: cuda\n"))
-    profiles.check_device(_profile(tmp_path, "train.device: cpu\n"))  # no error
+        profiles.check_device(_profile(tmp_path, "runtime.device: cuda\n"))
+    profiles.check_device(_profile(tmp_path, "runtime.device: cpu\n"))  # no error
 
 
 def test_paper_gpu_profile_matches_params_yaml(tmp_path: Path) -> None:
@@ -122,5 +122,11 @@ def test_paper_gpu_profile_matches_params_yaml(tmp_path: Path) -> None:
         pytest.skip(f"params.yaml has no train.{'/'.join(pending)} yet (being added); the profile sets them")
     params = profiles.merge(PARAMS, ROOT / "profiles" / "paper-gpu.yaml", tmp_path / "gpu.yaml")
     assert (params.preprocess.height, params.preprocess.width) == (360, 480)
-    assert params.train.device == "cuda" and len(params.base.seeds) == 3
+    assert params.runtime.device == "cuda" and len(params.base.seeds) == 3
+    assert params.runtime.threads == 4 and params.runtime.inference_batch_size == 16
     assert params.evaluate.bf_tolerances == (2, 4, 6, 10) and params.evaluate.trimap_widths == (4, 8, 16, 32)
+
+
+def test_a_profile_with_a_moved_key_names_the_new_one(tmp_path: Path) -> None:
+    with pytest.raises(SegreproError, match=r"sets train.device, which moved to runtime.device .*rename the key"):
+        profiles.set_args(_profile(tmp_path, "train.device: cuda\n"), PARAMS)

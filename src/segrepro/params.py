@@ -3,7 +3,9 @@
 Unknown keys (with a did-you-mean hint), missing keys, wrong types and
 out-of-range values all raise :class:`SegreproError` naming the key path, so
 a typo in ``params.yaml`` fails before any work is done instead of being
-silently ignored. Method-specific blocks (``model.sdn`` …) are free-form
+silently ignored. The methods are those of ``models/methods.py`` (the one
+method list; torch-free, so parsing params never imports torch). Their
+option blocks (``model.sdn`` …, gathered in ``Model.options``) are free-form
 mappings here and validated by the method's own constructor.
 
 Ablation variants: any other key under ``model`` whose value is a mapping
@@ -14,6 +16,12 @@ evaluated and compared like one, and ``compare`` also sets it against its
 parent. Variant blocks are complete (no inheritance) so that each run's DVC
 params are exactly what built it; ``tests/test_params.py`` checks that every
 variant differs from its parent block only in the keys it is about.
+
+The ``runtime`` section holds what more than one stage reads about *where*
+it runs (device, CPU threads, inference batch size), so no stage reads
+another stage's section; its keys used to be ``train.device``,
+``train.threads`` and ``evaluate.batch_size`` (``MOVED_KEYS``), and a file
+that still has them fails naming the new key.
 """
 from __future__ import annotations
 
@@ -30,8 +38,7 @@ import yaml
 
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.errors import SegreproError
-
-METHOD_NAMES = ("baseline", "sdn", "ddsm", "pdn")
+from segrepro.models.methods import BASELINE, METHOD_NAMES
 
 
 @dataclass(frozen=True)
@@ -63,11 +70,24 @@ class Model:
     channels: int
     pretrained: str
     pretrained_sha256: str
-    baseline: dict = field(default_factory=dict)
-    sdn: dict = field(default_factory=dict)
-    ddsm: dict = field(default_factory=dict)
-    pdn: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)   # method (METHOD_NAMES) -> its block, model.<method> in params.yaml
     variants: dict = field(default_factory=dict)  # name -> complete option block with "of"
+
+    def resolve(self, name: str) -> tuple[str, dict]:
+        """The method a run name builds and its options: a method's own block, or a variant's parent
+        and the variant's block without ``of``."""
+        if name in self.variants:
+            return self.variants[name]["of"], {k: v for k, v in self.variants[name].items() if k != "of"}
+        if name not in self.options:
+            raise SegreproError(f"unknown method {name!r}; choose from {', '.join((*self.options, *self.variants))}")
+        return name, dict(self.options[name])
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str                  # auto | cpu | cuda
+    threads: int                 # torch CPU threads per run (CPU bits depend on it)
+    inference_batch_size: int    # images per forward pass: validation in train, the test split in evaluate
 
 
 @dataclass(frozen=True)
@@ -83,8 +103,6 @@ class Train:
     scale_min: float
     scale_max: float
     flip: bool
-    threads: int
-    device: str
     class_weighting: str = "none"   # data.class_weights.WEIGHTING_SCHEMES (tables in card.json)
     warmup_epochs: float = 0.0      # linear warm-up from 0 to lr, counted in iterations
     val_every: int = 1              # validate every k epochs (and always after the last)
@@ -94,7 +112,6 @@ class Train:
 
 @dataclass(frozen=True)
 class Evaluate:
-    batch_size: int
     latency_runs: int
     bf_tolerances: tuple[int, ...]     # absolute pixels at the evaluated resolution
     trimap_widths: tuple[int, ...]     # absolute pixels
@@ -117,10 +134,29 @@ class Params:
     download: Download
     preprocess: Preprocess
     model: Model
+    runtime: Runtime
     train: Train
     evaluate: Evaluate
     report: Report
     audit: Audit
+
+
+# Keys that moved to another section: where each lives now (checked before anything else).
+MOVED_KEYS = {"train.device": "runtime.device", "train.threads": "runtime.threads",
+              "evaluate.batch_size": "runtime.inference_batch_size"}
+
+
+def _check_moved(raw: Any, path: Path) -> None:
+    """Name every moved key the file still sets, with its new place (before the generic unknown-key error)."""
+    found = []
+    for key in MOVED_KEYS:
+        section, name = key.split(".")
+        if isinstance(raw, dict) and isinstance(raw.get(section), dict) and name in raw[section]:
+            found.append(key)
+    if found:
+        moves = ", ".join(f"{key} → {MOVED_KEYS[key]}" for key in found)
+        raise SegreproError(f"params file {path}: {moves} (moved to the shared runtime section); move the "
+                            "value(s) there, e.g. runtime: {device: auto, threads: 2, inference_batch_size: 8}")
 
 
 def _convert(value: Any, hint: Any, path: str) -> Any:
@@ -166,17 +202,37 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     return cls(**values)
 
 
-def _split_variants(model: dict) -> dict:
-    """Move ``model.<name>: {of: ...}`` blocks into ``model.variants`` (see the module docstring)."""
-    fixed = {f.name for f in dataclasses.fields(Model)}
-    out, variants = {}, {}
+def _group_model(model: dict) -> dict:
+    """Gather ``model.<method>`` blocks into ``options`` and ``model.<name>: {of: ...}`` blocks into
+    ``variants`` (see the module docstring); every other key must be a plain ``Model`` field."""
+    grouped = {"options", "variants"}
+    plain = [f.name for f in dataclasses.fields(Model) if f.name not in grouped]
+    out: dict = {}
+    options: dict = {}
+    variants: dict = {}
     for key, value in model.items():
-        if key not in fixed and isinstance(value, dict) and "of" in value:
+        if key in grouped:
+            raise SegreproError(f"params key model.{key} is reserved; write each method's options as "
+                                f"model.<method> and each variant as model.<name>: {{of: <method>, ...}}")
+        if key in METHOD_NAMES:
+            if not isinstance(value, dict):
+                raise SegreproError(f"params key model.{key} must be a mapping of {key}'s options "
+                                    f"({{}} for none), got {value!r}")
+            if "of" in value:
+                raise SegreproError(f"model.{key} is the options of method {key}; 'of' belongs to ablation "
+                                    f"variants only: remove it, or give the variant its own name")
+            options[key] = value
+        elif key in plain:
+            out[key] = value
+        elif isinstance(value, dict) and "of" in value:
             variants[key] = value
         else:
-            out[key] = value
-    if "variants" in out:
-        raise SegreproError("params key model.variants is reserved; write each variant as model.<name>: {of: ...}")
+            guess = difflib.get_close_matches(str(key), plain + list(METHOD_NAMES), n=1)
+            hint = f" (did you mean model.{guess[0]}?)" if guess else ""
+            raise SegreproError(f"unknown params key model.{key}{hint}; allowed keys: {', '.join(plain)}, "
+                                f"one block per method ({', '.join(METHOD_NAMES)}) or an ablation variant "
+                                f"model.<name>: {{of: <method>, ...}}")
+    out["options"] = {name: options.get(name, {}) for name in METHOD_NAMES}
     out["variants"] = variants
     return out
 
@@ -186,9 +242,10 @@ def _check(params: Params) -> None:
     problems = []
     if b.dataset != "camvid":
         problems.append(f"base.dataset {b.dataset!r} is not supported; use 'camvid'")
+    with_options = [m for m in METHOD_NAMES if m != BASELINE]
     for name, block in params.model.variants.items():
-        if block["of"] not in METHOD_NAMES or block["of"] == "baseline":
-            problems.append(f"model.{name}.of must name a method with options ({', '.join(METHOD_NAMES[1:])}), "
+        if block["of"] not in with_options:
+            problems.append(f"model.{name}.of must name a method with options ({', '.join(with_options)}), "
                             f"got {block['of']!r}")
     known = METHOD_NAMES + tuple(params.model.variants)
     for m in b.methods:
@@ -198,12 +255,12 @@ def _check(params: Params) -> None:
         problems.append("base.methods and base.seeds must not be empty")
     if len(set(b.methods)) != len(b.methods) or len(set(b.seeds)) != len(b.seeds):
         problems.append("base.methods and base.seeds must not repeat entries")
-    if b.methods and b.methods[0] != "baseline" and len(b.methods) > 1:
-        problems.append("base.methods must start with 'baseline': methods are compared against it")
+    if b.methods and b.methods[0] != BASELINE and len(b.methods) > 1:
+        problems.append(f"base.methods must start with {BASELINE!r}: methods are compared against it")
     positive = {"preprocess.height": p.height, "preprocess.width": p.width, "train.epochs": t.epochs,
                 "train.batch_size": t.batch_size, "train.crop_height": t.crop_height,
-                "train.crop_width": t.crop_width, "train.threads": t.threads,
-                "evaluate.batch_size": params.evaluate.batch_size,
+                "train.crop_width": t.crop_width, "runtime.threads": params.runtime.threads,
+                "runtime.inference_batch_size": params.runtime.inference_batch_size,
                 "model.channels": params.model.channels}
     problems += [f"params key {k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
     ev = params.evaluate
@@ -238,8 +295,8 @@ def _check(params: Params) -> None:
         problems.append(f"base.seeds must lie in 0..2^32-1, got {list(b.seeds)}")
     if params.evaluate.latency_runs < 1:
         problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
-    if t.device not in ("auto", "cpu", "cuda"):
-        problems.append(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+    if params.runtime.device not in ("auto", "cpu", "cuda"):
+        problems.append(f"runtime.device must be auto, cpu or cuda, got {params.runtime.device!r}")
     if params.model.decoder not in ("fcn", "fpn"):
         problems.append(f"model.decoder must be 'fcn' or 'fpn', got {params.model.decoder!r}")
     if problems:
@@ -262,15 +319,28 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def parent_method(params: Params, name: str) -> str:
     """The method a run name builds: itself for a method, ``of`` for an ablation variant."""
-    variant = params.model.variants.get(name)
-    return variant["of"] if variant else name
+    return params.model.resolve(name)[0]
 
 
 def method_options(params: Params, name: str) -> dict:
     """The option block of a method or variant (without the variant's ``of``)."""
-    if name in params.model.variants:
-        return {k: v for k, v in params.model.variants[name].items() if k != "of"}
-    return dict(getattr(params.model, name, {}) or {})
+    return params.model.resolve(name)[1]
+
+
+def train_record(params: Params) -> dict[str, Any]:
+    """The checkpoint's ``train`` entry: the train params, with ``runtime.threads`` and
+    ``runtime.device`` where they stood before they moved to ``runtime`` (after ``flip``).
+
+    The two belong in the record (CPU bits depend on the thread count), and the old keys and
+    their order are kept on purpose: the checkpoint is pickled, so the same entry keeps new
+    checkpoints byte-identical to those made before the move, and their md5s in the pins valid.
+    """
+    record: dict[str, Any] = {}
+    for key, value in dataclasses.asdict(params.train).items():
+        record[key] = value
+        if key == "flip":
+            record.update(threads=params.runtime.threads, device=params.runtime.device)
+    return record
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -282,8 +352,9 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise SegreproError(f"params file {path} is not valid YAML: {exc}") from exc
+    _check_moved(raw, path)
     if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
-        raw = dict(raw, model=_split_variants(raw["model"]))
+        raw = dict(raw, model=_group_model(raw["model"]))
     params = _build(Params, raw, "")
     _check(params)
     return params

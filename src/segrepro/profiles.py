@@ -1,7 +1,7 @@
 """Named parameter profiles: dotted-key overrides of ``params.yaml``.
 
 A profile (``profiles/<name>.yaml``) is a flat YAML mapping from a dotted
-params key to its value, e.g. ``train.device: cuda`` or
+params key to its value, e.g. ``runtime.device: cuda`` or
 ``base.seeds: [0, 1, 2]``. Every key must already exist in ``params.yaml``
 (a profile changes values, never the schema), so a typo fails with a
 did-you-mean hint before anything runs. Two ways to use one:
@@ -35,7 +35,7 @@ import yaml
 
 from segrepro.atomic import atomic_file
 from segrepro.errors import SegreproError
-from segrepro.params import Params, load_params
+from segrepro.params import MOVED_KEYS, Params, load_params
 
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 _RESERVED = {"true", "false", "null", "nan", "inf", "none"}
@@ -56,7 +56,7 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     raw = _read_yaml(path, "profile")
     if not isinstance(raw, dict) or not raw:
         raise SegreproError(f"profile {path} must be a non-empty mapping of dotted params keys to values, "
-                            f"e.g. 'train.device: cuda'")
+                            f"e.g. 'runtime.device: cuda'")
     for key in raw:
         if not isinstance(key, str) or not all(key.split(".")):
             raise SegreproError(f"profile {path} has key {key!r}; keys are dotted params paths such as "
@@ -67,6 +67,9 @@ def load_profile(path: str | Path) -> dict[str, Any]:
 def check_keys(params_raw: dict, overrides: dict[str, Any], profile: str | Path) -> None:
     """Every override must name a key that exists in the params file."""
     for key in overrides:
+        if key in MOVED_KEYS:
+            raise SegreproError(f"profile {profile} sets {key}, which moved to {MOVED_KEYS[key]} (the shared "
+                                f"runtime section); rename the key in the profile")
         node: Any = params_raw
         walked: list[str] = []
         for part in key.split("."):
@@ -149,12 +152,12 @@ def set_args(profile_path: str | Path, params_path: str | Path = "params.yaml") 
 
 def check_device(profile_path: str | Path) -> None:
     """One clear line when a CUDA profile meets a machine without a visible CUDA device."""
-    device = load_profile(profile_path).get("train.device")
+    device = load_profile(profile_path).get("runtime.device")
     if device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            raise SegreproError(f"profile {profile_path} trains on CUDA (train.device: cuda) but this machine "
+            raise SegreproError(f"profile {profile_path} trains on CUDA (runtime.device: cuda) but this machine "
                                 "has no visible CUDA device; run it on a GPU machine, or run the default "
                                 "params (`dvc repro`) here")
 

@@ -21,7 +21,7 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SegreproError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+        raise SegreproError("runtime.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
     return torch.device(name)
 
 

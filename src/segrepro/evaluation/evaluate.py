@@ -13,7 +13,7 @@ re-read the ``evaluate`` parameters.
 
 Progress (``segrepro.progress``, on stdout): the prediction pass and the
 per-image statistics are run in chunks of the batch size each already uses
-(``predict``'s ``evaluate.batch_size``, ``per_image_stats``' 32 images), so
+(``predict``'s ``runtime.inference_batch_size``, ``per_image_stats``' 32 images), so
 the results are those of one call; the cost measurement prints a start and a
 done line.
 """
@@ -84,8 +84,8 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
              out: Path, per_image_out: Path) -> dict[str, Any]:
     """Write the metrics JSON (``out``) and the per-image statistics (``per_image_out``, .npz)."""
     base, ev = params.base, params.evaluate
-    device = select_device(params.train.device)
-    make_deterministic(seed, params.train.threads, device)
+    device = select_device(params.runtime.device)
+    make_deterministic(seed, params.runtime.threads, device)
     model, state = load_checkpoint(checkpoint)
     if (state["method"], state["seed"]) != (method, seed):
         raise SegreproError(f"checkpoint {checkpoint} holds {state['method']}-{state['seed']}, "
@@ -93,7 +93,7 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     model = model.to(device)
     test = load_split(processed, "test")
     label = run_key(method, seed)
-    pred = _predict_tracked(model, test.images, ev.batch_size, device, label)
+    pred = _predict_tracked(model, test.images, params.runtime.inference_batch_size, device, label)
     height, width = test.images.shape[1:3]
     stats = _stats_tracked(pred, test.labels, base, ev, device, label)
     # The quality metrics (mIoU included) are the registry's reducers of the image-mean statistics; the

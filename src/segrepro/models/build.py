@@ -1,10 +1,16 @@
-"""Model assembly: backbone → neck → decoder, and the one explicit METHODS dict.
+"""Model assembly: backbone → neck → decoder, and the METHODS dict of the method builders.
 
 Each method contributes either a *neck* (a module mapping the list of
 backbone features to a list of the same length — SDN, PDN) or a *fusion*
 for the FPN top-down pathway (DDSM); the baseline contributes neither. The
 backbone, decoder, recipe and data are shared, so the only difference
 between two runs is the method's module.
+
+``METHODS`` maps every name of ``models.methods.METHOD_NAMES`` (the one
+method list, torch-free so that ``params.py`` can validate against it) to
+its builder, the function ``_<name>`` below, in that order. A method is
+therefore added by writing ``_<name>`` and listing the name there; see
+``models/methods.py``.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from segrepro.errors import SegreproError
 from segrepro.models.backbone import ResNet, load_pretrained
 from segrepro.models.ddsm import DDSMFusion
 from segrepro.models.decoder import FCNHead, FPNDecoder, FusionFactory
+from segrepro.models.methods import METHOD_NAMES
 from segrepro.models.pdn import PDNNeck
 from segrepro.models.sdn import SDNNeck
 
@@ -87,7 +94,16 @@ def _pdn(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Inser
     return Insertion(LastLevelNeck(in_channels, _construct("pdn", PDNNeck, in_channels[-1], **options)))
 
 
-METHODS: dict[str, MethodBuilder] = {"baseline": _baseline, "sdn": _sdn, "ddsm": _ddsm, "pdn": _pdn}
+def builders(names: tuple[str, ...], namespace: dict[str, Any]) -> dict[str, MethodBuilder]:
+    """Each listed method's builder ``_<name>`` from ``namespace``, in list order."""
+    missing = [name for name in names if not callable(namespace.get(f"_{name}"))]
+    if missing:
+        raise SegreproError(f"models/methods.py lists {', '.join(missing)} but models/build.py has no builder "
+                            f"{', '.join(f'_{name}' for name in missing)}; write it (see _sdn) or drop the name")
+    return {name: namespace[f"_{name}"] for name in names}
+
+
+METHODS: dict[str, MethodBuilder] = builders(METHOD_NAMES, globals())
 
 
 class SegmentationModel(nn.Module):
@@ -133,13 +149,9 @@ def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, 
     """Map the ``model`` params section to ``build_model`` keyword arguments.
 
     ``method`` may be an ablation variant (``model.<name>: {of: parent, ...}``):
-    it builds its parent with the variant's complete option block.
+    it builds its parent with the variant's complete option block (``params.Model.resolve``).
     """
-    variant = getattr(model_params, "variants", {}).get(method)
-    if variant is not None:
-        built, options = variant["of"], {k: v for k, v in variant.items() if k != "of"}
-    else:
-        built, options = method, dict(getattr(model_params, method, {}) or {})
+    built, options = model_params.resolve(method)
     return {"method": built, "num_classes": num_classes, "backbone": model_params.backbone,
             "output_stride": model_params.output_stride, "decoder": model_params.decoder,
             "channels": model_params.channels, "pretrained": model_params.pretrained,

@@ -213,7 +213,7 @@ def broadcast_from_main(obj: Any) -> Any:
 
 
 def share_threads(threads: int, ctx: DistContext) -> None:
-    """Split ``train.threads`` among the processes of one node instead of oversubscribing it."""
+    """Split ``runtime.threads`` among the processes of one node instead of oversubscribing it."""
     torch.set_num_threads(max(1, threads // ctx.local_world_size))
 
 

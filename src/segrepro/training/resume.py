@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ import torch
 
 from segrepro.atomic import atomic_file
 from segrepro.checkpoint import checkpoint_bytes
-from segrepro.params import Params
+from segrepro.params import Params, train_record
 
 VERSION = 1
 
@@ -56,8 +55,8 @@ def fingerprint(params: Params, method: str, seed: int, processed: Path, build: 
     card = Path(processed) / "card.json"
     data = hashlib.sha256(card.read_bytes()).hexdigest() if card.is_file() else ""
     relevant = {"version": VERSION, "method": method, "seed": seed, "build": build,
-                "train": asdict(params.train), "base": [params.base.num_classes, params.base.ignore_index],
-                "evaluate.batch_size": params.evaluate.batch_size, "data": data,
+                "train": train_record(params), "base": [params.base.num_classes, params.base.ignore_index],
+                "evaluate.batch_size": params.runtime.inference_batch_size, "data": data,  # old key: same hash
                 "environment": environment}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 

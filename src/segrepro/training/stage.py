@@ -50,7 +50,7 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
     """
     from dvclive import Live
 
-    with distributed.process_group(params.train.device, params.train.batch_size):
+    with distributed.process_group(params.runtime.device, params.train.batch_size):
         if not distributed.is_main_process():
             _, last = run_training(params, method, seed, processed)
             distributed.barrier()
@@ -59,7 +59,7 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
         ctx = distributed.current()
         store = None
         if ctx is None:
-            device = select_device(params.train.device)
+            device = select_device(params.runtime.device)
             kwargs = model_kwargs(params.model, method, params.base.num_classes)
             store = resume.ResumeFile(resume.state_path(checkpoint), resume.fingerprint(
                 params, method, seed, processed, kwargs, environment(device)), label)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,7 @@ from segrepro.errors import SegreproError
 from segrepro.evaluation.predict import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
-from segrepro.params import Params
+from segrepro.params import Params, train_record
 from segrepro.runtime import environment, make_deterministic, select_device
 from segrepro.training import distributed, resume
 from segrepro.training.device_batches import DeviceBatches
@@ -122,7 +121,7 @@ def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
 
 
 def validate(model: nn.Module, params: Params, val_split: Any, device: torch.device) -> float:
-    pred = predict(model, val_split.images, params.evaluate.batch_size, device)
+    pred = predict(model, val_split.images, params.runtime.inference_batch_size, device)
     b = params.base
     return scores(confusion_matrix(pred, val_split.labels, b.num_classes, b.ignore_index))["miou"]
 
@@ -143,10 +142,10 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     """
     t, base = params.train, params.base
     ctx = distributed.current()
-    device = select_device(t.device) if ctx is None else ctx.device
-    generator = make_deterministic(seed, t.threads, device)
+    device = select_device(params.runtime.device) if ctx is None else ctx.device
+    generator = make_deterministic(seed, params.runtime.threads, device)
     if ctx is not None:
-        distributed.share_threads(t.threads, ctx)
+        distributed.share_threads(params.runtime.threads, ctx)
     train_split, val_split = load_split(processed, "train"), load_split(processed, "val")
     weight = class_weights(processed, t.class_weighting, device)
     kwargs = model_kwargs(params.model, method, base.num_classes)
@@ -228,7 +227,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
         "build": kwargs,
         "method": method,
         "seed": seed,
-        "train": asdict(t),
+        "train": train_record(params),
         "environment": environment(device),
     }
     return state, last
