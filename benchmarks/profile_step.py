@@ -114,7 +114,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", default=None, help="default: base.methods (the first is the reference)")
     p.add_argument("--steps", type=int, default=3, help="profiled steps per method")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
-    p.add_argument("--threads", type=int, default=None, help="default: train.threads from params")
+    p.add_argument("--threads", type=int, default=None, help="default: runtime.threads from params")
     p.add_argument("--markdown", action="store_true", help="README-ready table")
     return p
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps < 1 or args.warmup < 0:
             raise SegreproError("--steps must be >= 1 and --warmup >= 0")
         params = load_params(args.params)
-        machine = describe_machine(args.threads or params.train.threads)
+        machine = describe_machine(args.threads or params.runtime.threads)
         print(f"[{machine['label']}] capability {machine['cpu_capability']} | {machine['cpu_model']} | "
               f"threads {machine['threads']} | torch {machine['torch']}")
         t = params.train
