@@ -50,7 +50,7 @@ from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
-from segrepro.evaluation.predict import predict
+from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
