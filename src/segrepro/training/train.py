@@ -27,10 +27,13 @@ so identical training gives an identical file; ``segrepro.checkpoint`` adds
 the content hash every load verifies. The stage around this recipe (DVCLive
 logs, resume after a kill, atomic outputs) is ``training.stage``.
 
-Under torchrun (``WORLD_SIZE > 1``) the same recipe runs data-parallel with
-the global batch kept at ``train.batch_size``; ``training.distributed``
-explains how N processes reproduce one. Without torchrun none of that code
-runs and the result is the single-process one, bit for bit.
+``run_training`` takes the ``training.distributed.Context`` it runs in: one
+process (world size 1, rank 0), or under torchrun (``WORLD_SIZE > 1``) one
+rank of a data-parallel job with the global batch kept at
+``train.batch_size``; ``training.distributed`` explains how N processes
+reproduce one. The recipe reads the same either way; a one-process context's
+operations are the plain ones, so the result is the single-process one, bit
+for bit.
 """
 from __future__ import annotations
 
@@ -42,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from segrepro.data.camvid import CLASSES
@@ -54,9 +56,10 @@ from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params
-from segrepro.runtime import environment, make_deterministic, select_device
-from segrepro.training import distributed, resume
+from segrepro.runtime import environment, make_deterministic
+from segrepro.training import resume
 from segrepro.training.device_batches import DeviceBatches
+from segrepro.training.distributed import Context
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 StepCallback = Callable[[float], None]
@@ -118,15 +121,11 @@ def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
 
 
 def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-          weight: torch.Tensor | None, ignore_index: int, ctx: Any, cuda: bool) -> float:
+          weight: torch.Tensor | None, ignore_index: int, ctx: Context, cuda: bool) -> float:
     """One SGD step on a batch; returns the (global) mean loss. A non-finite loss updates nothing."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cuda):
         logits = trained(x)
-    if ctx is None:
-        loss = F.cross_entropy(logits.float(), y, weight=weight, ignore_index=ignore_index)
-        value = loss.item()
-    else:
-        loss, value = distributed.global_mean_cross_entropy(logits.float(), y, ignore_index, ctx, weight)
+    loss, value = ctx.cross_entropy(logits.float(), y, ignore_index, weight)
     if math.isfinite(value):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -140,26 +139,24 @@ def validate(model: nn.Module, params: Params, val_split: Any, device: torch.dev
     return scores(confusion_matrix(pred, val_split.labels, b.num_classes, b.ignore_index))["miou"]
 
 
-def run_training(params: Params, method: str, seed: int, processed: Path,
+def run_training(params: Params, method: str, seed: int, processed: Path, ctx: Context,
                  on_epoch: EpochCallback | None = None,
                  on_step: StepCallback | None = None,
                  start: dict[str, Any] | None = None,
                  on_state: StateCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Train one (method, seed); return the checkpoint state and the last epoch's metrics.
 
-    Under torchrun (inside ``distributed.process_group``) every rank returns
-    the same weights and rank 0's metrics; only rank 0 validates and calls
-    ``on_epoch``/``on_step``. ``on_state`` receives, after every epoch but
+    ``ctx`` comes from ``distributed.process_group``. Under torchrun every
+    rank returns the same weights and rank 0's metrics; only rank 0 validates
+    and calls ``on_epoch``/``on_step``. ``on_state`` receives, after every epoch but
     the last, the full training state (``training.resume``); passing such a
     state back as ``start`` continues after its epoch exactly as the
     uninterrupted run would have (single process only).
     """
     t, base = params.train, params.base
-    ctx = distributed.current()
-    device = select_device(t.device) if ctx is None else ctx.device
+    device = ctx.device
     generator = make_deterministic(seed, t.threads, device)
-    if ctx is not None:
-        distributed.share_threads(t.threads, ctx)
+    ctx.share_threads(t.threads)
     train_split, val_split = load_split(processed, "train"), load_split(processed, "val")
     weight = class_weights(processed, t.class_weighting, device)
     kwargs = model_kwargs(params.model, method, base.num_classes)
@@ -169,7 +166,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     if nhwc:
         model = model.to(memory_format=torch.channels_last)
     # DDP wrapper for the training steps; ``model`` stays the plain module for validation and saving.
-    trained = model if ctx is None else distributed.wrap_model(model, ctx)
+    trained = ctx.wrap(model)
     if t.compile:
         trained = torch.compile(trained)
     optimizer = torch.optim.SGD(param_groups(model, t.lr), lr=t.lr, momentum=t.momentum,
@@ -178,11 +175,11 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     batch = min(t.batch_size, n)
     steps_per_epoch = n // batch
     # Every rank augments the whole global batch (same generator draws) and keeps its rows.
-    rows = None if ctx is None else distributed.local_slice(batch, ctx)
+    rows = ctx.local_rows(batch)
     total = steps_per_epoch * t.epochs
     warmup = round(t.warmup_epochs * steps_per_epoch)
     schedule = lr_schedule(optimizer, total, warmup, t.poly_power)
-    main = distributed.is_main_process()
+    main = ctx.is_main
     on_device = (DeviceBatches(train_split.images, train_split.labels, (t.crop_height, t.crop_width),
                                (t.scale_min, t.scale_max), t.flip, base.ignore_index, device, seed)
                  if cuda else None)
@@ -208,8 +205,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
                                base.ignore_index, generator)
                 if nhwc:
                     x = x.contiguous(memory_format=torch.channels_last)
-            if rows is not None:
-                x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w)
+            x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w): all rows in one process
             try:
                 value = _step(trained, optimizer, x, y, weight, base.ignore_index, ctx, cuda)
             except torch.cuda.OutOfMemoryError as exc:
@@ -233,8 +229,8 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
                 on_state({"epoch": epoch, "it": it, "last": dict(last), "model": model.state_dict(),
                           "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
                           "rng": resume.capture_rng(generator, device_generator)})
-        distributed.barrier()
-    last = distributed.broadcast_from_main(last)
+        ctx.barrier()
+    last = ctx.broadcast_from_main(last)
     state = {
         "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "build": kwargs,
