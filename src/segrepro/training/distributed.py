@@ -203,7 +203,7 @@ class GroupContext(Context):
 
     def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
                       weight: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
-        """The loss to backpropagate on this rank, and the global mean loss for logging (``global_mean_cross_entropy``)."""
+        """This rank's loss to backpropagate and the global mean loss (``global_mean_cross_entropy``)."""
         return global_mean_cross_entropy(logits, target, ignore_index, self.world_size, weight)
 
     def barrier(self) -> None:
