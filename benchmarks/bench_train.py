@@ -20,7 +20,7 @@ What it measures, in one process, on the CPU only:
   ``torch.utils.benchmark.Timer`` is not built for); then img/s, counted
   GFLOP/s and % of the matmul peak, NCHW and channels_last (model and input);
 * ``--epoch-breakdown [METHOD]``: one real epoch of the recipe on ``--data``
-  (seed 0, card.json class weights, ``train.learning_rate_factor`` schedule)
+  (seed 0, card.json class weights, ``train.lr_schedule``)
   split into augmentation, forward (+ loss), backward (zero_grad + backward),
   optimizer (SGD step + schedule), validation (``train.validate``: predict over
   val + confusion + mIoU, run once; the recipe runs it every ``val_every``
@@ -78,7 +78,7 @@ from segrepro.models.build import build_model, model_kwargs
 from segrepro.models.methods import METHOD_NAMES
 from segrepro.params import load_params
 from segrepro.runtime import machine_description, make_deterministic
-from segrepro.training.train import class_weights, learning_rate_factor, param_groups, validate
+from segrepro.training.train import class_weights, lr_schedule, param_groups, validate
 
 CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 KNOWN_CAPABILITIES = ("default", "avx2", "avx512")  # what torch 2.13 accepts on x86-64
@@ -239,8 +239,7 @@ def epoch_breakdown(params: Any, method: str, data: tuple[Split, Split, torch.Te
     n = len(train_split)
     batch = min(t.batch_size, n)
     total_it = n // batch * t.epochs
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: learning_rate_factor(
-        it, total_it, round(t.warmup_epochs * (n // batch)), t.poly_power))
+    schedule = lr_schedule(opt, total_it, round(t.warmup_epochs * (n // batch)), t.poly_power)
     parts = dict.fromkeys(("augment", "forward", "backward", "optimizer", "validation"), 0.0)
     start = time.perf_counter()
     model.train()

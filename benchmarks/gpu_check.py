@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from segrepro.params import load_params
+from segrepro.training.distributed import process_group
 from segrepro.training.train import run_training
 
 
@@ -33,7 +34,8 @@ def check_training(params_path: str, processed: Path, epochs: int) -> list[dict]
     for method in params.base.methods:
         history: list[dict] = []
         start = time.perf_counter()
-        _, last = run_training(params, method, 0, processed, on_epoch=lambda e, m: history.append(dict(m)))
+        with process_group(params.runtime.device, params.train.batch_size) as ctx:
+            _, last = run_training(params, method, 0, processed, ctx, on_epoch=lambda e, m: history.append(dict(m)))
         torch.cuda.synchronize()
         rows.append({"method": method, "seconds": time.perf_counter() - start, "history": history})
         print(method, f"{rows[-1]['seconds']:.1f}s", history, flush=True)

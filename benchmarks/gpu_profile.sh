@@ -121,6 +121,7 @@ from pathlib import Path
 from segrepro.errors import SegreproError
 from segrepro.params import load_params
 from segrepro.checkpoint import save_checkpoint
+from segrepro.training.distributed import process_group
 from segrepro.training.train import run_training
 
 
@@ -163,7 +164,8 @@ def main(params_path, method, seed, data, checkpoint, live_dir):
         live.next_step()
 
     try:
-        state, last = run_training(params, method, int(seed), Path(data), on_epoch=log)
+        with process_group(params.runtime.device, params.train.batch_size) as ctx:
+            state, last = run_training(params, method, int(seed), Path(data), ctx, on_epoch=log)
         save_checkpoint(state, Path(checkpoint))
     except SegreproError as exc:
         print(f"segrepro train: error: {exc}", file=sys.stderr)

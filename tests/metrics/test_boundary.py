@@ -17,10 +17,10 @@ from scipy import ndimage
 from segrepro.errors import SegreproError
 from segrepro.metrics.boundary import (
     boundary_f_score, boundary_iou_counts, boundary_iou_dilation, reduce_boundary_f, reduce_boundary_iou,
-    tolerance_from_fraction, trimap_boundary, trimap_confusion,
+    trimap_boundary, trimap_confusion,
 )
 from segrepro.metrics.confusion import iou
-from segrepro.metrics.morphology import disk_dilation, erode_square, seg2bmap
+from segrepro.metrics.morphology import disk_dilation, seg2bmap
 
 # ----------------------------------------------------------------------------- references
 
@@ -198,7 +198,7 @@ def test_disk_is_euclidean_hand_computed():
 
 
 @pytest.mark.parametrize("radius", [0, 1, 2, 3, 5, 8, 13, 40])
-def test_disk_dilation_and_square_erosion_match_scipy(radius):
+def test_disk_dilation_matches_scipy(radius):
     rng = np.random.default_rng(radius)
     for shape in [(17, 23), (1, 30), (30, 1), (8, 8)]:
         sparse = rng.random(shape) < 0.04
@@ -206,10 +206,6 @@ def test_disk_dilation_and_square_erosion_match_scipy(radius):
         np.testing.assert_array_equal(got, ndimage.binary_dilation(sparse, ref_disk(radius)))
         np.testing.assert_array_equal(got, ndimage.distance_transform_edt(~sparse) <= radius
                                       if sparse.any() else np.zeros(shape, bool))
-        dense = rng.random(shape) < 0.85
-        ref = ndimage.binary_erosion(np.pad(dense, 1), np.ones((3, 3), bool),
-                                     iterations=radius)[1:-1, 1:-1] if radius else dense
-        np.testing.assert_array_equal(erode_square(torch.from_numpy(dense), radius).numpy(), ref)
 
 
 # ----------------------------------------------------------------------------- boundary F
@@ -321,12 +317,6 @@ def test_boundary_iou_dilation_table(size, d):
     assert boundary_iou_dilation(*size) == d  # methods.md §5.3 table
 
 
-@pytest.mark.parametrize("frac, px", [(0.0005, 2), (0.00088, 3), (0.001875, 5), (0.00375, 9),
-                                      (0.005, 12), (0.008, 19)])
-def test_tolerance_from_fraction_table(frac, px):
-    assert tolerance_from_fraction(frac, 1024, 2048) == px  # methods.md §5.1 Cityscapes column
-
-
 # ----------------------------------------------------------------------------- references
 
 
@@ -405,7 +395,7 @@ def _labels(dtype=torch.long, shape=(1, 4, 4)):
                                  dilation=0), "dilation"),
     (lambda: boundary_iou_dilation(4, 4, 0.0), "dilation_ratio"),
     (lambda: boundary_f_score(_labels(), _labels(), num_classes=2, ignore_index=255,
-                              tolerances=[0.5]), "tolerance_from_fraction"),
+                              tolerances=[0.5]), "bound_th"),
     (lambda: boundary_f_score(_labels(), _labels(), num_classes=2, ignore_index=255,
                               tolerances=[]), "non-empty"),
     (lambda: trimap_confusion(_labels(), _labels(), num_classes=2, ignore_index=255,
@@ -414,7 +404,6 @@ def _labels(dtype=torch.long, shape=(1, 4, 4)):
                               widths=[1]), "num_classes"),
     (lambda: disk_dilation(_labels(), 1), "bool or bit-packed"),
     (lambda: disk_dilation(_labels(torch.bool), -1), "radius"),
-    (lambda: tolerance_from_fraction(1.5, 4, 4), "fraction"),
     (lambda: iou(torch.zeros(2, 3)), r"\(\.\.\., C, C\)"),
     (lambda: reduce_boundary_iou(torch.zeros(2), torch.zeros(3)), "one shape"),
     (lambda: reduce_boundary_f(torch.zeros(3)), r"\(\.\.\., C, T\)"),

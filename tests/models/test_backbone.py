@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
+import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,3 +68,40 @@ def test_pretrained_file_roundtrip_and_checks(tmp_path):
 def test_url_weights_require_a_checksum():
     with pytest.raises(SegreproError, match="pretrained_sha256"):
         load_pretrained(ResNet("resnet18"), "https://example.invalid/w.pth", None)
+
+
+@pytest.fixture()
+def served(tmp_path: Path):
+    """A directory served over HTTP on 127.0.0.1 (no network): yields (directory, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_url_weights_are_downloaded_and_verified_in_full(served):
+    root, url = served
+    source = ResNet("resnet18")
+    torch.save(source.state_dict(), root / "r18.pth")
+    digest = hashlib.sha256((root / "r18.pth").read_bytes()).hexdigest()
+    target = ResNet("resnet18")
+    load_pretrained(target, f"{url}/r18.pth", digest.upper())
+    for k, v in source.state_dict().items():
+        assert torch.equal(v, target.state_dict()[k]), k
+    # The last digit wrong: every digit is compared, not a prefix.
+    wrong = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+    with pytest.raises(SegreproError, match="downloaded from .* does not match model.pretrained_sha256"):
+        load_pretrained(ResNet("resnet18"), f"{url}/r18.pth", wrong)
+    with pytest.raises(SegreproError, match="not a sha256; give all 64 hex digits"):
+        load_pretrained(ResNet("resnet18"), f"{url}/r18.pth", digest[:8])
+    with pytest.raises(SegreproError, match="could not download .*404"):
+        load_pretrained(ResNet("resnet18"), f"{url}/missing.pth", digest)

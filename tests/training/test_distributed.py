@@ -160,10 +160,26 @@ def test_indivisible_global_batch_is_refused(tmp_path: Path, tiny_processed: Pat
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_single_process_ignores_the_distributed_path(no_torchrun_env: None) -> None:
+def test_single_process_context_is_the_plain_recipe(no_torchrun_env: None) -> None:
+    import torch.distributed as dist
+    import torch.nn.functional as F
+
     from segrepro.training import distributed
 
     assert distributed.launch_from_env() is None
-    assert distributed.is_main_process()
     with distributed.process_group("cpu", 3) as ctx:  # 3 is fine for one process
-        assert ctx is None
+        assert type(ctx) is distributed.Context and not dist.is_initialized()
+        assert (ctx.rank, ctx.world_size, ctx.is_main, ctx.resumable) == (0, 1, True, True)
+        assert ctx.device == torch.device("cpu")
+        assert ctx.local_rows(3) == slice(0, 3)
+        model = torch.nn.Conv2d(3, 2, 1)
+        assert ctx.wrap(model) is model
+        assert ctx.broadcast_from_main({"a": 1}) == {"a": 1}
+        ctx.barrier()
+        # The loss is F.cross_entropy's mean, bit for bit, void pixels left out.
+        logits, target = torch.randn(2, 4, 3, 5), torch.randint(0, 4, (2, 3, 5))
+        target[0, 0] = 255
+        weight = torch.rand(4)
+        loss, value = ctx.cross_entropy(logits, target, 255, weight)
+        want = F.cross_entropy(logits, target, weight=weight, ignore_index=255)
+        assert torch.equal(loss, want) and value == want.item()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from segrepro.errors import SegreproError
 
-COMMIT = "bb68b64e72cb004b3ed927fee0f5624dd8097498"
 CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
            "Fence", "Car", "Pedestrian", "Bicyclist")
 VOID = 11

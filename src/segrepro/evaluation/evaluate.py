@@ -34,7 +34,7 @@ from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
 from segrepro.layout import run_key
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
-from segrepro.evaluation.predict import predict
+from segrepro.inference import predict
 from segrepro.metrics.boundary import boundary_iou_dilation
 from segrepro.metrics.confusion import class_scores
 from segrepro.metrics.registry import describe, per_image_stats, summarize

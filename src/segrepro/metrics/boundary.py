@@ -78,16 +78,9 @@ def _check_ints(name: str, values: Sequence[int], minimum: int) -> list[int]:
     if isinstance(values, (int, str)) or len(values) == 0 or any(
             isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
         raise SegreproError(f"{name} must be a non-empty list of ints >= {minimum} (absolute "
-                            f"pixels), got {values!r}; see tolerance_from_fraction()")
+                            f"pixels), got {values!r}; convert a relative bound_th < 1 to ceil(bound_th * "
+                            "sqrt(H**2 + W**2)) px (methods.md §5.1)")
     return list(values)
-
-
-def tolerance_from_fraction(fraction: float, height: int, width: int) -> int:
-    """Pixels of a relative ``bound_th < 1``: ceil(bound_th · ||(H, W)||₂) (§5.1 item 3), for
-    translating published settings; the harness pins absolute pixels (§5.4)."""
-    if not 0 < fraction < 1:
-        raise SegreproError(f"fraction must be in (0, 1), got {fraction!r}")
-    return int(math.ceil(fraction * math.sqrt(height ** 2 + width ** 2)))
 
 
 def boundary_f_score(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,

@@ -1,7 +1,7 @@
 """Binary morphology on boolean or bit-packed masks for the boundary metrics (methods.md §5).
 
-One-pixel boundary maps as DAVIS's ``seg2bmap``, Euclidean disk dilation and
-square erosion, vectorised over any leading dimensions; split from
+One-pixel boundary maps as DAVIS's ``seg2bmap``, Euclidean disk dilation and the
+windowed AND behind Boundary IoU's inner band, vectorised over any leading dimensions; split from
 ``metrics.boundary``, which defines the three metrics on top of them.
 """
 from __future__ import annotations
@@ -82,10 +82,3 @@ def disk_dilation(masks: torch.Tensor, radius: int) -> torch.Tensor:
             out[..., :-dy, :] |= h[..., dy:, :]
     return out
 
-
-def erode_square(masks: torch.Tensor, radius: int) -> torch.Tensor:
-    """Erosion of bool or bit-packed uint8 masks (..., H, W) by the (2r+1)² square, outside
-    = 0: equals r iterations of a 3×3 erosion of the 1-px zero-padded mask (§5.3). The
-    Boundary IoU inner band of a mask is ``masks & ~erode_square(masks, d)``."""
-    _check_mask("erode_square", masks, radius)
-    return _and_window(_and_window(masks, -1, -radius, radius), -2, -radius, radius)

@@ -13,15 +13,15 @@ the first block of a dilated stage keeps the previous dilation in its first
 """
 from __future__ import annotations
 
+import hashlib
+import re
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from segrepro.data.manifest import sha256_file
 from segrepro.errors import SegreproError
 
 _DEPTHS = {
@@ -154,19 +154,32 @@ def load_pretrained(model: ResNet, source: str, sha256: str | None) -> None:
     """Load torchvision-format ImageNet weights from a local file or an URL.
 
     ``sha256`` is required for URLs and checked for files when given; a
-    mismatch is an error. ``fc.*`` entries are dropped; every other key must
-    match (``strict``), so a wrong architecture fails loudly.
+    mismatch is an error. An URL is fetched with ``torch.hub.download_url_to_file``
+    into a temporary directory (no cache: the file is read once, into the
+    model), passing the whole sha256 as its ``hash_prefix``, so the full digest
+    is compared before the file is moved into place; no progress bar, since
+    stderr carries only errors. ``fc.*`` entries are dropped; every other key
+    must match (``strict``), so a wrong architecture fails loudly.
     """
+    # torch.hub compares only as many digits as it is given: a shortened sha256 must not pass.
+    if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise SegreproError(f"model.pretrained_sha256 {sha256!r} is not a sha256; give all 64 hex digits "
+                            "(sha256sum of the weights file)")
     if source.startswith(("http://", "https://")):
         if not sha256:
             raise SegreproError("model.pretrained is an URL: set model.pretrained_sha256 to its sha256")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "weights.pth"
             try:
-                urllib.request.urlretrieve(source, path)  # noqa: S310 - user-configured URL
+                torch.hub.download_url_to_file(source, str(path), hash_prefix=sha256.lower(), progress=False)
+            except RuntimeError as exc:  # torch.hub's "invalid hash value"
+                raise SegreproError(f"sha256 of the weights downloaded from {source} does not match "
+                                    "model.pretrained_sha256; correct the checksum or the URL") from exc
             except OSError as exc:
-                raise SegreproError(f"could not download pretrained weights from {source}: {exc}") from exc
-            _load_checked(model, path, sha256)
+                raise SegreproError(f"could not download pretrained weights from {source}: {exc}; "
+                                    "check the URL and the network, or download the file and set "
+                                    "model.pretrained to its path") from exc
+            _load_checked(model, path, None)  # already verified in full
     else:
         path = Path(source)
         if not path.is_file():
@@ -174,8 +187,13 @@ def load_pretrained(model: ResNet, source: str, sha256: str | None) -> None:
         _load_checked(model, path, sha256)
 
 
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _load_checked(model: ResNet, path: Path, sha256: str | None) -> None:
-    if sha256 and sha256_file(path) != sha256.lower():
+    if sha256 and _sha256(path) != sha256.lower():
         raise SegreproError(f"sha256 of {path} does not match model.pretrained_sha256; "
                             "re-download the file or correct the checksum")
     try:

@@ -1,16 +1,22 @@
 """Multi-process (torchrun) training that reproduces the one-process recipe.
 
-Nothing here runs unless torchrun (or anything that sets the same
-environment) starts the process with ``WORLD_SIZE > 1``; without it
-``process_group`` yields ``None`` and training takes the unchanged
-single-process path, bit for bit.
+Training always runs inside a ``Context``, which ``process_group`` yields
+and ``run_training`` receives: where the process trains (device, rank,
+world size) and the few operations that differ between one process and a
+torchrun job (loss reduction, model wrapping, barrier, broadcast, thread
+share). Without torchrun (``WORLD_SIZE`` unset or 1) it is a plain
+``Context`` — world size 1, rank 0, whose operations are the one-process
+recipe's own (``F.cross_entropy``'s mean, the unwrapped model, no-op
+barriers) — and the result is the single-process one, bit for bit. Under
+torchrun (``WORLD_SIZE > 1``) it is a ``GroupContext`` over an initialised
+process group (torch's own default group: no module state here).
 
 Under torchrun the *global* batch stays ``train.batch_size`` so that N
 processes train the same model as one process would:
 
 * **Data.** Every rank seeds the same generator and draws the same
   permutation and the same augmentation for the whole global batch, then
-  keeps its contiguous slice (``local_slice``). The union of the ranks'
+  keeps its contiguous slice (``Context.local_rows``). The union of the ranks'
   samples is therefore exactly the one-process batch, in the same order.
 * **Loss.** Cross-entropy averaged per rank over that rank's valid pixels
   would weight ranks equally whatever their share of void pixels. Instead
@@ -49,7 +55,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -73,17 +79,51 @@ class Launch:
 
 
 @dataclass(frozen=True)
-class DistContext:
-    """An initialised process group and the device this rank trains on."""
+class Context:
+    """Where training runs; as such, one process: world size 1, rank 0, the plain recipe.
 
-    rank: int
-    local_rank: int
-    world_size: int
-    local_world_size: int
+    ``GroupContext`` overrides the operations for a rank of a torchrun job;
+    the trainer calls them the same way in both cases.
+    """
+
     device: torch.device
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+    # A killed run may resume (``training.resume``): one process only, where one state file is the run.
+    resumable: ClassVar[bool] = True
 
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the process that validates, logs and saves."""
+        return self.rank == 0
 
-_CONTEXT: DistContext | None = None
+    def share_threads(self, threads: int) -> None:
+        """Split ``runtime.threads`` among the processes of one node instead of oversubscribing it."""
+        torch.set_num_threads(max(1, threads // self.local_world_size))
+
+    def local_rows(self, global_batch: int) -> slice:
+        """This process's contiguous rows of a global batch (all of them for one process)."""
+        per_rank = check_global_batch(global_batch, self.world_size)
+        return slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module to train: the model itself in one process."""
+        return model
+
+    def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
+                      weight: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+        """The loss to backpropagate and its value for logging: the mean over the batch's valid pixels."""
+        loss = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
+        return loss, loss.item()
+
+    def barrier(self) -> None:
+        """Wait for every rank: nothing to wait for in one process."""
+
+    def broadcast_from_main(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank: ``obj`` itself in one process."""
+        return obj
 
 
 def _env_int(name: str, default: int | None = None) -> int:
@@ -138,112 +178,76 @@ def _rank_device(name: str, launch: Launch) -> torch.device:
     return torch.device("cuda", launch.local_rank)
 
 
-@contextlib.contextmanager
-def process_group(device_name: str, global_batch: int) -> Iterator[DistContext | None]:
-    """Initialise the process group for the duration of the block, if torchrun launched us.
+@dataclass(frozen=True)
+class GroupContext(Context):
+    """One rank of a torchrun job, inside the process group ``process_group`` set up."""
 
-    Yields None (and does nothing) for a single process. Re-entrant: an inner
-    block reuses the outer group, so ``train`` can keep the group alive past
-    ``run_training`` for the checkpoint barrier. The batch is checked before
-    any rendezvous, so a bad ``train.batch_size`` fails at once instead of
-    waiting for peers.
+    resumable: ClassVar[bool] = False
+
+    def wrap(self, model: nn.Module) -> DistributedDataParallel:
+        """Make the model's BatchNorm and Dropout2d global-batch aware (in place) and wrap it in DDP.
+
+        Converting in place keeps ``model`` itself usable for rank-0 validation
+        and for the checkpoint (same keys as one process; no ``module.`` prefix).
+        """
+        if self.device.type == "cuda":
+            _replace(model, lambda m: nn.SyncBatchNorm.convert_sync_batchnorm(m)
+                     if isinstance(m, nn.BatchNorm2d) else m)
+        else:
+            _replace(model, lambda m: _to_global_batch_norm(m) if type(m) is nn.BatchNorm2d else m)
+        _replace(model, lambda m: GlobalBatchDropout2d(m.p, self.rank, self.world_size)
+                 if type(m) is nn.Dropout2d else m)
+        if self.device.type == "cuda":
+            return DistributedDataParallel(model, device_ids=[self.device.index], output_device=self.device.index)
+        return DistributedDataParallel(model)
+
+    def cross_entropy(self, logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
+                      weight: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+        """This rank's loss to backpropagate and the global mean loss (``global_mean_cross_entropy``)."""
+        return global_mean_cross_entropy(logits, target, ignore_index, self.world_size, weight)
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+    def broadcast_from_main(self, obj: Any) -> Any:
+        box = [obj]  # picklable objects
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+@contextlib.contextmanager
+def process_group(device_name: str, global_batch: int) -> Iterator[Context]:
+    """The context to train in; under torchrun, with the process group initialised for the block.
+
+    A single process gets a plain ``Context`` on ``device_name``'s device, and
+    nothing is set up. The batch is checked before any rendezvous, so a bad
+    ``train.batch_size`` fails at once instead of waiting for peers.
     """
-    global _CONTEXT
-    if _CONTEXT is not None:
-        yield _CONTEXT
-        return
     launch = launch_from_env()
     if launch is None:
-        yield None
+        yield Context(select_device(device_name))
         return
     check_global_batch(global_batch, launch.world_size)
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if name not in os.environ:
             raise SegreproError(f"WORLD_SIZE={launch.world_size} but {name} is unset; launch with torchrun")
+    if dist.is_initialized():
+        raise SegreproError("a torch.distributed process group is already initialised; call "
+                            "distributed.process_group once per process and pass its context on")
     device = _rank_device(device_name, launch)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", rank=launch.rank, world_size=launch.world_size, device_id=device)
     else:
         dist.init_process_group("gloo", rank=launch.rank, world_size=launch.world_size)
-    _CONTEXT = DistContext(launch.rank, launch.local_rank, launch.world_size, launch.local_world_size, device)
     try:
-        yield _CONTEXT
+        yield GroupContext(device, launch.rank, launch.local_rank, launch.world_size, launch.local_world_size)
     finally:
-        _CONTEXT = None
         dist.destroy_process_group()
 
 
-def current() -> DistContext | None:
-    """The active context, or None for a single process.
-
-    Refuses a torchrun launch outside ``process_group``: silently training
-    N independent copies would waste the job and race on the outputs.
-    """
-    if _CONTEXT is None and launch_from_env() is not None:
-        raise SegreproError("WORLD_SIZE > 1 but no process group is set up; call "
-                            "segrepro.training.stage.train (or run_training inside "
-                            "distributed.process_group)")
-    return _CONTEXT
-
-
-def is_main_process() -> bool:
-    """True on rank 0 and in a single process: the one that validates, logs and saves."""
-    if _CONTEXT is not None:
-        return _CONTEXT.rank == 0
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
-    launch = launch_from_env()
-    return launch is None or launch.rank == 0
-
-
-def barrier() -> None:
-    """Wait for every rank; a no-op for a single process."""
-    if _CONTEXT is not None:
-        dist.barrier()
-
-
-def broadcast_from_main(obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank (picklable objects); identity for a single process."""
-    if _CONTEXT is None:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def share_threads(threads: int, ctx: DistContext) -> None:
-    """Split ``runtime.threads`` among the processes of one node instead of oversubscribing it."""
-    torch.set_num_threads(max(1, threads // ctx.local_world_size))
-
-
-def local_slice(global_batch: int, ctx: DistContext) -> slice:
-    """This rank's contiguous rows of a global batch."""
-    per_rank = check_global_batch(global_batch, ctx.world_size)
-    return slice(ctx.rank * per_rank, (ctx.rank + 1) * per_rank)
-
-
-
-def wrap_model(model: nn.Module, ctx: DistContext) -> DistributedDataParallel:
-    """Make the model's BatchNorm and Dropout2d global-batch aware (in place) and wrap it in DDP.
-
-    Converting in place keeps ``model`` itself usable for rank-0 validation
-    and for the checkpoint (same keys as one process; no ``module.`` prefix).
-    """
-    if ctx.device.type == "cuda":
-        _replace(model, lambda m: nn.SyncBatchNorm.convert_sync_batchnorm(m)
-                 if isinstance(m, nn.BatchNorm2d) else m)
-    else:
-        _replace(model, lambda m: _to_global_batch_norm(m) if type(m) is nn.BatchNorm2d else m)
-    _replace(model, lambda m: GlobalBatchDropout2d(m.p, ctx.rank, ctx.world_size)
-             if type(m) is nn.Dropout2d else m)
-    if ctx.device.type == "cuda":
-        return DistributedDataParallel(model, device_ids=[ctx.device.index], output_device=ctx.device.index)
-    return DistributedDataParallel(model)
-
-
 def global_mean_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int,
-                              ctx: DistContext, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+                              world_size: int, weight: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
     """The loss to backpropagate on this rank, and the global mean loss for logging.
 
     ``world · Σ_rank CE / N_global``: DDP divides the summed gradients by the
@@ -262,4 +266,4 @@ def global_mean_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore
     total_sum, total_valid = totals.tolist()
     if total_valid == 0:  # all void: nan, as F.cross_entropy's mean gives in one process
         return local_sum * math.nan, math.nan
-    return local_sum * (ctx.world_size / total_valid), total_sum / total_valid
+    return local_sum * (world_size / total_valid), total_sum / total_valid

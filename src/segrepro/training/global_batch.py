@@ -3,7 +3,7 @@
 ``sum_across_ranks`` (an all_reduce with an all_reduced gradient),
 ``GlobalBatchNorm2d`` (BatchNorm over the global batch, for CPU/gloo where
 ``SyncBatchNorm`` refuses CPU tensors) and ``GlobalBatchDropout2d`` (the
-one-process dropout mask, sliced per rank); ``distributed.wrap_model`` swaps
+one-process dropout mask, sliced per rank); ``distributed.GroupContext.wrap`` swaps
 them in. Split from ``training.distributed``, whose docstring explains why.
 """
 from __future__ import annotations

@@ -40,7 +40,7 @@ from segrepro.atomic import atomic_file
 from segrepro.checkpoint import checkpoint_bytes
 from segrepro.params import Params, train_record
 
-VERSION = 1
+VERSION = 2  # 2: the LR schedule is torch.optim.lr_scheduler.SequentialLR (was LambdaLR)
 
 
 def state_path(checkpoint: Path) -> Path:

@@ -21,7 +21,7 @@ from segrepro.errors import SegreproError
 from segrepro.models.build import model_kwargs
 from segrepro.params import Params
 from segrepro.progress import EpochProgress
-from segrepro.runtime import environment, select_device
+from segrepro.runtime import environment
 from segrepro.training import distributed, resume
 from segrepro.training.train import run_training
 
@@ -50,19 +50,17 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
     """
     from dvclive import Live
 
-    with distributed.process_group(params.runtime.device, params.train.batch_size):
-        if not distributed.is_main_process():
-            _, last = run_training(params, method, seed, processed)
-            distributed.barrier()
+    with distributed.process_group(params.runtime.device, params.train.batch_size) as ctx:
+        if not ctx.is_main:
+            _, last = run_training(params, method, seed, processed, ctx)
+            ctx.barrier()
             return last
         label = f"{method}-{seed}"
-        ctx = distributed.current()
         store = None
-        if ctx is None:
-            device = select_device(params.runtime.device)
+        if ctx.resumable:
             kwargs = model_kwargs(params.model, method, params.base.num_classes)
             store = resume.ResumeFile(resume.state_path(checkpoint), resume.fingerprint(
-                params, method, seed, processed, kwargs, environment(device)), label)
+                params, method, seed, processed, kwargs, environment(ctx.device)), label)
         start = store.load() if store is not None else None
         steps = split_length(processed, "train") // params.train.batch_size
         with atomic_dir(live_dir, "train", owned=is_live_output) as live_tmp:
@@ -86,7 +84,7 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
                     store.save(dict(state, live=resume.snapshot_dir(live_tmp), live_step=live.step))
 
                 try:
-                    state, last = run_training(params, method, seed, processed, on_epoch=log,
+                    state, last = run_training(params, method, seed, processed, ctx, on_epoch=log,
                                                on_step=progress.step, start=start,
                                                on_state=keep if store is not None else None)
                 except SegreproError:
@@ -96,5 +94,5 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
             save_checkpoint(state, checkpoint)
         if store is not None:
             store.clear()
-        distributed.barrier()
+        ctx.barrier()
     return last

@@ -3,8 +3,8 @@
 Per iteration the learning rate is ``lr · factor(it)``: a linear warm-up
 over ``train.warmup_epochs`` (in iterations, from lr/warm-up-steps to lr),
 then DeepLab's poly decay ``(1 − progress)^power`` over the remaining
-iterations, stepped per iteration as in mmseg (``learning_rate_factor``;
-applied through ``torch.optim.lr_scheduler.LambdaLR``). Parameters of any
+iterations, stepped per iteration as in mmseg (``lr_schedule``: torch's
+``LinearLR`` then ``PolynomialLR``, joined by ``SequentialLR``). Parameters of any
 submodule with a float attribute ``lr_scale`` (DDSM's offset heads) train at
 ``lr · lr_scale`` on the same schedule. With ``train.class_weighting:
 median_frequency`` the loss weights each class by the training split's
@@ -27,10 +27,13 @@ so identical training gives an identical file; ``segrepro.checkpoint`` adds
 the content hash every load verifies. The stage around this recipe (DVCLive
 logs, resume after a kill, atomic outputs) is ``training.stage``.
 
-Under torchrun (``WORLD_SIZE > 1``) the same recipe runs data-parallel with
-the global batch kept at ``train.batch_size``; ``training.distributed``
-explains how N processes reproduce one. Without torchrun none of that code
-runs and the result is the single-process one, bit for bit.
+``run_training`` takes the ``training.distributed.Context`` it runs in: one
+process (world size 1, rank 0), or under torchrun (``WORLD_SIZE > 1``) one
+rank of a data-parallel job with the global batch kept at
+``train.batch_size``; ``training.distributed`` explains how N processes
+reproduce one. The recipe reads the same either way; a one-process context's
+operations are the plain ones, so the result is the single-process one, bit
+for bit.
 """
 from __future__ import annotations
 
@@ -41,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from segrepro.data.camvid import CLASSES
@@ -49,24 +51,38 @@ from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
-from segrepro.evaluation.predict import predict
+from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import Params, train_record
-from segrepro.runtime import environment, make_deterministic, select_device
-from segrepro.training import distributed, resume
+from segrepro.runtime import environment, make_deterministic
+from segrepro.training import resume
 from segrepro.training.device_batches import DeviceBatches
+from segrepro.training.distributed import Context
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 StepCallback = Callable[[float], None]
 StateCallback = Callable[[dict[str, Any]], None]
 
 
-def learning_rate_factor(it: int, total: int, warmup: int, power: float) -> float:
-    """Multiplier of the base LR at iteration ``it`` of ``total``: linear warm-up, then poly decay."""
-    if it < warmup:
-        return (it + 1) / warmup
-    return max(0.0, 1 - (it - warmup) / max(total - warmup, 1)) ** power
+def lr_schedule(optimizer: torch.optim.Optimizer, total: int, warmup: int,
+                power: float) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-iteration LR of ``total`` iterations: ``warmup`` linear steps, then poly decay to 0.
+
+    Iteration ``it`` trains at ``lr · (it + 1) / warmup`` while ``it < warmup``
+    and at ``lr · (1 − (it − warmup) / (total − warmup))^power`` after (0 past
+    the end), for every parameter group's own ``lr``. torch's schedulers update
+    the rate multiplicatively from the last one, so the values equal that
+    closed form up to rounding (``tests/training/test_lr_schedule.py``: within
+    1e-9 relative; the same float32 step sizes on the default run).
+    """
+    sched = torch.optim.lr_scheduler
+    decay = sched.PolynomialLR(optimizer, total_iters=max(total - warmup, 1), power=power)
+    if warmup == 0:
+        return decay
+    # (k + 1) / warmup at step k: from 1/warmup at k = 0 to 1 at k = warmup - 1.
+    ramp = sched.LinearLR(optimizer, start_factor=1 / warmup, end_factor=1.0, total_iters=max(warmup - 1, 1))
+    return sched.SequentialLR(optimizer, [ramp, decay], milestones=[warmup])
 
 
 def class_weights(processed: Path, scheme: str, device: torch.device) -> torch.Tensor | None:
@@ -104,15 +120,11 @@ def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
 
 
 def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-          weight: torch.Tensor | None, ignore_index: int, ctx: Any, cuda: bool) -> float:
+          weight: torch.Tensor | None, ignore_index: int, ctx: Context, cuda: bool) -> float:
     """One SGD step on a batch; returns the (global) mean loss. A non-finite loss updates nothing."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cuda):
         logits = trained(x)
-    if ctx is None:
-        loss = F.cross_entropy(logits.float(), y, weight=weight, ignore_index=ignore_index)
-        value = loss.item()
-    else:
-        loss, value = distributed.global_mean_cross_entropy(logits.float(), y, ignore_index, ctx, weight)
+    loss, value = ctx.cross_entropy(logits.float(), y, ignore_index, weight)
     if math.isfinite(value):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -126,26 +138,24 @@ def validate(model: nn.Module, params: Params, val_split: Any, device: torch.dev
     return scores(confusion_matrix(pred, val_split.labels, b.num_classes, b.ignore_index))["miou"]
 
 
-def run_training(params: Params, method: str, seed: int, processed: Path,
+def run_training(params: Params, method: str, seed: int, processed: Path, ctx: Context,
                  on_epoch: EpochCallback | None = None,
                  on_step: StepCallback | None = None,
                  start: dict[str, Any] | None = None,
                  on_state: StateCallback | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Train one (method, seed); return the checkpoint state and the last epoch's metrics.
 
-    Under torchrun (inside ``distributed.process_group``) every rank returns
-    the same weights and rank 0's metrics; only rank 0 validates and calls
-    ``on_epoch``/``on_step``. ``on_state`` receives, after every epoch but
+    ``ctx`` comes from ``distributed.process_group``. Under torchrun every
+    rank returns the same weights and rank 0's metrics; only rank 0 validates
+    and calls ``on_epoch``/``on_step``. ``on_state`` receives, after every epoch but
     the last, the full training state (``training.resume``); passing such a
     state back as ``start`` continues after its epoch exactly as the
     uninterrupted run would have (single process only).
     """
     t, base = params.train, params.base
-    ctx = distributed.current()
-    device = select_device(params.runtime.device) if ctx is None else ctx.device
+    device = ctx.device
     generator = make_deterministic(seed, params.runtime.threads, device)
-    if ctx is not None:
-        distributed.share_threads(params.runtime.threads, ctx)
+    ctx.share_threads(params.runtime.threads)
     train_split, val_split = load_split(processed, "train"), load_split(processed, "val")
     weight = class_weights(processed, t.class_weighting, device)
     kwargs = model_kwargs(params.model, method, base.num_classes)
@@ -155,7 +165,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     if nhwc:
         model = model.to(memory_format=torch.channels_last)
     # DDP wrapper for the training steps; ``model`` stays the plain module for validation and saving.
-    trained = model if ctx is None else distributed.wrap_model(model, ctx)
+    trained = ctx.wrap(model)
     if t.compile:
         trained = torch.compile(trained)
     optimizer = torch.optim.SGD(param_groups(model, t.lr), lr=t.lr, momentum=t.momentum,
@@ -164,12 +174,11 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
     batch = min(t.batch_size, n)
     steps_per_epoch = n // batch
     # Every rank augments the whole global batch (same generator draws) and keeps its rows.
-    rows = None if ctx is None else distributed.local_slice(batch, ctx)
+    rows = ctx.local_rows(batch)
     total = steps_per_epoch * t.epochs
     warmup = round(t.warmup_epochs * steps_per_epoch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda it: learning_rate_factor(it, total, warmup, t.poly_power))
-    main = distributed.is_main_process()
+    schedule = lr_schedule(optimizer, total, warmup, t.poly_power)
+    main = ctx.is_main
     on_device = (DeviceBatches(train_split.images, train_split.labels, (t.crop_height, t.crop_width),
                                (t.scale_min, t.scale_max), t.flip, base.ignore_index, device, seed)
                  if cuda else None)
@@ -195,8 +204,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
                                base.ignore_index, generator)
                 if nhwc:
                     x = x.contiguous(memory_format=torch.channels_last)
-            if rows is not None:
-                x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w)
+            x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w): all rows in one process
             try:
                 value = _step(trained, optimizer, x, y, weight, base.ignore_index, ctx, cuda)
             except torch.cuda.OutOfMemoryError as exc:
@@ -220,8 +228,8 @@ def run_training(params: Params, method: str, seed: int, processed: Path,
                 on_state({"epoch": epoch, "it": it, "last": dict(last), "model": model.state_dict(),
                           "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
                           "rng": resume.capture_rng(generator, device_generator)})
-        distributed.barrier()
-    last = distributed.broadcast_from_main(last)
+        ctx.barrier()
+    last = ctx.broadcast_from_main(last)
     state = {
         "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "build": kwargs,

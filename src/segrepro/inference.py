@@ -1,4 +1,9 @@
-"""Batched inference over a packed split."""
+"""Batched inference over a packed split, shared by training's validation and the evaluate stage.
+
+It belongs to neither stage: training imports it without importing
+``segrepro.evaluation``, so the train stage's code (and its ``dvc.yaml``
+deps) does not include the evaluation package.
+"""
 from __future__ import annotations
 
 import torch
