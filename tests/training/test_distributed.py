@@ -25,6 +25,10 @@ WORLD = 2
 # batch 4 over the 4 tiny training images: one step per epoch, 2 samples per rank.
 # NCHW: with train.channels_last on CPU the two-rank run ends 5.8e-3 from the single process (seen
 # 2026-11-27, not yet explained), so the N-processes-equal-one guarantee is stated for NCHW (README).
+# Real CamVid (tiny_processed), not the generated scenes of synthetic_processed: on those the two-rank
+# weights end up to 7e-4 from the single process after 1 step and 3.5e-2 after 3 (class_weighting none;
+# the default weighting fails too), also with real labels under generated images (4.8e-2) and real images
+# over generated labels (3.5e-4). Seen 2026-11-27, not yet explained; until it is, this test needs the mirror.
 OVERRIDES = {"train": {"epochs": 3, "batch_size": 4, "crop_height": 48, "crop_width": 64, "threads": 2,
                        "channels_last": False},
              "evaluate": {"latency_runs": 1, "batch_size": 4}}
