@@ -57,7 +57,7 @@ def scene_label(height: int, width: int, rng: np.random.Generator) -> np.ndarray
     h, w = height, width
     label = np.full((h, w), SKY, np.uint8)
     horizon = int(h * rng.uniform(0.42, 0.52))
-    # Skyline: blocks whose tops stay below the top 8% (sky) and end at the horizon.
+    # Skyline: blocks whose tops stay below the top 10% (always sky) and end at the horizon.
     x = 0
     while x < w:
         block = int(rng.integers(max(2, w // 10), max(3, w // 4)))
