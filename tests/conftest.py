@@ -1,4 +1,11 @@
-"""Shared fixtures: the CamVid mirror beside the checkout, tiny params, tiny packed data."""
+"""Shared fixtures: tiny params; a generated CamVid-shaped tree for unit tests; the CamVid mirror
+beside the checkout for the data and end-to-end tests.
+
+Unit tests take ``synthetic_raw`` / ``synthetic_processed`` (``segrepro.data.synthetic``: real PNGs,
+every class, thin poles, void), so they run without the dataset. ``mirror``, ``tiny_raw`` and
+``tiny_processed`` are real CamVid, for what must hold on the real files: the manifest, download,
+preprocessing of the real release, facts of the real data, and the pipeline end to end.
+"""
 from __future__ import annotations
 
 import os
@@ -78,10 +85,28 @@ def tiny_raw(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_processed(tmp_path_factory: pytest.TempPathFactory, tiny_raw: Path) -> Path:
+def _packed(tmp_path_factory: pytest.TempPathFactory, raw: Path) -> Path:
+    """``raw`` preprocessed as tiny_params does it: the first 4 pairs per split at 48×64."""
     from segrepro.data.preprocess import preprocess_camvid
 
     out = tmp_path_factory.mktemp("processed") / "processed"
-    preprocess_camvid(tiny_raw, out, 48, 64, max_images=4)
+    preprocess_camvid(raw, out, 48, 64, max_images=4)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_processed(tmp_path_factory: pytest.TempPathFactory, tiny_raw: Path) -> Path:
+    return _packed(tmp_path_factory, tiny_raw)
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated raw tree laid out like CamVid: 4 scenes per split at CamVid's 360×480, seed 0."""
+    from segrepro.data.synthetic import write_synthetic_camvid
+
+    return write_synthetic_camvid(tmp_path_factory.mktemp("synthetic") / "raw", images_per_split=4)
+
+
+@pytest.fixture(scope="session")
+def synthetic_processed(tmp_path_factory: pytest.TempPathFactory, synthetic_raw: Path) -> Path:
+    return _packed(tmp_path_factory, synthetic_raw)

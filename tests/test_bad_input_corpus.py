@@ -1,4 +1,4 @@
-"""A bad-input corpus, built on the fly from a few real CamVid files, run through the real CLI.
+"""A bad-input corpus, built on the fly from a generated CamVid-shaped tree, run through the real CLI.
 
 Each case breaks one thing — a tampered file, a kill at a fixed point, a
 malformed param — runs the stage as a subprocess (``python -m segrepro.cli``)
@@ -47,11 +47,13 @@ def _tiny(**train) -> dict:
 
 
 @pytest.fixture()
-def ws(tmp_path: Path, tiny_raw: Path, tiny_processed: Path) -> Workspace:
+def ws(tmp_path: Path, synthetic_raw: Path, synthetic_processed: Path) -> Workspace:
     """A fresh working directory: params, raw and processed data, a manifest, a real checkpoint."""
-    shutil.copytree(tiny_raw, tmp_path / "raw")
-    shutil.copytree(tiny_processed, tmp_path / "processed")
-    files = sorted(p.relative_to(tmp_path / "raw").as_posix() for p in (tmp_path / "raw").rglob("*") if p.is_file())
+    shutil.copytree(synthetic_raw, tmp_path / "raw")
+    shutil.copytree(synthetic_processed, tmp_path / "processed")
+    # The manifest covers CamVid/ only, like the packaged one (not the generator's output marker).
+    files = sorted(p.relative_to(tmp_path / "raw").as_posix() for p in (tmp_path / "raw" / "CamVid").rglob("*")
+                   if p.is_file())
     (tmp_path / "camvid.sha256").write_text("".join(f"{sha256_file(tmp_path / 'raw' / f)}  {f}\n" for f in files))
     work = Workspace(tmp_path, _tiny())
     work.write_params(work.params)

@@ -41,9 +41,9 @@ def assert_one_error_line(done: subprocess.CompletedProcess, *needles: str) -> N
     assert done.stdout == ""  # nothing was measured
 
 
-def test_tiny_run_prints_machine_first_and_writes_every_number(tmp_path, tiny_processed):
+def test_tiny_run_prints_machine_first_and_writes_every_number(tmp_path, synthetic_processed):
     out = tmp_path / "bench.json"
-    done = bench(tmp_path, *TINY, "--epoch-breakdown", "--data", str(tiny_processed), "--json", str(out),
+    done = bench(tmp_path, *TINY, "--epoch-breakdown", "--data", str(synthetic_processed), "--json", str(out),
                  "--markdown")
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]

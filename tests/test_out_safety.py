@@ -19,12 +19,12 @@ def params_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_preprocess_refuses_a_directory_it_did_not_make(tmp_path, tiny_raw, params_path, capsys):
+def test_preprocess_refuses_a_directory_it_did_not_make(tmp_path, synthetic_raw, params_path, capsys):
     out = tmp_path / "data"
     (out / "raw").mkdir(parents=True)
     precious = out / "notes.txt"
     precious.write_text("mine")
-    code = cli.main(["preprocess", "--params", str(params_path), "--raw", str(tiny_raw), "--out", str(out)])
+    code = cli.main(["preprocess", "--params", str(params_path), "--raw", str(synthetic_raw), "--out", str(out)])
     err = capsys.readouterr().err.splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith(f"segrepro preprocess: error: refusing to replace {out} ")
@@ -33,10 +33,10 @@ def test_preprocess_refuses_a_directory_it_did_not_make(tmp_path, tiny_raw, para
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "params.yaml"]   # no scratch left
 
 
-def test_preprocess_reruns_over_its_own_output_and_into_an_empty_one(tmp_path, tiny_raw, params_path):
+def test_preprocess_reruns_over_its_own_output_and_into_an_empty_one(tmp_path, synthetic_raw, params_path):
     out = tmp_path / "processed"
     out.mkdir()   # empty: allowed
-    args = ["preprocess", "--params", str(params_path), "--raw", str(tiny_raw), "--out", str(out)]
+    args = ["preprocess", "--params", str(params_path), "--raw", str(synthetic_raw), "--out", str(out)]
     assert cli.main(args) == 0
     assert (out / MARKER).read_text() == "segrepro preprocess\n"
     first = {p.name: p.read_bytes() for p in out.iterdir()}

@@ -18,20 +18,20 @@ from tests.conftest import tiny_params
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_processed):
+def trained(tmp_path_factory, synthetic_processed):
     tmp = tmp_path_factory.mktemp("eval")
     params_path = tmp / "params.yaml"
     params_path.write_text(yaml.safe_dump(tiny_params()))
     params = load_params(params_path)
     ckpt = tmp / "baseline-0.pt"
-    train(params, "baseline", 0, tiny_processed, ckpt, tmp / "live")
+    train(params, "baseline", 0, synthetic_processed, ckpt, tmp / "live")
     return params, ckpt, tmp
 
 
-def test_metrics_json(trained, tiny_processed):
+def test_metrics_json(trained, synthetic_processed):
     params, ckpt, tmp = trained
     out = tmp / "m.json"
-    result = evaluate(params, "baseline", 0, tiny_processed, ckpt, out, tmp / "m.npz")
+    result = evaluate(params, "baseline", 0, synthetic_processed, ckpt, out, tmp / "m.npz")
     saved = json.loads(out.read_text())
     stats = np.load(tmp / "m.npz")
     assert stats["confusion"].shape == (4, 11, 11) and stats["bf"].shape == (4, 11, 4)
@@ -46,18 +46,18 @@ def test_metrics_json(trained, tiny_processed):
     assert len(saved["iou"]) == 11 and saved["test_images"] == 4
     assert saved["input_size"] == [48, 64] and saved["flops"] > 0 and saved["latency_s"] > 0
     # Evaluating twice gives the same accuracy numbers (latency aside).
-    again = evaluate(params, "baseline", 0, tiny_processed, ckpt, tmp / "m2.json", tmp / "m2.npz")
+    again = evaluate(params, "baseline", 0, synthetic_processed, ckpt, tmp / "m2.json", tmp / "m2.npz")
     assert again["iou"] == result["iou"]
 
 
-def test_wrong_checkpoint_is_rejected(trained, tiny_processed):
+def test_wrong_checkpoint_is_rejected(trained, synthetic_processed):
     params, ckpt, tmp = trained
     with pytest.raises(SegreproError, match="holds baseline-0, not baseline-1"):
-        evaluate(params, "baseline", 1, tiny_processed, ckpt, tmp / "x.json", tmp / "x.npz")
+        evaluate(params, "baseline", 1, synthetic_processed, ckpt, tmp / "x.json", tmp / "x.npz")
     broken = tmp / "broken.pt"
     broken.write_bytes(ckpt.read_bytes()[:1000])
     with pytest.raises(SegreproError, match="unreadable"):
-        evaluate(params, "baseline", 0, tiny_processed, broken, tmp / "y.json", tmp / "y.npz")
+        evaluate(params, "baseline", 0, synthetic_processed, broken, tmp / "y.json", tmp / "y.npz")
     assert not (tmp / "x.json").exists() and not (tmp / "y.json").exists()
 
 
@@ -67,7 +67,7 @@ def test_flop_count_of_a_single_conv():
     assert count_flops(conv, 10, 12, torch.device("cpu")) == 2 * 8 * 3 * 9 * 10 * 12
 
 
-def test_train_environment_and_progress_lines(trained, tiny_processed, capsys):
+def test_train_environment_and_progress_lines(trained, synthetic_processed, capsys):
     """The checkpoint's training environment lands in the metrics JSON ({} for an older checkpoint)."""
     params, ckpt, tmp = trained
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -79,7 +79,7 @@ def test_train_environment_and_progress_lines(trained, tiny_processed, capsys):
         path = tmp / f"{name}.pt"
         save_checkpoint(state, path)
         out = tmp / f"{name}.json"
-        evaluate(params, "baseline", 0, tiny_processed, path, out, tmp / f"{name}.npz")
+        evaluate(params, "baseline", 0, synthetic_processed, path, out, tmp / f"{name}.npz")
         assert json.loads(out.read_text())["train_environment"] == (environment or {})
     printed = capsys.readouterr().out
     # Progress goes to stdout, as plain lines when it is not a terminal (4 test images, batch 4: one batch).
@@ -110,13 +110,13 @@ def flip_weight_byte(checkpoint, target) -> str:
     raise AssertionError("no uniquely stored weight found")
 
 
-def test_flipped_byte_fails_evaluate(trained, tiny_processed, tmp_path, capsys):
+def test_flipped_byte_fails_evaluate(trained, synthetic_processed, tmp_path, capsys):
     params, ckpt, tmp = trained
     bad = tmp_path / "baseline-0.pt"
     name = flip_weight_byte(ckpt, bad)
     changed = torch.load(bad, map_location="cpu", weights_only=True)["model"][name]
     assert torch.isfinite(changed).all()   # the load alone would not notice
-    code = cli.main(_evaluate_cli(tmp / "params.yaml", tiny_processed, bad, tmp_path))
+    code = cli.main(_evaluate_cli(tmp / "params.yaml", synthetic_processed, bad, tmp_path))
     err = capsys.readouterr().err
     assert code == 2
     assert err.splitlines() == [f"segrepro evaluate: error: checkpoint {bad} was modified after training "
@@ -125,7 +125,7 @@ def test_flipped_byte_fails_evaluate(trained, tiny_processed, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline-0.pt"]   # no metrics written
 
 
-def test_non_finite_weight_and_unhashed_checkpoint_are_refused(trained, tiny_processed, tmp_path):
+def test_non_finite_weight_and_unhashed_checkpoint_are_refused(trained, synthetic_processed, tmp_path):
     params, ckpt, _ = trained
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     name = next(k for k, v in state["model"].items() if v.is_floating_point())
@@ -134,11 +134,11 @@ def test_non_finite_weight_and_unhashed_checkpoint_are_refused(trained, tiny_pro
     nan_path = tmp_path / "nan.pt"
     save_checkpoint(state, nan_path)   # a valid hash over a NaN: training itself went wrong
     with pytest.raises(SegreproError, match=f"{nan_path} holds non-finite weights \\({name}\\); retrain"):
-        evaluate(params, "baseline", 0, tiny_processed, nan_path, tmp_path / "n.json", tmp_path / "n.npz")
+        evaluate(params, "baseline", 0, synthetic_processed, nan_path, tmp_path / "n.json", tmp_path / "n.npz")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     del state["sha256"]
     old = tmp_path / "old.pt"
     torch.save(state, old)
     with pytest.raises(SegreproError, match="has no content hash .* retrain it with `dvc repro -s -f train@old`"):
-        evaluate(params, "baseline", 0, tiny_processed, old, tmp_path / "o.json", tmp_path / "o.npz")
+        evaluate(params, "baseline", 0, synthetic_processed, old, tmp_path / "o.json", tmp_path / "o.npz")
     assert not list(tmp_path.glob("*.json"))

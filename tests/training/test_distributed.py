@@ -25,6 +25,11 @@ WORLD = 2
 # batch 4 over the 4 tiny training images: one step per epoch, 2 samples per rank.
 # NCHW: with train.channels_last on CPU the two-rank run ends 5.8e-3 from the single process (seen
 # 2026-11-27, not yet explained), so the N-processes-equal-one guarantee is stated for NCHW (README).
+# The two equivalence tests run on real CamVid (tiny_processed), not on the generated scenes of
+# synthetic_processed: there the two-rank weights end up to 7e-4 from the single process after 1 step
+# and 3.5e-2 after 3 (class_weighting none; the default weighting fails too), and also with real labels
+# under generated images (4.8e-2) or real images over generated labels (3.5e-4). Seen 2026-11-27, not
+# yet explained; until it is, these two tests need the mirror.
 OVERRIDES = {"train": {"epochs": 3, "batch_size": 4, "crop_height": 48, "crop_width": 64,
                        "channels_last": False},
              "runtime": {"threads": 2, "inference_batch_size": 4},
@@ -146,7 +151,7 @@ def test_torchrun_cli_matches_spawned_ranks(tmp_path: Path, tiny_processed: Path
     _assert_close(ddp["model"], reference["model"])
 
 
-def test_indivisible_global_batch_is_refused(tmp_path: Path, tiny_processed: Path,
+def test_indivisible_global_batch_is_refused(tmp_path: Path, synthetic_processed: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from segrepro.training.stage import train
 
@@ -156,7 +161,7 @@ def test_indivisible_global_batch_is_refused(tmp_path: Path, tiny_processed: Pat
     monkeypatch.setenv("LOCAL_RANK", "0")
     params_path = _params_file(tmp_path, train={"batch_size": 3})
     with pytest.raises(SegreproError, match=r"global batch 3 .* not divisible by the 2 processes"):
-        train(load_params(params_path), "baseline", 0, tiny_processed, tmp_path / "x.pt", tmp_path / "live")
+        train(load_params(params_path), "baseline", 0, synthetic_processed, tmp_path / "x.pt", tmp_path / "live")
     assert not (tmp_path / "x.pt").exists()
 
 

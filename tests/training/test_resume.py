@@ -49,28 +49,28 @@ def _interrupt_at_step(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, tiny_processed) -> tuple[Path, Path]:
+def uninterrupted(tmp_path_factory, synthetic_processed) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("straight")
     ckpt, live = tmp / "baseline-0.pt", tmp / "live"
-    train(load_params(_params(tmp, "p")), "baseline", 0, tiny_processed, ckpt, live)
+    train(load_params(_params(tmp, "p")), "baseline", 0, synthetic_processed, ckpt, live)
     return ckpt, live
 
 
 @pytest.mark.parametrize("stop_step", [3])  # the first step of epoch 2: one epoch done, one step lost
-def test_resumed_run_is_bit_identical(tmp_path, tiny_processed, uninterrupted, monkeypatch, capsys, stop_step):
+def test_resumed_run_is_bit_identical(tmp_path, synthetic_processed, uninterrupted, monkeypatch, capsys, stop_step):
     params = load_params(_params(tmp_path, "p"))
     ckpt, live = tmp_path / "models" / "baseline-0.pt", tmp_path / "live"
     with monkeypatch.context() as m:
         _interrupt_at_step(m, stop_step)
         with pytest.raises(KeyboardInterrupt):
-            train(params, "baseline", 0, tiny_processed, ckpt, live)
+            train(params, "baseline", 0, synthetic_processed, ckpt, live)
     state_file = resume.state_path(ckpt)
     assert state_file == tmp_path / "models" / ".resume" / "baseline-0.state"
     assert state_file.is_file()
     assert not ckpt.exists() and not live.exists()   # nothing valid-looking after the kill
     assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "p.yaml"]
     capsys.readouterr()
-    train(params, "baseline", 0, tiny_processed, ckpt, live)
+    train(params, "baseline", 0, synthetic_processed, ckpt, live)
     out = capsys.readouterr().out
     done = (stop_step - 1) // 2   # epochs finished before the interrupt
     assert f"resuming after epoch {done} from {state_file}" in out
@@ -87,33 +87,33 @@ def _epochs_run(out: str) -> list[str]:
     return [line.split("epoch ")[1].split("/")[0] for line in out.splitlines() if "  epoch " in line]
 
 
-def test_state_of_other_params_is_ignored(tmp_path, tiny_processed, monkeypatch, capsys):
+def test_state_of_other_params_is_ignored(tmp_path, synthetic_processed, monkeypatch, capsys):
     ckpt, live = tmp_path / "baseline-0.pt", tmp_path / "live"
     with monkeypatch.context() as m:
         _interrupt_at_step(m, 3)
         with pytest.raises(KeyboardInterrupt):
-            train(load_params(_params(tmp_path, "q", epochs=2, lr=0.002)), "baseline", 0, tiny_processed,
+            train(load_params(_params(tmp_path, "q", epochs=2, lr=0.002)), "baseline", 0, synthetic_processed,
                   ckpt, live)
     assert resume.state_path(ckpt).is_file()
     capsys.readouterr()
-    train(load_params(_params(tmp_path, "p", epochs=2)), "baseline", 0, tiny_processed, ckpt, live)
+    train(load_params(_params(tmp_path, "p", epochs=2)), "baseline", 0, synthetic_processed, ckpt, live)
     out = capsys.readouterr().out
     assert "ignoring resume state" in out and "other params" in out
     assert _epochs_run(out) == ["1", "2"]
     assert not resume.state_path(ckpt).exists()
 
 
-def test_unreadable_state_is_ignored(tmp_path, tiny_processed, capsys):
+def test_unreadable_state_is_ignored(tmp_path, synthetic_processed, capsys):
     ckpt, live = tmp_path / "baseline-0.pt", tmp_path / "live"
     state_file = resume.state_path(ckpt)
     state_file.parent.mkdir()
     state_file.write_bytes(b"PK\x03\x04 cut off")
-    train(load_params(_params(tmp_path, "p", epochs=1)), "baseline", 0, tiny_processed, ckpt, live)
+    train(load_params(_params(tmp_path, "p", epochs=1)), "baseline", 0, synthetic_processed, ckpt, live)
     assert "ignoring unreadable resume state" in capsys.readouterr().out
     assert ckpt.is_file() and not state_file.exists()
 
 
-def test_failed_run_removes_its_state(tmp_path, tiny_processed, monkeypatch):
+def test_failed_run_removes_its_state(tmp_path, synthetic_processed, monkeypatch):
     """A SegreproError (here: divergence in epoch 2) is not resumed into the same failure."""
     ckpt, live = tmp_path / "baseline-0.pt", tmp_path / "live"
     import segrepro.training.train as train_module
@@ -126,7 +126,7 @@ def test_failed_run_removes_its_state(tmp_path, tiny_processed, monkeypatch):
 
     monkeypatch.setattr(train_module, "_step", diverge_later)
     with pytest.raises(SegreproError, match="diverged"):
-        train(load_params(_params(tmp_path, "p")), "baseline", 0, tiny_processed, ckpt, live)
+        train(load_params(_params(tmp_path, "p")), "baseline", 0, synthetic_processed, ckpt, live)
     assert not resume.state_path(ckpt).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
 

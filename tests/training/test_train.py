@@ -1,4 +1,4 @@
-"""The recipe is deterministic on CPU and actually learns on real CamVid images."""
+"""The recipe is deterministic on CPU and actually learns (on generated CamVid-shaped scenes)."""
 from __future__ import annotations
 
 import json
@@ -26,32 +26,32 @@ def run(tmp_path: Path, processed: Path, name: str, **overrides) -> tuple[Path, 
     return ckpt, last
 
 
-def test_same_seed_gives_identical_checkpoint_and_metrics(tmp_path, tiny_processed):
-    a, last_a = run(tmp_path, tiny_processed, "a")
-    b, last_b = run(tmp_path, tiny_processed, "b")
+def test_same_seed_gives_identical_checkpoint_and_metrics(tmp_path, synthetic_processed):
+    a, last_a = run(tmp_path, synthetic_processed, "a")
+    b, last_b = run(tmp_path, synthetic_processed, "b")
     assert a.read_bytes() == b.read_bytes()
     assert last_a == last_b
     live = json.loads((tmp_path / "live-a" / "metrics.json").read_text())
     assert live["val"]["miou"] == last_a["val_miou"]
 
 
-def test_different_seed_gives_different_weights(tmp_path, tiny_processed):
-    a, _ = run(tmp_path, tiny_processed, "a")
+def test_different_seed_gives_different_weights(tmp_path, synthetic_processed):
+    a, _ = run(tmp_path, synthetic_processed, "a")
     params_path = tmp_path / "p.yaml"
     params_path.write_text(yaml.safe_dump(tiny_params()))
     c = tmp_path / "c.pt"
-    train(load_params(params_path), "baseline", 1, tiny_processed, c, tmp_path / "live-c")
+    train(load_params(params_path), "baseline", 1, synthetic_processed, c, tmp_path / "live-c")
     assert a.read_bytes() != c.read_bytes()
 
 
-def test_failed_training_leaves_no_checkpoint(tmp_path, tiny_processed):
+def test_failed_training_leaves_no_checkpoint(tmp_path, synthetic_processed):
     with pytest.raises(SegreproError, match="diverged"):
-        run(tmp_path, tiny_processed, "bad", train={"lr": 1e30})
+        run(tmp_path, synthetic_processed, "bad", train={"lr": 1e30})
     assert not (tmp_path / "bad.pt").exists()
 
 
-def test_augment_is_seeded_and_respects_ignore(tiny_processed):
-    split = load_split(tiny_processed, "train")
+def test_augment_is_seeded_and_respects_ignore(synthetic_processed):
+    split = load_split(synthetic_processed, "train")
     outs = []
     for _ in range(2):
         g = torch.Generator().manual_seed(3)
@@ -64,9 +64,9 @@ def test_augment_is_seeded_and_respects_ignore(tiny_processed):
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_loss_falls_on_real_images(method, tiny_processed):
+def test_loss_falls_on_a_fixed_batch(method, synthetic_processed):
     torch.manual_seed(0)
-    split = load_split(tiny_processed, "train")
+    split = load_split(synthetic_processed, "train")
     decoder = "fpn"
     model = build_model(method=method, num_classes=11, backbone="resnet18", output_stride=8,
                         decoder=decoder, channels=32)
