@@ -1,9 +1,8 @@
 """``params.yaml`` → frozen dataclasses, validated strictly.
 
-Unknown keys (with a did-you-mean hint), missing keys, wrong types and
-out-of-range values all raise :class:`SegreproError` naming the key path, so
-a typo in ``params.yaml`` fails before any work is done instead of being
-silently ignored. The methods are those of ``models/methods.py`` (the one
+Unknown keys, missing keys and wrong types (``strict_yaml``) and
+out-of-range values (``_check``) raise :class:`SegreproError` naming the key
+path, so a typo fails before any work is done. The methods are those of ``models/methods.py`` (the one
 method list; torch-free, so parsing params never imports torch). Their
 option blocks (``model.sdn`` …, gathered in ``Model.options``) are free-form
 mappings here and validated by the method's own constructor.
@@ -17,19 +16,16 @@ parent. Variant blocks are complete (no inheritance) so that each run's DVC
 params are exactly what built it; ``tests/test_params.py`` checks that every
 variant differs from its parent block only in the keys it is about.
 
-The ``runtime`` section holds what more than one stage reads about *where*
-it runs (device, CPU threads, inference batch size), so no stage reads
-another stage's section; its keys used to be ``train.device``,
-``train.threads`` and ``evaluate.batch_size`` (``MOVED_KEYS``), and a file
-that still has them fails naming the new key.
+The ``runtime`` section holds what several stages read about *where* they
+run (device, CPU threads, inference batch size), so no stage reads another
+stage's section; a file that still sets the old keys (``MOVED_KEYS``) fails
+naming the new ones.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +35,7 @@ import yaml
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.errors import SegreproError
 from segrepro.models.methods import BASELINE, METHOD_NAMES
+from segrepro.strict_yaml import UniqueKeyLoader, build
 
 
 @dataclass(frozen=True)
@@ -159,49 +156,6 @@ def _check_moved(raw: Any, path: Path) -> None:
                             "value(s) there, e.g. runtime: {device: auto, threads: 2, inference_batch_size: 8}")
 
 
-def _convert(value: Any, hint: Any, path: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise SegreproError(f"params key {path} must be a list, got {value!r}")
-        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
-        return tuple(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
-    if hint is dict:
-        if not isinstance(value, dict):
-            raise SegreproError(f"params key {path} must be a mapping, got {value!r}")
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
-        raise SegreproError(f"params key {path} must be of type {hint.__name__}, got {value!r}")
-    return value
-
-
-def _build(cls: type, raw: Any, path: str) -> Any:
-    if not isinstance(raw, dict):
-        raise SegreproError(f"params section {path or '<root>'} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in fields:
-            guess = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean {path + '.' if path else ''}{guess[0]}?)" if guess else ""
-            raise SegreproError(f"unknown params key {path + '.' if path else ''}{key}{hint}; "
-                                f"allowed keys: {', '.join(fields)}")
-    values = {}
-    for name, f in fields.items():
-        key_path = f"{path}.{name}" if path else name
-        if name not in raw:
-            if f.default_factory is not dataclasses.MISSING:
-                values[name] = f.default_factory()
-                continue
-            raise SegreproError(f"params key {key_path} is missing; add it to params.yaml")
-        values[name] = _convert(raw[name], hints[name], key_path)
-    return cls(**values)
-
-
 def _group_model(model: dict) -> dict:
     """Gather ``model.<method>`` blocks into ``options`` and ``model.<name>: {of: ...}`` blocks into
     ``variants`` (see the module docstring); every other key must be a plain ``Model`` field."""
@@ -303,20 +257,6 @@ def _check(params: Params) -> None:
         raise SegreproError("invalid params.yaml: " + "; ".join(problems))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with the same key twice (as DVC does)."""
-
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001 - yaml's signature
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise SegreproError(f"params key {key!r} appears twice (line {key_node.start_mark.line + 1}); "
-                                    "keep one")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def parent_method(params: Params, name: str) -> str:
     """The method a run name builds: itself for a method, ``of`` for an ablation variant."""
     return params.model.resolve(name)[0]
@@ -349,12 +289,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise SegreproError(f"params file {path} not found; run from the repository root or pass --params")
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise SegreproError(f"params file {path} is not valid YAML: {exc}") from exc
     _check_moved(raw, path)
     if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
         raw = dict(raw, model=_group_model(raw["model"]))
-    params = _build(Params, raw, "")
+    params = build(Params, raw, "")
     _check(params)
     return params
