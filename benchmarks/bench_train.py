@@ -185,6 +185,16 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, 
     return F.cross_entropy(logits.float(), y, weight=weight, ignore_index=ignore)
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               weight: torch.Tensor | None, ignore: int) -> None:
+    """One step as ``run_training`` takes it on CPU: forward, loss + ``.item()``, zero_grad, backward, SGD."""
+    loss = loss_fn(model(x), y, weight, ignore)
+    loss.item()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def bench_method(params: Any, method: str, crop: tuple[int, int], warmup: int, steps: int,
                  peak: float) -> dict[str, Any]:
     """One step as ``run_training`` takes it on CPU: forward, loss + .item(), zero_grad, backward, SGD step."""
@@ -208,11 +218,7 @@ def bench_method(params: Any, method: str, crop: tuple[int, int], warmup: int, s
         opt, times = optimizer(model, t), []
         for i in range(warmup + steps):
             start = time.perf_counter()
-            loss = loss_fn(model(xl), y, weight, base.ignore_index)
-            loss.item()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            train_step(model, opt, xl, y, weight, base.ignore_index)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
         sec = statistics.median(times)

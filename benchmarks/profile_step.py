@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from bench_train import describe_machine, loss_fn, optimizer, table
+from bench_train import describe_machine, optimizer, table, train_step
 from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
@@ -74,19 +74,12 @@ def profile_method(params: Any, method: str, warmup: int, steps: int) -> dict[st
     model = build_model(**model_kwargs(params.model, method, base.num_classes)).to(memory_format=fmt).train()
     opt = optimizer(model, t)
 
-    def step() -> None:
-        loss = loss_fn(model(x), y, weight, base.ignore_index)
-        loss.item()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
     for _ in range(warmup):
-        step()
+        train_step(model, opt, x, y, weight, base.ignore_index)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for _ in range(steps):
-            step()
+            train_step(model, opt, x, y, weight, base.ignore_index)
         wall = time.perf_counter() - start
     per_category: dict[str, float] = {name: 0.0 for name, _ in CATEGORIES} | {OTHER: 0.0}
     for event in prof.key_averages():
