@@ -10,7 +10,7 @@ What it measures, in one process, on the CPU only:
   sees in the training step (batch, 128, crop/8), NCHW and channels_last;
 * per method (or ablation variant), one training step as ``run_training`` takes
   it on CPU (forward, cross-entropy ignoring void, ``.item()``, zero_grad,
-  backward, SGD over ``train.param_groups``) at params.yaml's batch and crop,
+  backward, the recipe's optimiser step, ``train.make_optimizer``) at params.yaml's batch and crop,
   on a fixed synthetic batch (augmentation is not in it), after
   ``make_deterministic`` as in training. With ``train.class_weighting`` set the
   loss is weighted with unit weights (the values do not change the cost);
@@ -78,7 +78,7 @@ from segrepro.models.build import build_model, model_kwargs
 from segrepro.models.methods import METHOD_NAMES
 from segrepro.params import load_params
 from segrepro.runtime import machine_description, make_deterministic
-from segrepro.training.train import class_weights, lr_schedule, param_groups, validate
+from segrepro.training.train import class_weights, lr_schedule, make_optimizer, validate
 
 CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 KNOWN_CAPABILITIES = ("default", "avx2", "avx512")  # what torch 2.13 accepts on x86-64
@@ -176,11 +176,6 @@ def conv_rates(batch: int, crop: tuple[int, int], repeats: int) -> dict[str, flo
     return out
 
 
-def optimizer(model: torch.nn.Module, t: Any) -> torch.optim.Optimizer:
-    """SGD over the recipe's parameter groups (``param_groups``: DDSM's ``lr_scale`` heads)."""
-    return torch.optim.SGD(param_groups(model, t.lr), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-
-
 def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, ignore: int) -> torch.Tensor:
     return F.cross_entropy(logits.float(), y, weight=weight, ignore_index=ignore)
 
@@ -215,7 +210,7 @@ def bench_method(params: Any, method: str, crop: tuple[int, int], warmup: int, s
                 loss_fn(model(xl), y, weight, base.ignore_index).backward()
             model.zero_grad(set_to_none=True)
             row["gflop"] = counter.get_total_flops() / 1e9
-        opt, times = optimizer(model, t), []
+        opt, times = make_optimizer(model, t), []
         for i in range(warmup + steps):
             start = time.perf_counter()
             train_step(model, opt, xl, y, weight, base.ignore_index)
@@ -241,7 +236,7 @@ def epoch_breakdown(params: Any, method: str, data: tuple[Split, Split, torch.Te
     gen = make_deterministic(0, threads, CPU)
     train_split, val_split, weight = data
     model = build_model(**model_kwargs(params.model, method, base.num_classes))
-    opt = optimizer(model, t)
+    opt = make_optimizer(model, t)
     n = len(train_split)
     batch = min(t.batch_size, n)
     total_it = n // batch * t.epochs

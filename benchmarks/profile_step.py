@@ -36,10 +36,11 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from bench_train import describe_machine, optimizer, table, train_step
+from bench_train import describe_machine, table, train_step
 from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
+from segrepro.training.train import make_optimizer
 
 # (category, op-name pattern); ops are matched in this order, the first hit wins.
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -72,7 +73,7 @@ def profile_method(params: Any, method: str, warmup: int, steps: int) -> dict[st
     weight = None if t.class_weighting == "none" else torch.ones(base.num_classes)
     torch.manual_seed(0)
     model = build_model(**model_kwargs(params.model, method, base.num_classes)).to(memory_format=fmt).train()
-    opt = optimizer(model, t)
+    opt = make_optimizer(model, t)
 
     for _ in range(warmup):
         train_step(model, opt, x, y, weight, base.ignore_index)

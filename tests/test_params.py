@@ -52,6 +52,7 @@ def test_missing_key_is_named(tmp_path):
     ("train", "crop_height", 4000, "lower train.crop_height"),
     ("train", "class_weighting", "inverse", "train.class_weighting must be one of none, median_frequency, sqrt_median_frequency"),
     ("train", "val_every", 0, "train.val_every must be >= 1"),
+    ("train", "optimizer", "adam", "train.optimizer must be one of sgd, adamw"),
     ("base", "seeds", [2 ** 32], "base.seeds must lie in 0..2"),
     ("base", "seeds", [-1], "base.seeds must lie in 0..2"),
     ("evaluate", "latency_runs", 0, "evaluate.latency_runs must be >= 1"),
@@ -192,9 +193,12 @@ def test_the_checkpoint_train_record_keeps_its_layout(tmp_path):
     checkpoint trained after the move is byte-identical to one trained before (the pinned md5s)."""
     from segrepro.params import train_record
 
-    raw = tiny_params(runtime={"threads": 3, "device": "cpu"})
+    raw = tiny_params(runtime={"threads": 3, "device": "cpu"}, train={"optimizer": "sgd"})
     record = train_record(load_params(write(tmp_path, raw)))
     assert list(record) == ["epochs", "batch_size", "lr", "momentum", "weight_decay", "poly_power",
                             "crop_height", "crop_width", "scale_min", "scale_max", "flip", "threads", "device",
                             "class_weighting", "warmup_epochs", "val_every", "compile", "channels_last"]
     assert record["threads"] == 3 and record["device"] == "cpu" and record["epochs"] == raw["train"]["epochs"]
+    # SGD, the only optimiser before train.optimizer, is left out (same bytes); any other is recorded last.
+    raw["train"]["optimizer"] = "adamw"
+    assert list(train_record(load_params(write(tmp_path, raw))))[-1:] == ["optimizer"]

@@ -105,6 +105,7 @@ class Train:
     val_every: int = 1              # validate every k epochs (and always after the last)
     compile: bool = False           # torch.compile the training model (pays on CUDA)
     channels_last: bool = True      # NHWC model and batches (always on CUDA; on CPU see bench_train)
+    optimizer: str = "sgd"          # OPTIMIZERS: sgd (momentum) | adamw (β1 = momentum, β2 = 0.999)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ class Params:
 
 
 # Keys that moved to another section: where each lives now (checked before anything else).
+OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_optimizer
+
 MOVED_KEYS = {"train.device": "runtime.device", "train.threads": "runtime.threads",
               "evaluate.batch_size": "runtime.inference_batch_size"}
 
@@ -237,6 +240,10 @@ def _check(params: Params) -> None:
         problems.append(f"train.warmup_epochs ({t.warmup_epochs}) must not exceed train.epochs ({t.epochs})")
     if t.val_every < 1:
         problems.append(f"train.val_every must be >= 1, got {t.val_every}")
+    if t.optimizer not in OPTIMIZERS:
+        problems.append(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
+    if t.optimizer == "adamw" and not t.momentum < 1:
+        problems.append(f"train.momentum is AdamW's beta1 and must be < 1, got {t.momentum}")
     if t.class_weighting not in WEIGHTING_SCHEMES:
         problems.append(f"train.class_weighting must be one of {', '.join(WEIGHTING_SCHEMES)}, "
                         f"got {t.class_weighting!r}")
@@ -274,9 +281,13 @@ def train_record(params: Params) -> dict[str, Any]:
     The two belong in the record (CPU bits depend on the thread count), and the old keys and
     their order are kept on purpose: the checkpoint is pickled, so the same entry keeps new
     checkpoints byte-identical to those made before the move, and their md5s in the pins valid.
+    For the same reason ``optimizer`` is recorded only when it is not ``sgd``, the one optimiser
+    before the option existed (the GPU profile's pinned checkpoints are SGD runs).
     """
     record: dict[str, Any] = {}
     for key, value in dataclasses.asdict(params.train).items():
+        if key == "optimizer" and value == "sgd":
+            continue
         record[key] = value
         if key == "flip":
             record.update(threads=params.runtime.threads, device=params.runtime.device)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+from segrepro.checkpoint import load_checkpoint
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
@@ -80,3 +81,28 @@ def test_loss_falls_on_a_fixed_batch(method, synthetic_processed):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_adamw_takes_momentum_as_beta1_and_keeps_the_lr_scale_groups(tmp_path):
+    from segrepro.training.train import make_optimizer
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tiny_params(train={"optimizer": "adamw", "momentum": 0.8, "lr": 0.002,
+                                                      "weight_decay": 0.01})))
+    t = load_params(path).train
+    model = build_model(method="ddsm", num_classes=11, backbone="resnet18", output_stride=8, decoder="fpn",
+                        channels=32, method_options={"offset_lr_scale": 0.1})
+    opt = make_optimizer(model, t)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert [g["betas"] for g in opt.param_groups] == [(0.8, 0.999)] * len(opt.param_groups)
+    assert sorted(g["lr"] for g in opt.param_groups) == pytest.approx([0.0002, 0.002])
+    assert all(g["weight_decay"] == 0.01 for g in opt.param_groups)
+
+
+def test_adamw_recipe_trains_deterministically(tmp_path, synthetic_processed):
+    a, last_a = run(tmp_path, synthetic_processed, "adam-a", train={"optimizer": "adamw", "lr": 0.001})
+    b, last_b = run(tmp_path, synthetic_processed, "adam-b", train={"optimizer": "adamw", "lr": 0.001})
+    assert a.read_bytes() == b.read_bytes() and last_a == last_b
+    sgd, _ = run(tmp_path, synthetic_processed, "sgd", train={"optimizer": "sgd", "lr": 0.001})
+    assert load_checkpoint(a)["train"]["optimizer"] == "adamw"
+    assert a.read_bytes() != sgd.read_bytes()

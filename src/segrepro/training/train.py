@@ -1,5 +1,7 @@
-"""The shared training recipe: SGD + warm-up + poly LR, (class-balanced) cross-entropy ignoring void.
+"""The shared training recipe: SGD (or AdamW) + warm-up + poly LR, (class-balanced) cross-entropy ignoring void.
 
+``train.optimizer`` picks SGD with momentum or AdamW (``make_optimizer``; the
+CamVid default is AdamW, chosen on the validation split, README).
 Per iteration the learning rate is ``lr · factor(it)``: a linear warm-up
 over ``train.warmup_epochs`` (in iterations, from lr/warm-up-steps to lr),
 then DeepLab's poly decay ``(1 − progress)^power`` over the remaining
@@ -54,7 +56,7 @@ from segrepro.errors import SegreproError
 from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
-from segrepro.params import Params, train_record
+from segrepro.params import OPTIMIZERS, Params, Train, train_record
 from segrepro.runtime import environment, make_deterministic
 from segrepro.training import resume
 from segrepro.training.device_batches import DeviceBatches
@@ -119,6 +121,22 @@ def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
     return groups
 
 
+def make_optimizer(model: nn.Module, t: Train) -> torch.optim.Optimizer:
+    """``train.optimizer`` over ``param_groups``: SGD with momentum, or AdamW.
+
+    AdamW (Loshchilov & Hutter) takes ``train.momentum`` as β1 (the same role:
+    the decay of the gradient average), β2 = 0.999 and ε = 1e-8 (torch's
+    defaults), and ``train.weight_decay`` as its decoupled decay; every
+    parameter decays, as under SGD (no norm/bias exclusion).
+    """
+    groups = param_groups(model, t.lr)
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.momentum, 0.999), weight_decay=t.weight_decay)
+    raise SegreproError(f"train.optimizer {t.optimizer!r} is unknown; use one of {', '.join(OPTIMIZERS)}")
+
+
 def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
           weight: torch.Tensor | None, ignore_index: int, ctx: Context, cuda: bool) -> float:
     """One SGD step on a batch; returns the (global) mean loss. A non-finite loss updates nothing."""
@@ -168,8 +186,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path, ctx: C
     trained = ctx.wrap(model)
     if t.compile:
         trained = torch.compile(trained)
-    optimizer = torch.optim.SGD(param_groups(model, t.lr), lr=t.lr, momentum=t.momentum,
-                                weight_decay=t.weight_decay)
+    optimizer = make_optimizer(model, t)
     n = len(train_split)
     batch = min(t.batch_size, n)
     steps_per_epoch = n // batch
