@@ -105,7 +105,7 @@ def class_weights(processed: Path, scheme: str, device: torch.device) -> torch.T
 
 
 def param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
-    """One SGD group at ``lr``, plus one per distinct ``lr_scale`` a submodule declares."""
+    """One optimiser group at ``lr``, plus one per distinct ``lr_scale`` a submodule declares."""
     scaled: dict[float, list[nn.Parameter]] = {}
     claimed: set[int] = set()
     for module in model.modules():
@@ -139,7 +139,7 @@ def make_optimizer(model: nn.Module, t: Train) -> torch.optim.Optimizer:
 
 def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
           weight: torch.Tensor | None, ignore_index: int, ctx: Context, cuda: bool) -> float:
-    """One SGD step on a batch; returns the (global) mean loss. A non-finite loss updates nothing."""
+    """One optimiser step on a batch; returns the (global) mean loss. A non-finite loss updates nothing."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cuda):
         logits = trained(x)
     loss, value = ctx.cross_entropy(logits.float(), y, ignore_index, weight)
