@@ -191,7 +191,7 @@ def test_a_params_file_without_runtime_names_the_section(tmp_path):
 def test_the_checkpoint_train_record_keeps_its_layout(tmp_path):
     """Checkpoints are pickled: runtime.threads/device stay inside ``train``, at their old place, so a
     checkpoint trained after the move is byte-identical to one trained before (the pinned md5s)."""
-    from segrepro.params import train_record
+    from segrepro.checkpoint import train_record
 
     raw = tiny_params(runtime={"threads": 3, "device": "cpu"}, train={"optimizer": "sgd"})
     record = train_record(load_params(write(tmp_path, raw)))

@@ -2,7 +2,7 @@
 
 A checkpoint is a ``torch.save`` dict: ``model`` (the state dict), ``build``
 (the model's constructor arguments), ``method``, ``seed``, ``train`` (the
-train params) and ``environment``. ``save_checkpoint`` adds ``sha256``: a
+train params, ``train_record``) and ``environment``. ``save_checkpoint`` adds ``sha256``: a
 hash over every entry but itself — the tensors in sorted key order, each as
 name, dtype, shape and raw bytes, then the other entries as sorted JSON — so
 a flipped byte anywhere in a weight or in the model arguments is caught by
@@ -18,6 +18,7 @@ refused with the advice to retrain it.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -28,8 +29,29 @@ import torch
 
 from segrepro.atomic import atomic_file
 from segrepro.errors import SegreproError
+from segrepro.params import Params
 
 HASH_KEY = "sha256"
+
+
+def train_record(params: Params) -> dict[str, Any]:
+    """The checkpoint's ``train`` entry: the train params, with ``runtime.threads`` and
+    ``runtime.device`` where they stood before they moved to ``runtime`` (after ``flip``).
+
+    The two belong in the record (CPU bits depend on the thread count), and the old keys and
+    their order are kept on purpose: the checkpoint is pickled, so the same entry keeps new
+    checkpoints byte-identical to those made before the move, and their md5s in the pins valid.
+    For the same reason ``optimizer`` is recorded only when it is not ``sgd``, the one optimiser
+    before the option existed (the GPU profile's pinned checkpoints are SGD runs).
+    """
+    record: dict[str, Any] = {}
+    for key, value in dataclasses.asdict(params.train).items():
+        if key == "optimizer" and value == "sgd":
+            continue
+        record[key] = value
+        if key == "flip":
+            record.update(threads=params.runtime.threads, device=params.runtime.device)
+    return record
 
 
 def retrain_advice(path: Path) -> str:

@@ -274,26 +274,6 @@ def method_options(params: Params, name: str) -> dict:
     return params.model.resolve(name)[1]
 
 
-def train_record(params: Params) -> dict[str, Any]:
-    """The checkpoint's ``train`` entry: the train params, with ``runtime.threads`` and
-    ``runtime.device`` where they stood before they moved to ``runtime`` (after ``flip``).
-
-    The two belong in the record (CPU bits depend on the thread count), and the old keys and
-    their order are kept on purpose: the checkpoint is pickled, so the same entry keeps new
-    checkpoints byte-identical to those made before the move, and their md5s in the pins valid.
-    For the same reason ``optimizer`` is recorded only when it is not ``sgd``, the one optimiser
-    before the option existed (the GPU profile's pinned checkpoints are SGD runs).
-    """
-    record: dict[str, Any] = {}
-    for key, value in dataclasses.asdict(params.train).items():
-        if key == "optimizer" and value == "sgd":
-            continue
-        record[key] = value
-        if key == "flip":
-            record.update(threads=params.runtime.threads, device=params.runtime.device)
-    return record
-
-
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file (every stage does, so a typo anywhere fails early)."""
     path = Path(path)

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from segrepro.atomic import atomic_file
-from segrepro.checkpoint import checkpoint_bytes
-from segrepro.params import Params, train_record
+from segrepro.checkpoint import checkpoint_bytes, train_record
+from segrepro.params import Params
 
 VERSION = 2  # 2: the LR schedule is torch.optim.lr_scheduler.SequentialLR (was LambdaLR)
 

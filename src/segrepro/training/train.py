@@ -52,11 +52,12 @@ from segrepro.data.camvid import CLASSES
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
+from segrepro.checkpoint import train_record
 from segrepro.errors import SegreproError
 from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
-from segrepro.params import OPTIMIZERS, Params, Train, train_record
+from segrepro.params import OPTIMIZERS, Params, Train
 from segrepro.runtime import environment, make_deterministic
 from segrepro.training import resume
 from segrepro.training.device_batches import DeviceBatches
