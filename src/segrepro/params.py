@@ -139,9 +139,9 @@ class Params:
     audit: Audit
 
 
-# Keys that moved to another section: where each lives now (checked before anything else).
 OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_optimizer
 
+# Keys that moved to another section: where each lives now (checked before anything else).
 MOVED_KEYS = {"train.device": "runtime.device", "train.threads": "runtime.threads",
               "evaluate.batch_size": "runtime.inference_batch_size"}
 

@@ -33,11 +33,11 @@ WORLD = 2
 # SGD: the default AdamW divides each step by √v, so an entry whose gradient is ~0 turns the all_reduce's
 # rounding into a step of ~lr (seen 2026-11-27 with AdamW at lr 1e-3 and stride 16, where SGD stays within
 # 1.2e-7: 8.8e-4 apart after 3 steps, relative 18 at such entries); the global-batch equality these tests
-# check is the gradients', which SGD passes on
-# unamplified. Output stride 16: at the default stride 32 the same SGD/NCHW run ends 5.2e-5 apart after 3
-# steps (3.3e-5 with 96x128 crops), not yet explained (the layer-4 maps are 2x2 here, so its BatchNorm
-# normalises over 16 values per channel; ill-conditioning is a guess, not a finding). So the guarantee is
-# stated for SGD, NCHW and stride 16 (README, "Training on several GPUs or nodes").
+# check is the gradients', which SGD passes on unamplified. Output stride 16: at the default stride 32 the
+# same SGD/NCHW run ends 5.2e-5 apart after 3 steps (3.3e-5 with 96x128 crops), not yet explained (the
+# layer-4 maps are 2x2 here, so its BatchNorm normalises over 16 values per channel; ill-conditioning is a
+# guess, not a finding). So the guarantee is stated for SGD, NCHW and stride 16 (README, "Training on
+# several GPUs or nodes").
 OVERRIDES = {"train": {"epochs": 3, "batch_size": 4, "crop_height": 48, "crop_width": 64,
                        "channels_last": False, "optimizer": "sgd", "lr": 0.01, "weight_decay": 0.0005},
              "model": {"output_stride": 16},

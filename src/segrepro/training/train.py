@@ -48,11 +48,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from segrepro.checkpoint import train_record
 from segrepro.data.camvid import CLASSES
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
-from segrepro.checkpoint import train_record
 from segrepro.errors import SegreproError
 from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
