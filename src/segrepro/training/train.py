@@ -128,13 +128,19 @@ def make_optimizer(model: nn.Module, t: Train) -> torch.optim.Optimizer:
     AdamW (Loshchilov & Hutter) takes ``train.momentum`` as β1 (the same role:
     the decay of the gradient average), β2 = 0.999 and ε = 1e-8 (torch's
     defaults), and ``train.weight_decay`` as its decoupled decay; every
-    parameter decays, as under SGD (no norm/bias exclusion).
+    parameter decays, as under SGD (no norm/bias exclusion). It runs torch's
+    fused kernel (one pass over each tensor instead of a chain of element-wise
+    ops): 2.3x faster than the per-tensor loop on this project's CPU, about 10%
+    of the baseline's training step (README, bench_train); same update rule,
+    last-bit rounding differs. SGD keeps its default implementation, so SGD
+    checkpoints (the GPU profile's pins) are unchanged.
     """
     groups = param_groups(model, t.lr)
     if t.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     if t.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.momentum, 0.999), weight_decay=t.weight_decay)
+        return torch.optim.AdamW(groups, lr=t.lr, betas=(t.momentum, 0.999), weight_decay=t.weight_decay,
+                                 fused=True)
     raise SegreproError(f"train.optimizer {t.optimizer!r} is unknown; use one of {', '.join(OPTIMIZERS)}")
 
 
