@@ -5,8 +5,8 @@ counter sees; this script says what the rest is. Per method (or ablation
 variant) it builds the model at params.yaml's defaults in the memory format
 ``train.channels_last`` selects, takes ``--warmup`` untimed steps, then
 profiles ``--steps`` training steps (forward, cross-entropy, zero_grad,
-backward, SGD over ``train.param_groups``) on a fixed synthetic batch at the
-recipe's batch and crop, on the CPU.
+backward, the recipe's optimizer from ``training.train.make_optimizer``) on a
+fixed synthetic batch at the recipe's batch and crop, on the CPU.
 
 Each ATen op's *self* CPU time (time in the op, not in the ops it calls) is put
 in one category by its name (``CATEGORIES``, first match wins, the rest is
