@@ -23,7 +23,7 @@ if [ ! -f "$stamp" ]; then
   fi
   .venv/bin/python -m pip install -q --no-compile -r requirements.lock
   .venv/bin/python -m pip install -q --no-compile --no-deps -e .
-  # Write .pyc into .venv for the modules the stages import (3,500 files, ~20 s), even where
+  # Write .pyc into .venv for the modules the stages import (~4,000 files, ~16 s), even where
   # PYTHONDONTWRITEBYTECODE is set (as on this project's machines): without them every stage
   # recompiles its imports, ~7 s per train/evaluate process.
   PYTHONDONTWRITEBYTECODE= .venv/bin/python -c 'import importlib, sys

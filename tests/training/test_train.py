@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 import yaml
+from torch import nn
 
 from segrepro.checkpoint import load_checkpoint
 from segrepro.data.dataset import load_split
