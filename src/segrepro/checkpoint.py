@@ -5,11 +5,11 @@ A checkpoint is a ``torch.save`` dict: ``model`` (the state dict), ``build``
 train params, ``train_record``) and ``environment``. ``save_checkpoint`` adds
 ``sha256``: a hash over every entry but itself — the tensors in sorted key
 order, each as name, dtype, shape and raw bytes, then the other entries as
-sorted JSON — so
-a flipped byte anywhere in a weight or in the model arguments is caught by
-``load_checkpoint`` even when it still unpickles into a plausible number (a
-zip archive carries no checksum torch checks). Non-finite weights are
-refused too: a NaN checkpoint evaluates to garbage, not to an error.
+sorted JSON — so a flipped byte anywhere in a weight or in the model
+arguments is caught by ``load_checkpoint`` even when it still unpickles into
+a plausible number (a zip archive carries no checksum torch checks).
+Non-finite weights are refused too: a NaN checkpoint evaluates to garbage,
+not to an error.
 
 The hash lives in the file, not beside it, so a checkpoint stays one DVC
 output; it is computed from the tensors, not from the file bytes, so it does
