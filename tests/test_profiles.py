@@ -27,7 +27,7 @@ base.seeds: [0, 1, 2]
 model.sdn.lam: 0.5
 runtime.device: cpu
 train.flip: false
-train.scale_max: 1.5
+train.scale_max: 1.25
 audit.pins: pins-gpu.yaml
 report.title: "a title: with colon, comma"
 """
@@ -42,7 +42,7 @@ def test_merge_equals_hand_made(tmp_path: Path) -> None:
     expected["model"]["sdn"]["lam"] = 0.5
     expected["runtime"]["device"] = "cpu"
     expected["train"]["flip"] = False
-    expected["train"]["scale_max"] = 1.5
+    expected["train"]["scale_max"] = 1.25
     expected["audit"]["pins"] = "pins-gpu.yaml"
     expected["report"]["title"] = "a title: with colon, comma"
     assert yaml.safe_load(out.read_text()) == expected
@@ -77,7 +77,7 @@ def test_malformed_profile_fails(tmp_path: Path, text: str) -> None:
 def test_set_args_format(tmp_path: Path) -> None:
     args = profiles.set_args(_profile(tmp_path, SAMPLE), PARAMS)
     assert args == ["-S", "preprocess.height=360", "-S", "base.seeds=[0,1,2]", "-S", "model.sdn.lam=0.5",
-                    "-S", "runtime.device=cpu", "-S", "train.flip=false", "-S", "train.scale_max=1.5",
+                    "-S", "runtime.device=cpu", "-S", "train.flip=false", "-S", "train.scale_max=1.25",
                     "-S", "audit.pins=pins-gpu.yaml", "-S", "report.title='a title: with colon, comma'"]
 
 
