@@ -38,10 +38,13 @@ processes train the same model as one process would:
 
 What remains is floating-point rounding (the same sums in another order),
 so the weights match one process closely but not bit for bit. Observed on
-the tiny test configuration after 3 steps: on CPU, parameters within
-1.2e-7 and BatchNorm running statistics within 1.7e-6 (a few ulps; the test
-allows 1e-5), against 2e-2 with per-rank BatchNorm and 8e-3 with per-rank
-dropout masks. On CUDA (two ranks sharing one H200 over gloo, 4 steps) the
+the tiny test configuration (SGD, the CPU default's layout) after one step:
+on CPU, parameters within 1.2e-7 and BatchNorm running statistics within
+1.1e-6 (a few ulps; the test allows 1e-5), against 9e-3 with per-rank
+BatchNorm and 3e-3 with per-rank dropout masks. Later steps amplify that
+rounding as much as a change of thread count does in one process (1e-4 to
+5e-3 after 2–3 steps; ``tests/training/test_distributed.py`` has the
+numbers). On CUDA (two ranks sharing one H200 over gloo, 4 steps) the
 CUDA kernels' rounding makes it ~3e-5 in fp32 and ~1e-3 under the recipe's
 bf16 autocast, the same order as bf16 itself. The ranks stay identical to
 each other because DDP applies the same averaged gradient everywhere. Validation, logging and the
