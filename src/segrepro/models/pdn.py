@@ -63,7 +63,10 @@ Choices where the paper is silent ([I]/[U] items of methods.md §3.2–§3.6):
   to that number; 0.0 starts the neck exactly as the projection ``X`` (ReZero,
   Bachlechner et al. 2020, arXiv 2003.04887), and on the first step only α (and
   the projection) get gradient. The decoder's lateral then sees X, not C5, so
-  even α = 0 is not the baseline.
+  even α = 0 is not the baseline. Validation (2026-11-28, pipeline recipe,
+  seeds 0 / 1): α₀ = 0.0 gave 0.474 / 0.484 mIoU against H^L's 0.462 /
+  0.469 — a gain in both seeds smaller than the baseline's seed spread (2.7
+  points), so H^L stays the default (README, "DDSM examined").
 * Auxiliary losses [U]: none; the neck returns only the last layer.
 * No normalisation inside the LSTM (plain LSTM as in LG-LSTM).
 
