@@ -40,6 +40,7 @@ def test_missing_key_is_named(tmp_path):
     ("train", "epochs", 0, "train.epochs must be > 0"),
     ("base", "methods", ["baseline", "sdm"], "unknown method 'sdm'"),
     ("model", "decoder", "unet", "model.decoder must be 'fcn' or 'fpn'"),
+    ("model", "input_norm", "zscore", "model.input_norm must be one of imagenet, per_image, got 'zscore'"),
     ("runtime", "device", "tpu", "runtime.device must be auto, cpu or cuda"),
     ("runtime", "threads", 0, "runtime.threads must be > 0"),
     ("runtime", "inference_batch_size", 0, "runtime.inference_batch_size must be > 0"),

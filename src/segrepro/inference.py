@@ -14,11 +14,16 @@ from segrepro.data.transforms import normalize
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """(N, H, W, 3) uint8 → (N, H, W) uint8 argmax labels, computed on ``device``."""
+    """(N, H, W, 3) uint8 → (N, H, W) uint8 argmax labels, computed on ``device``.
+
+    The images are normalised as the model was trained (its ``input_norm``; ``imagenet`` for a
+    module that does not say).
+    """
     model.eval()
+    input_norm = getattr(model, "input_norm", "imagenet")
     out = []
     for start in range(0, len(images), batch_size):
-        x = normalize(images[start:start + batch_size]).to(device)
+        x = normalize(images[start:start + batch_size], input_norm).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             logits = model(x)
         out.append(logits.argmax(1).to(torch.uint8).cpu())

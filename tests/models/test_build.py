@@ -2,9 +2,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
+from segrepro.data.transforms import normalize
 from segrepro.errors import SegreproError
-from segrepro.models.build import METHODS, build_model
+from segrepro.inference import predict
+from segrepro.models.build import METHODS, build_model, model_kwargs
+from segrepro.params import load_params
+from tests.conftest import tiny_params
 
 
 def kwargs(method: str = "baseline", decoder: str = "fpn", **options) -> dict:
@@ -29,3 +34,24 @@ def test_unknown_method_and_options_are_rejected():
         build_model(**kwargs("sdm"))
     with pytest.raises(SegreproError, match="baseline takes no options"):
         build_model(**kwargs("baseline", lam=1.0))
+
+
+def test_input_norm_is_a_build_argument_that_prediction_follows(tmp_path):
+    """The model carries its input normalisation; ImageNet's is left out of the build arguments so the
+    checkpoints made before the option existed keep their bytes (and pinned md5s)."""
+    path = tmp_path / "params.yaml"
+    for norm in ("imagenet", "per_image"):
+        path.write_text(yaml.safe_dump(tiny_params(model={"input_norm": norm})))
+        kwargs = model_kwargs(load_params(path).model, "baseline", 11)
+        assert ("input_norm" in kwargs) == (norm != "imagenet")
+        torch.manual_seed(0)
+        model = build_model(**kwargs).eval()
+        assert model.input_norm == norm
+        images = torch.randint(0, 120, (2, 32, 48, 3), dtype=torch.uint8)
+        with torch.no_grad():
+            want = model(normalize(images, norm)).argmax(1).to(torch.uint8)
+            other = model(normalize(images, "per_image" if norm == "imagenet" else "imagenet")).argmax(1)
+        assert not torch.equal(other.to(torch.uint8), want)  # the normalisation matters to this model
+        assert torch.equal(predict(model, images, 2, torch.device("cpu")), want)
+    with pytest.raises(SegreproError, match="model.input_norm must be one of"):
+        build_model("baseline", 11, "resnet18", 32, "fpn", 16, input_norm="zscore")

@@ -38,13 +38,16 @@ def _replay_augment_draws(generator: torch.Generator, n: int, size: tuple[int, i
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("flip", [True, False])
-def test_apply_reproduces_augment_given_its_draws(seed: int, flip: bool) -> None:
+@pytest.mark.parametrize("input_norm", ["imagenet", "per_image"])
+def test_apply_reproduces_augment_given_its_draws(seed: int, flip: bool, input_norm: str) -> None:
     images, labels = _data()
+    if input_norm == "per_image":  # frames of different brightness and contrast, as CamVid's sequences
+        images = (images.float() * torch.tensor([0.2, 1.0, 0.5, 0.8, 0.3])[:, None, None, None]).to(torch.uint8)
     idx = torch.tensor([3, 0, 4, 1, 1])
     ref_x, ref_y = augment(images[idx], labels[idx], CROP, SCALE, flip, IGNORE,
-                           torch.Generator().manual_seed(seed))
+                           torch.Generator().manual_seed(seed), input_norm)
     draw = _replay_augment_draws(torch.Generator().manual_seed(seed), len(idx), images.shape[1:3], flip)
-    x, y = DeviceBatches(images, labels, CROP, SCALE, flip, IGNORE, "cpu", 0).apply(idx, draw)
+    x, y = DeviceBatches(images, labels, CROP, SCALE, flip, IGNORE, "cpu", 0, input_norm).apply(idx, draw)
     assert torch.equal(y, ref_y)
     assert torch.allclose(x, ref_x, atol=1e-4, rtol=0)
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segrepro.data.input_norms import INPUT_NORMS
 from segrepro.errors import SegreproError
 from segrepro.models.backbone import ResNet, load_pretrained
 from segrepro.models.ddsm import DDSMFusion
@@ -107,14 +108,21 @@ METHODS: dict[str, MethodBuilder] = builders(METHOD_NAMES, globals())
 
 
 class SegmentationModel(nn.Module):
-    """Encoder (+ neck) + decoder; logits are upsampled to the input size."""
+    """Encoder (+ neck) + decoder; logits are upsampled to the input size.
 
-    def __init__(self, backbone: ResNet, insertion: Insertion, decoder: nn.Module, levels: int) -> None:
+    ``input_norm`` (``data.transforms.INPUT_NORMS``) is how its inputs must be
+    normalised; the model does not apply it (training normalises full frames
+    before cropping), ``inference.predict`` reads it.
+    """
+
+    def __init__(self, backbone: ResNet, insertion: Insertion, decoder: nn.Module, levels: int,
+                 input_norm: str = "imagenet") -> None:
         super().__init__()
         self.backbone = backbone
         self.neck = insertion.neck
         self.decoder = decoder
         self.levels = levels
+        self.input_norm = input_norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.backbone(x)[-self.levels:]
@@ -124,10 +132,12 @@ class SegmentationModel(nn.Module):
 
 def build_model(method: str, num_classes: int, backbone: str, output_stride: int, decoder: str,
                 channels: int, pretrained: str = "", pretrained_sha256: str = "",
-                method_options: dict[str, Any] | None = None) -> SegmentationModel:
+                method_options: dict[str, Any] | None = None, input_norm: str = "imagenet") -> SegmentationModel:
     """Build the shared baseline with ``method`` plugged in at its insertion point."""
     if method not in METHODS:
         raise SegreproError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+    if input_norm not in INPUT_NORMS:
+        raise SegreproError(f"model.input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}")
     encoder = ResNet(backbone, output_stride)
     if pretrained:
         load_pretrained(encoder, pretrained, pretrained_sha256 or None)
@@ -142,7 +152,7 @@ def build_model(method: str, num_classes: int, backbone: str, output_stride: int
         head = FPNDecoder(out_channels, channels, num_classes, fusion=insertion.fusion)
     else:
         raise SegreproError(f"unknown decoder {decoder!r}; use 'fcn' or 'fpn'")
-    return SegmentationModel(encoder, insertion, head, levels)
+    return SegmentationModel(encoder, insertion, head, levels, input_norm)
 
 
 def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, Any]:
@@ -150,9 +160,15 @@ def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, 
 
     ``method`` may be an ablation variant (``model.<name>: {of: parent, ...}``):
     it builds its parent with the variant's complete option block (``params.Model.resolve``).
+    ``input_norm`` is listed only when it is not ``imagenet``, the one normalisation before the
+    option existed: the arguments are pickled into the checkpoint, so ImageNet-normalised runs keep
+    the bytes, and the pinned md5s, of the checkpoints made before it.
     """
     built, options = model_params.resolve(method)
-    return {"method": built, "num_classes": num_classes, "backbone": model_params.backbone,
-            "output_stride": model_params.output_stride, "decoder": model_params.decoder,
-            "channels": model_params.channels, "pretrained": model_params.pretrained,
-            "pretrained_sha256": model_params.pretrained_sha256, "method_options": options}
+    kwargs = {"method": built, "num_classes": num_classes, "backbone": model_params.backbone,
+              "output_stride": model_params.output_stride, "decoder": model_params.decoder,
+              "channels": model_params.channels, "pretrained": model_params.pretrained,
+              "pretrained_sha256": model_params.pretrained_sha256, "method_options": options}
+    if model_params.input_norm != "imagenet":
+        kwargs["input_norm"] = model_params.input_norm
+    return kwargs

@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import torch
 
-from segrepro.data.transforms import MEAN, STD
+from segrepro.data.transforms import image_statistics
 from segrepro.errors import SegreproError
 
 
@@ -77,13 +77,15 @@ class DeviceBatches:
 
     ``images`` (N, H, W, 3) uint8 and ``labels`` (N, H, W) uint8 are copied to
     ``device`` once. ``batches(idx)`` with ``idx`` (B,) int64 returns ``x``
-    (B, 3, h, w) float32 ImageNet-normalised in channels-last memory and
+    (B, 3, h, w) float32 normalised as ``input_norm`` says (``data.transforms``;
+    ``per_image`` statistics are those of each full frame, computed once here)
+    in channels-last memory and
     ``y`` (B, h, w) int64, ``(h, w) = crop``, both on ``device``.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, crop: tuple[int, int],
                  scale: tuple[float, float], flip: bool, ignore_index: int,
-                 device: torch.device | str, seed: int) -> None:
+                 device: torch.device | str, seed: int, input_norm: str = "imagenet") -> None:
         if images.dtype != torch.uint8 or labels.dtype != torch.uint8 or images.ndim != 4 \
                 or images.shape[-1] != 3 or labels.shape != images.shape[:3]:
             raise SegreproError(f"training split must be (N, H, W, 3) and (N, H, W) uint8 (rerun preprocess), got {tuple(images.shape)} "
@@ -96,8 +98,11 @@ class DeviceBatches:
         self.flip = bool(flip)
         self.ignore_index = int(ignore_index)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.mean = (MEAN.view(1, 1, 1, 3) * 255.0).to(self.device)
-        self.std = (STD.view(1, 1, 1, 3) * 255.0).to(self.device)
+        # Per image (N, 1, 1, 3), in 0..255 units: the pixels are normalised after interpolation.
+        stats = [image_statistics(self.images[start:start + 64], input_norm)
+                 for start in range(0, len(self.images), 64)]
+        self.mean = torch.cat([m for m, _ in stats]).to(self.device).view(-1, 1, 1, 3) * 255.0
+        self.std = torch.cat([s for _, s in stats]).to(self.device).view(-1, 1, 1, 3) * 255.0
 
     def draw(self, batch: int) -> Draw:
         """Scale, crop offsets and flip of ``batch`` images from this object's generator."""
@@ -144,7 +149,7 @@ class DeviceBatches:
         bottom_row = gather(r1, c0) * (1 - fx) + gather(r1, c1) * fx
         x = top_row * (1 - fy) + bottom_row * fy  # (B, h, w, 3), 0..255
         valid = rv[:, :, None] & cv[:, None, :]  # (B, h, w)
-        x = torch.where(valid[..., None], (x - self.mean) / self.std, 0.0)
+        x = torch.where(valid[..., None], (x - self.mean[idx]) / self.std[idx], 0.0)
         y = self.labels[b, rn[:, :, None], cn[:, None, :]].long()
         y = torch.where(valid, y, self.ignore_index)
         # (B, h, w, 3) contiguous is exactly (B, 3, h, w) in channels-last memory.

@@ -11,7 +11,8 @@ submodule with a float attribute ``lr_scale`` (DDSM's offset heads) train at
 ``lr · lr_scale`` on the same schedule. With ``train.class_weighting:
 median_frequency`` the loss weights each class by the training split's
 median-frequency weight, which ``preprocess`` records in ``card.json``.
-Random scale/crop/flip from ``data.transforms``. Every ``train.val_every``
+Random scale/crop/flip from ``data.transforms``, the input normalised as
+``model.input_norm`` says (``data.input_norms``). Every ``train.val_every``
 epochs, and after the last, the validation mIoU is measured and handed,
 with the mean training loss, to a callback (DVCLive in the pipeline).
 On CUDA the packed training split lives on the GPU and each batch is
@@ -204,7 +205,8 @@ def run_training(params: Params, method: str, seed: int, processed: Path, ctx: C
     schedule = lr_schedule(optimizer, total, warmup, t.poly_power)
     main = ctx.is_main
     on_device = (DeviceBatches(train_split.images, train_split.labels, (t.crop_height, t.crop_width),
-                               (t.scale_min, t.scale_max), t.flip, base.ignore_index, device, seed)
+                               (t.scale_min, t.scale_max), t.flip, base.ignore_index, device, seed,
+                               model.input_norm)
                  if cuda else None)
     it, last, first = 0, {}, 0
     device_generator = None if on_device is None else on_device.generator
@@ -225,7 +227,7 @@ def run_training(params: Params, method: str, seed: int, processed: Path, ctx: C
             else:
                 x, y = augment(train_split.images[idx], train_split.labels[idx],
                                (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
-                               base.ignore_index, generator)
+                               base.ignore_index, generator, model.input_norm)
                 if nhwc:
                     x = x.contiguous(memory_format=torch.channels_last)
             x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w): all rows in one process
