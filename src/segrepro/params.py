@@ -68,7 +68,7 @@ class Model:
     channels: int
     pretrained: str
     pretrained_sha256: str
-    input_norm: str = "imagenet"  # data.transforms.INPUT_NORMS; recorded in the checkpoint's build arguments
+    input_norm: str = "imagenet"  # data.input_norms.INPUT_NORMS; recorded in the checkpoint's build arguments
     options: dict = field(default_factory=dict)   # method (METHOD_NAMES) -> its block, model.<method> in params.yaml
     variants: dict = field(default_factory=dict)  # name -> complete option block with "of"
 

@@ -3,7 +3,7 @@
 The same recipe as :func:`segrepro.data.transforms.augment` (random scale
 uniform in ``[scale_min, scale_max]``, random crop padded with the ignore
 label where the scaled image is smaller than the crop, horizontal flip with
-probability 0.5, ImageNet normalisation), computed without a per-image
+probability 0.5, the model's input normalisation), computed without a per-image
 Python loop: the packed uint8 split is copied to the device once, and for a
 batch of indices every output pixel is mapped straight back to the source
 pixels it reads —
