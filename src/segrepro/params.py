@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
-from segrepro.data.input_norms import INPUT_NORMS
+from segrepro.data.input_norms import input_norm_problem
 from segrepro.errors import SegreproError
 from segrepro.models.methods import BASELINE, METHOD_NAMES
 from segrepro.strict_yaml import UniqueKeyLoader, build
@@ -260,8 +260,7 @@ def _check(params: Params) -> None:
         problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
     if params.runtime.device not in ("auto", "cpu", "cuda"):
         problems.append(f"runtime.device must be auto, cpu or cuda, got {params.runtime.device!r}")
-    if params.model.input_norm not in INPUT_NORMS:
-        problems.append(f"model.input_norm must be one of {', '.join(INPUT_NORMS)}, got {params.model.input_norm!r}")
+    problems += filter(None, [input_norm_problem(params.model.input_norm)])
     if params.model.decoder not in ("fcn", "fpn"):
         problems.append(f"model.decoder must be 'fcn' or 'fpn', got {params.model.decoder!r}")
     if problems:

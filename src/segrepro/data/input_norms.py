@@ -23,3 +23,10 @@ from __future__ import annotations
 
 INPUT_NORMS: tuple[str, ...] = ("imagenet", "per_image")
 MIN_STD = 1e-3  # floor of a per-image standard deviation, in [0, 1] grey levels
+
+
+def input_norm_problem(input_norm: object) -> str | None:
+    """What is wrong with a ``model.input_norm`` value, or None when it is one of ``INPUT_NORMS``."""
+    if input_norm in INPUT_NORMS:
+        return None
+    return f"model.input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}"

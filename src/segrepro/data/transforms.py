@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from segrepro.data.input_norms import INPUT_NORMS, MIN_STD
+from segrepro.data.input_norms import MIN_STD, input_norm_problem
 from segrepro.errors import SegreproError
 
 # ImageNet statistics: the backbone may be initialised from ImageNet weights.
@@ -36,7 +36,7 @@ def image_statistics(images: torch.Tensor, input_norm: str) -> tuple[torch.Tenso
         mean = x.mean(dim=(1, 2))  # (B, 3)
         std = x.std(dim=(1, 2)).clamp_min(MIN_STD)
         return mean[:, :, None, None], std[:, :, None, None]
-    raise SegreproError(f"model.input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}")
+    raise SegreproError(input_norm_problem(input_norm))
 
 
 def normalize(images: torch.Tensor, input_norm: str = "imagenet") -> torch.Tensor:

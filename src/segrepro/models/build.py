@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segrepro.data.input_norms import INPUT_NORMS
+from segrepro.data.input_norms import input_norm_problem
 from segrepro.errors import SegreproError
 from segrepro.models.backbone import ResNet, load_pretrained
 from segrepro.models.ddsm import DDSMFusion
@@ -110,7 +110,7 @@ METHODS: dict[str, MethodBuilder] = builders(METHOD_NAMES, globals())
 class SegmentationModel(nn.Module):
     """Encoder (+ neck) + decoder; logits are upsampled to the input size.
 
-    ``input_norm`` (``data.transforms.INPUT_NORMS``) is how its inputs must be
+    ``input_norm`` (``data.input_norms.INPUT_NORMS``) is how its inputs must be
     normalised; the model does not apply it (training normalises full frames
     before cropping), ``inference.predict`` reads it.
     """
@@ -136,8 +136,9 @@ def build_model(method: str, num_classes: int, backbone: str, output_stride: int
     """Build the shared baseline with ``method`` plugged in at its insertion point."""
     if method not in METHODS:
         raise SegreproError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
-    if input_norm not in INPUT_NORMS:
-        raise SegreproError(f"model.input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}")
+    problem = input_norm_problem(input_norm)
+    if problem:
+        raise SegreproError(problem)
     encoder = ResNet(backbone, output_stride)
     if pretrained:
         load_pretrained(encoder, pretrained, pretrained_sha256 or None)
