@@ -4,7 +4,8 @@ What it measures, in one process, on the CPU only:
 
 * the machine class: ``torch.backends.cpu.get_cpu_capability()`` (the ATen kernel
   ISA), the CPU model from ``/proc/cpuinfo``, threads, torch version, the ISA
-  MKL and oneDNN report in verbose mode, and whether ISA caps are set;
+  MKL and oneDNN report in verbose mode (MKL names it on Intel CPUs only: on an
+  AMD EPYC its banner is silent, "unknown"), and whether ISA caps are set;
 * the fp32 matmul peak (2048³, ``torch.mm``, best of ``--repeats``; 2·n³ FLOPs)
   and the rate of a 3×3 conv 128→128 forward at the shape ResNet-18's layer2
   sees in the training step (batch, 128, crop/8), NCHW and channels_last;

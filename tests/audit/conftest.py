@@ -17,13 +17,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from segrepro.audit.environment import class_key
 from segrepro.audit.pins import update_pins
 from segrepro.layout import method_of
+from tests.audit.tiny_pipeline.stage import ENV as RUN_ENV
 
 HERE = Path(__file__).parent
 KEYS = ["baseline-0", "baseline-1", "sdn-0", "sdn-1"]
 AVX512 = {"torch": "2.13.0+cpu", "device": "cpu", "cpu_capability": "AVX512",
           "cpu_model": "Intel(R) Xeon(R) Processor", "gpu": "", "cuda": ""}
+RUN_CLASS = class_key(RUN_ENV)       # cpu-AVX2-AMD EPYC 7763 64-Core Processor: the tiny run's class
+OTHER_CLASS = class_key(AVX512)      # cpu-AVX512-Intel(R) Xeon(R) Processor
 
 
 @pytest.fixture(scope="session")
@@ -47,18 +51,21 @@ def ws(reproduced: Path, tmp_path: Path) -> Path:
 
 
 def pin_this_run(ws: Path, pins: Path | None = None) -> Path:
-    """Pins of the run itself (its class: cpu-AVX2), as `segrepro audit --update` writes them."""
+    """Pins of the run itself (its class: RUN_CLASS), as `segrepro audit --update` writes them."""
     pins = pins or ws / "pins.yaml"
     update_pins(pins, ws / "results" / "metrics", ws / "dvc.lock", KEYS)
     return pins
 
 
-def pin_other_class(ws: Path, shift: dict[str, float], std: float = 0.008, seeds: int = 3) -> Path:
-    """Pins of an AVX-512 class whose per-method means are the run's shifted by ``shift[method]``,
-    with a seed std ``std`` over ``seeds`` seeds; the run's own class (AVX2) has no pins."""
+def pin_other_class(ws: Path, shift: dict[str, float], std: float = 0.008, seeds: int = 3,
+                    environment: dict | None = None) -> Path:
+    """Pins of another class (``environment``, default an Intel AVX-512 CPU) whose per-method means
+    are the run's shifted by ``shift[method]``, with a seed std ``std`` over ``seeds`` seeds; the
+    run's own class (RUN_CLASS) has no pins."""
+    environment = environment or AVX512
     path = pin_this_run(ws, ws / "own.yaml")
     own = yaml.safe_load(path.read_text())
-    section = copy.deepcopy(own["classes"].pop("cpu-AVX2"))
+    section = copy.deepcopy(own["classes"].pop(RUN_CLASS))
     for method, summary in section["summary"].items():
         summary["seeds"] = seeds
         summary["mean"] = {m: round(v + shift[method], 6) for m, v in summary["mean"].items()}
@@ -66,8 +73,8 @@ def pin_other_class(ws: Path, shift: dict[str, float], std: float = 0.008, seeds
     for key, result in section["results"].items():
         result["metrics"] = {m: round(v + shift[method_of(key)], 6) for m, v in result["metrics"].items()}
         result["checkpoint"]["md5"] = "f" * 32
-    section["environment"] = dict(AVX512)
-    own["classes"]["cpu-AVX512"] = section
+    section["environment"] = dict(environment)
+    own["classes"][class_key(environment)] = section
     pins = ws / "pins.yaml"
     pins.write_text(yaml.safe_dump(own))
     return pins

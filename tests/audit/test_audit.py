@@ -12,7 +12,7 @@ import yaml
 from segrepro.audit.audit import run_audit
 from segrepro.audit.pins import load_pins, update_pins
 from segrepro.errors import SegreproError
-from tests.audit.conftest import KEYS, pin_other_class, pin_this_run
+from tests.audit.conftest import KEYS, OTHER_CLASS, RUN_CLASS, RUN_ENV, pin_other_class, pin_this_run
 
 EDITED = "edited after its stage ran; rerun `dvc repro`"
 
@@ -34,9 +34,9 @@ def test_same_class_passes_and_names_the_class(ws):
     assert {c["status"] for c in checks} == {"pass"}
     assert len(rows(checks, check="checkpoint md5")) == 4
     assert len(rows(checks, subject="results/comparison.json")) == 1
-    assert report["result_classes"]["cpu-AVX2"]["source"] == ["train_environment"]
+    assert report["result_classes"][RUN_CLASS]["source"] == ["train_environment"]
     md = (ws / "reports" / "audit.md").read_text()
-    assert "**PASS**" in md and "class **cpu-AVX2**" in md and "same class" in md
+    assert "**PASS**" in md and f"class **{RUN_CLASS}**" in md and "same class" in md
 
 
 def test_metric_edited_below_the_old_tolerance_is_caught(ws):
@@ -94,12 +94,12 @@ def test_cross_class_run_one_point_off_passes(ws):
     code, report, checks = audit(ws, pins)
     hashes = rows(checks, check="checkpoint md5")
     assert {c["status"] for c in hashes} == {"skip"}
-    assert all("no pins for class cpu-AVX2" in c["note"] for c in hashes)
+    assert all(f"no pins for class {RUN_CLASS}" in c["note"] for c in hashes)
     bands = rows(checks, subject="baseline", check="miou (mean of 2 seed(s))")
     # 3 · 0.008 · sqrt(1/2 + 1/3) = 0.0219 > the 0.01 shift
-    assert bands[0]["status"] == "pass" and "± 0.0219 (cpu-AVX512)" in bands[0]["pinned"]
+    assert bands[0]["status"] == "pass" and f"± 0.0219 ({OTHER_CLASS})" in bands[0]["pinned"]
     assert code == 0 and report["passed"]
-    assert "cross-class statistical band" in report["result_classes"]["cpu-AVX2"]["check"]
+    assert "cross-class statistical band" in report["result_classes"][RUN_CLASS]["check"]
 
 
 def test_cross_class_regression_of_five_points_fails(ws):
@@ -111,17 +111,32 @@ def test_cross_class_regression_of_five_points_fails(ws):
     assert ("sdn", "miou") in failed and not any(subject == "baseline" for subject, _ in failed)
 
 
+def test_another_cpu_model_of_the_same_capability_uses_the_band(ws):
+    # Measured: an Intel Xeon and an AMD EPYC Zen 4, both AVX512, train SDN to different bits.
+    intel_avx2 = {**RUN_ENV, "cpu_model": "Intel(R) Xeon(R) Processor"}
+    pins = pin_other_class(ws, {"baseline": 0.01, "sdn": -0.01}, environment=intel_avx2)
+    assert set(yaml.safe_load(pins.read_text())["classes"]) == {"cpu-AVX2-Intel(R) Xeon(R) Processor"}
+    code, _, checks = audit(ws, pins)
+    hashes = rows(checks, check="checkpoint md5")
+    assert len(hashes) == 4 and all(c["status"] == "skip" and f"no pins for class {RUN_CLASS}" in c["note"]
+                                    for c in hashes)
+    assert code == 0
+    regressed = pin_other_class(ws, {"baseline": 0.0, "sdn": 0.05}, environment=intel_avx2)
+    code, _, checks = audit(ws, regressed)
+    assert code == 1 and rows(checks, subject="sdn", check="miou (mean of 2 seed(s))")[0]["status"] == "drift"
+
+
 def test_torch_version_change_uses_the_band(ws):
     pins = pin_this_run(ws)
     data = yaml.safe_load(pins.read_text())
-    data["classes"]["cpu-AVX2"]["environment"]["torch"] = "2.12.0+cpu"
+    data["classes"][RUN_CLASS]["environment"]["torch"] = "2.12.0+cpu"
     pins.write_text(yaml.safe_dump(data))
     code, _, checks = audit(ws, pins)
     assert code == 0
     assert all("torch 2.13.0+cpu differs" in c["note"] for c in rows(checks, check="checkpoint md5"))
     # two seeds per method on each side: s = 0.0057 pooled, band 3·s·√(1/2 + 1/2) = 0.0170
     band = rows(checks, subject="sdn", check="miou (mean of 2 seed(s))")[0]
-    assert "± 0.0170 (cpu-AVX2)" in band["pinned"] and "pooled over methods (2 dof)" in band["note"]
+    assert f"± 0.0170 ({RUN_CLASS})" in band["pinned"] and "pooled over methods (2 dof)" in band["note"]
 
 
 def _as_gpu_run(ws: Path) -> None:
@@ -154,14 +169,14 @@ def test_cuda_pins_never_compare_hashes(ws):
 
 def test_update_rewrites_only_its_class_and_records_mean_and_std(ws):
     pins = pin_other_class(ws, {"baseline": 0.01, "sdn": 0.0})
-    other = yaml.safe_load(pins.read_text())["classes"]["cpu-AVX512"]
+    other = yaml.safe_load(pins.read_text())["classes"][OTHER_CLASS]
     diff = update_pins(pins, ws / "results" / "metrics", ws / "dvc.lock", KEYS)
     new = load_pins(pins)
-    assert new["classes"]["cpu-AVX512"] == other
-    summary = new["classes"]["cpu-AVX2"]["summary"]["baseline"]
+    assert new["classes"][OTHER_CLASS] == other
+    summary = new["classes"][RUN_CLASS]["summary"]["baseline"]
     assert summary["seeds"] == 2 and summary["mean"]["miou"] == pytest.approx(0.31)
     assert summary["std"]["miou"] == pytest.approx(0.008 / 2 ** 0.5, abs=1e-6)   # ±0.004 around the mean
-    assert "+  cpu-AVX2:" in diff and "-  cpu-AVX512:" not in diff
+    assert f"+  {RUN_CLASS}:" in diff and f"-  {OTHER_CLASS}:" not in diff
 
 
 def test_update_refuses_edited_outputs(ws):

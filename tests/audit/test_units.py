@@ -51,7 +51,9 @@ def test_band_arithmetic():
 
 
 def test_class_keys_and_the_environment_fallback():
-    assert class_key(AVX512) == "cpu-AVX512"
+    assert class_key(AVX512) == "cpu-AVX512-Intel(R) Xeon(R) Processor"
+    legacy = {k: v for k, v in AVX512.items() if k != "cpu_model"}   # recorded before the model was
+    assert class_key(legacy) == class_key({**AVX512, "cpu_model": ""}) == "cpu-AVX512"
     assert class_key({**AVX512, "device": "cuda", "gpu": "NVIDIA H200"}) == "cuda-NVIDIA H200"
     env, recorded = result_environment({"train_environment": AVX512})
     assert recorded and env == AVX512

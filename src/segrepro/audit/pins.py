@@ -6,7 +6,7 @@ Format (YAML, committed; ``audit.pins`` in ``params.yaml`` names it, e.g.
     tolerance: {same_class: 1.0e-06, cross_class_floor: 0.015, cross_class_sigmas: 3}
     data: {path: data/processed, md5: <dvc.lock md5>}        # class-independent
     classes:
-      cpu-AVX512:                                            # see environment.class_key
+      cpu-AVX512-AMD EPYC (family 25, model 17):             # see environment.class_key
         environment: {torch, device, cpu_capability, cpu_model, gpu, cuda}
         results:
           baseline-0:
