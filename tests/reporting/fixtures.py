@@ -27,12 +27,16 @@ DELTAS = {  # (method, against) → metric → interval, as compare would write 
 }
 
 
+TRAINED_ON = {"torch": "2.13.0", "device": "cpu", "cpu_capability": "AVX2",
+              "cpu_model": "AMD EPYC 7763 64-Core Processor (family 25, model 1)", "gpu": "", "cuda": ""}
+
+
 def result(method: str, seed: int, miou: float) -> dict:
     return {"method": method, "seed": seed, "classes": CLASSES, "iou": [miou] * 11, "pixel_acc": 0.9,
             "mean_acc": 0.7, "test_images": 233, "input_size": [180, 240], "params": 12_345_678,
             "flops": 9_870_000_000, "latency_s": 0.05, "device": "cpu", "torch": "2.13.0", "backbone": "resnet18",
             "decoder": "fpn", "output_stride": 16, "epochs": 30, "crop": [160, 224], "bf_tolerances_px": [1, 3],
-            "trimap_widths_px": [2, 8], "boundary_iou_dilation_px": 6,
+            "trimap_widths_px": [2, 8], "boundary_iou_dilation_px": 6, "train_environment": TRAINED_ON,
             **{k: miou + off for k, off in OFFSETS.items()}}
 
 

@@ -25,6 +25,8 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
     assert "+5.00 [+3.10, +6.90]" in text             # Δ mIoU with its bootstrap CI
     assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.25, 0.27 → mean 26.00)
     assert "import seaborn" not in text               # input cells are hidden
+    # Provenance: where every result was trained (its environment class, from train_environment).
+    assert "cpu-AVX2-AMD EPYC 7763 64-Core Processor (family 25, model 1) (baseline-0, baseline-1" in text
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', text)) >= 6   # forest, curves, training, ...
     # Main table: few short columns (no cost or setting columns), so it needs no sideways scrolling.
     main = tables(text)["dataframe comparison"]

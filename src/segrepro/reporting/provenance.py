@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from segrepro import layout
+
 PACKAGES = ("torch", "dvc", "dvclive", "numpy", "pandas", "seaborn", "papermill", "nbconvert")
 
 
@@ -31,6 +33,19 @@ def lock_hashes(lock_path: Path) -> pd.DataFrame:
             for name, stage in stages.items() for out in stage.get("outs", [])
             if name == "preprocess" or name.startswith("train@")]
     return pd.DataFrame(rows, columns=["stage", "output", "md5"])
+
+
+def training_environments(rows: list[dict]) -> str:
+    """Where the results were trained: each environment class (``audit.environment.class_key``, from the
+    ``train_environment`` every metrics file carries) with the runs trained in it."""
+    from segrepro.audit.environment import class_key
+
+    runs: dict[str, list[str]] = {}
+    for row in rows:
+        env = row.get("train_environment") or {}
+        klass = class_key(env) if env.get("device") else "not recorded"
+        runs.setdefault(klass, []).append(layout.run_key(row["method"], row["seed"]))
+    return "; ".join(f"{klass} ({', '.join(sorted(keys))})" for klass, keys in sorted(runs.items()))
 
 
 def package_versions() -> dict[str, str]:
