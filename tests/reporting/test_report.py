@@ -192,6 +192,10 @@ def test_one_seed_never_gives_a_verdict():
     assert verdict(-0.02, -0.01, seeds=3) == "not reproduced"
     assert verdict(-0.02, 0.01, seeds=3) == "inconclusive"
     assert verdict(0.01, 0.02, seeds=1) == "inconclusive (one seed)"
+    # Two seeds flipped verdicts between two CPUs' rounding (claims docstring): provisional.
+    assert verdict(0.01, 0.02, seeds=2) == "reproduced (two seeds: provisional)"
+    assert verdict(-0.02, -0.01, seeds=2) == "not reproduced (two seeds: provisional)"
+    assert verdict(-0.02, 0.01, seeds=2) == "inconclusive"
     comparison = {"seeds": [0], "metrics": ["miou"],
                   "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
     assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]
