@@ -134,6 +134,14 @@ def test_unknown_aten_cpu_capability_is_one_error_line(tmp_path, value):
     assert_one_error_line(done, f"ATEN_CPU_CAPABILITY={value!r}", "default, avx2, avx512")
 
 
+def test_capability_above_the_cpus_is_one_error_line(tmp_path):
+    # torch caps a known value at what the CPU has: on an AVX2-only CPU avx512 would run AVX2 kernels.
+    if native_capability() == "AVX512":
+        pytest.skip("torch knows no capability above AVX512")
+    done = bench(tmp_path, *TINY, env={"ATEN_CPU_CAPABILITY": "avx512"})
+    assert_one_error_line(done, "ATEN_CPU_CAPABILITY=avx512", "this CPU lacks avx512")
+
+
 def test_child_refuses_caps_that_were_not_honoured(tmp_path):
     if native_capability() == "AVX2":
         pytest.skip("this machine's own class is AVX2")

@@ -54,6 +54,11 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags ``/proc/cpuinfo`` lists for the first processor (empty where there is none)."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
 def cpu_model() -> str:
     """The processor's model name and CPUID family/model, e.g. ``AMD EPYC (family 25, model 17)``.
 
