@@ -63,7 +63,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,46 +77,13 @@ from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.models.methods import METHOD_NAMES
 from segrepro.params import load_params
-from segrepro.runtime import cpu_flags, machine_description, make_deterministic
+from segrepro.runtime import check_capability, machine_description, make_deterministic
 from segrepro.training.train import class_weights, lr_schedule, make_optimizer, validate
 
 CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
-KNOWN_CAPABILITIES = ("default", "avx2", "avx512")  # what torch 2.13 accepts on x86-64
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 TARGET = 0.60  # baseline step ≥ 60% of the matmul peak
 CPU = torch.device("cpu")
-
-
-def check_capability() -> str:
-    """The ATen capability; an ATEN_CPU_CAPABILITY PyTorch did not honour is an error.
-
-    torch 2.13 only warns on an unknown value and silently runs the best kernels
-    instead (checked: ``bogus``, ``AVX2`` upper case), so the numbers would be
-    mislabelled. It takes ``avx512`` on an AVX2-only CPU at its word and dies of
-    an illegal instruction (checked: AMD EPYC Zen 3), so that request is checked
-    against ``/proc/cpuinfo``'s flags.
-    """
-    with warnings.catch_warnings():  # torch's own warning would be a second, less clear line
-        warnings.simplefilter("ignore")
-        got = torch.backends.cpu.get_cpu_capability()
-    asked = os.environ.get("ATEN_CPU_CAPABILITY", "")
-    # An unknown value is refused even where the kernels torch falls back to happen to match
-    # it (``AVX2`` upper case on an AVX2-only CPU): torch ignored it, so it capped nothing.
-    if asked and asked not in KNOWN_CAPABILITIES:
-        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked!r} is not a value PyTorch {torch.__version__} "
-                            f"knows (it would silently run {got} kernels); use one of "
-                            f"{', '.join(KNOWN_CAPABILITIES)} (lower case) or unset it")
-    # torch 2.13 does not cap avx512 at the CPU's ISA: it reports AVX512 and the first AVX-512
-    # kernel dies of an illegal instruction (SIGILL; measured on an AMD EPYC Zen 3), so ask the CPU.
-    flags = cpu_flags()
-    if asked == "avx512" and flags and "avx512f" not in flags:
-        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked} but this CPU lacks avx512 (no avx512f among the "
-                            "flags of /proc/cpuinfo): PyTorch would run AVX-512 kernels and die of an illegal "
-                            "instruction; ask for avx2 or unset it")
-    if asked and asked.lower() != got.lower():
-        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked} but PyTorch runs {got} kernels (this CPU lacks "
-                            f"{asked}); ask for a capability the CPU has or unset it")
-    return got
 
 
 def check_threads(threads: int) -> int:

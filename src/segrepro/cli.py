@@ -3,7 +3,9 @@
 Every stage reads the whole ``params.yaml`` (so a typo anywhere fails
 early) but uses only its own sections, which are the ones ``dvc.yaml`` lists
 for it. Paths are arguments matching the stage's deps and outs. User errors
-print one line naming the problem and the fix, and exit with status 2.
+print one line naming the problem and the fix, and exit with status 2;
+an ``ATEN_CPU_CAPABILITY`` PyTorch would ignore or could not run on this CPU
+is one of them, checked before any kernel runs (``runtime.check_capability``).
 
 Ctrl-C (SIGINT) and SIGTERM end any stage with one line on stderr and the
 shell's conventional status, 128 + signal number (130, 143), without a
@@ -236,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = _install_handlers(args.stage)
     try:
         _end_with_parent(previous)
+        from segrepro.runtime import check_capability
+
+        check_capability()  # before any kernel: a bad ATEN_CPU_CAPABILITY is one line, not a SIGILL
         return args.func(args) or 0
     except SegreproError as exc:
         print(f"segrepro {args.stage}: error: {exc}", file=sys.stderr)

@@ -7,14 +7,18 @@ speed (stated in the README).
 """
 from __future__ import annotations
 
+import os
 import platform
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from segrepro.errors import SegreproError
+
+KNOWN_CAPABILITIES = ("default", "avx2", "avx512")  # what torch 2.13 accepts on x86-64
 
 
 def select_device(name: str) -> torch.device:
@@ -73,6 +77,38 @@ def cpu_model() -> str:
     if info.get("cpu family") and info.get("model"):
         return f"{name} (family {info['cpu family']}, model {info['model']})"
     return name
+
+
+def check_capability() -> str:
+    """The ATen capability; an ``ATEN_CPU_CAPABILITY`` PyTorch did not honour is an error.
+
+    Every ``segrepro`` stage and ``benchmarks/bench_train.py`` call this before
+    any kernel runs. torch 2.13 only warns on an unknown value and silently runs
+    its best kernels instead (checked: ``bogus``, ``AVX2`` upper case), so a run
+    would not be what was asked for. It takes ``avx512`` on an AVX2-only CPU at
+    its word and the first AVX-512 kernel dies of an illegal instruction
+    (SIGILL, no Python error; checked on an AMD EPYC Zen 3), so that request is
+    checked against the flags of ``/proc/cpuinfo``.
+    """
+    with warnings.catch_warnings():  # torch's own warning would be a second, less clear line
+        warnings.simplefilter("ignore")
+        got = torch.backends.cpu.get_cpu_capability()
+    asked = os.environ.get("ATEN_CPU_CAPABILITY", "")
+    # An unknown value is refused even where the kernels torch falls back to happen to match
+    # it (``AVX2`` upper case on an AVX2-only CPU): torch ignored it, so it capped nothing.
+    if asked and asked not in KNOWN_CAPABILITIES:
+        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked!r} is not a value PyTorch {torch.__version__} "
+                            f"knows (it would silently run {got} kernels); use one of "
+                            f"{', '.join(KNOWN_CAPABILITIES)} (lower case) or unset it")
+    flags = cpu_flags()
+    if asked == "avx512" and flags and "avx512f" not in flags:
+        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked} but this CPU lacks avx512 (no avx512f among the "
+                            "flags of /proc/cpuinfo): PyTorch would run AVX-512 kernels and die of an illegal "
+                            "instruction; ask for avx2 or unset it")
+    if asked and asked.lower() != got.lower():
+        raise SegreproError(f"ATEN_CPU_CAPABILITY={asked} but PyTorch runs {got} kernels (this CPU lacks "
+                            f"{asked}); ask for a capability the CPU has or unset it")
+    return got
 
 
 def environment(device: torch.device) -> dict[str, str]:
