@@ -41,6 +41,7 @@ def test_missing_key_is_named(tmp_path):
     ("base", "methods", ["baseline", "sdm"], "unknown method 'sdm'"),
     ("model", "decoder", "unet", "model.decoder must be 'fcn' or 'fpn'"),
     ("model", "input_norm", "zscore", "model.input_norm must be one of imagenet, per_image, got 'zscore'"),
+    ("model", "zero_init_residual", "maybe", "model.zero_init_residual must be of type bool"),
     ("runtime", "device", "tpu", "runtime.device must be auto, cpu or cuda"),
     ("runtime", "threads", 0, "runtime.threads must be > 0"),
     ("runtime", "inference_batch_size", 0, "runtime.inference_batch_size must be > 0"),

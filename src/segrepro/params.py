@@ -69,6 +69,7 @@ class Model:
     pretrained: str
     pretrained_sha256: str
     input_norm: str = "imagenet"  # data.input_norms.INPUT_NORMS; recorded in the checkpoint's build arguments
+    zero_init_residual: bool = False  # residual blocks start as identities (models.backbone); recorded when true
     options: dict = field(default_factory=dict)   # method (METHOD_NAMES) -> its block, model.<method> in params.yaml
     variants: dict = field(default_factory=dict)  # name -> complete option block with "of"
 

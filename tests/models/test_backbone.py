@@ -105,3 +105,25 @@ def test_url_weights_are_downloaded_and_verified_in_full(served):
         load_pretrained(ResNet("resnet18"), f"{url}/r18.pth", digest[:8])
     with pytest.raises(SegreproError, match="could not download .*404"):
         load_pretrained(ResNet("resnet18"), f"{url}/missing.pth", digest)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_zero_init_residual_starts_every_block_as_its_shortcut(name):
+    """With ``zero_init_residual`` each block's last BN has γ = 0, so (in eval mode) a block returns
+    relu(shortcut(x)); the same seed draws the same convolutions either way, only those γ differ."""
+    torch.manual_seed(0)
+    plain = ResNet(name, 32)
+    torch.manual_seed(0)
+    zeroed = ResNet(name, 32, zero_init_residual=True)
+    last_bn = "bn2" if name == "resnet18" else "bn3"
+    differing = {k for k, v in plain.state_dict().items() if not torch.equal(v, zeroed.state_dict()[k])}
+    assert differing and all(k.endswith(f".{last_bn}.weight") for k in differing)
+    assert len(differing) == sum(len(layer) for layer in (zeroed.layer1, zeroed.layer2, zeroed.layer3, zeroed.layer4))
+    zeroed.eval()
+    x = torch.randn(2, zeroed.layer2[0].conv1.in_channels, 16, 20)
+    for block in zeroed.layer2:
+        shortcut = x if block.downsample is None else block.downsample(x)
+        with torch.no_grad():
+            out = block(x)
+        torch.testing.assert_close(out, torch.relu(shortcut))
+        x = out

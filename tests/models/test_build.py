@@ -55,3 +55,14 @@ def test_input_norm_is_a_build_argument_that_prediction_follows(tmp_path):
         assert torch.equal(predict(model, images, 2, torch.device("cpu")), want)
     with pytest.raises(SegreproError, match="model.input_norm must be one of"):
         build_model("baseline", 11, "resnet18", 32, "fpn", 16, input_norm="zscore")
+
+
+def test_zero_init_residual_is_a_build_argument_only_when_on(tmp_path):
+    """Off, the build arguments (pickled into the checkpoint) are those of before the option existed."""
+    path = tmp_path / "params.yaml"
+    for on in (False, True):
+        path.write_text(yaml.safe_dump(tiny_params(model={"zero_init_residual": on})))
+        kwargs = model_kwargs(load_params(path).model, "baseline", 11)
+        assert kwargs.get("zero_init_residual", False) is on and ("zero_init_residual" in kwargs) == on
+        model = build_model(**kwargs)
+        assert (model.backbone.layer1[0].bn2.weight == 0).all().item() is on

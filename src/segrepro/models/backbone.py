@@ -10,6 +10,15 @@ replaced by dilation 2; for output stride 8 ``layer3`` gets dilation 2 and
 ``layer4`` dilation 4. As in torchvision's ``replace_stride_with_dilation``,
 the first block of a dilated stage keeps the previous dilation in its first
 3×3 conv.
+
+``zero_init_residual`` (off by default, torchvision's option of the same
+name; Goyal et al. 2017, "Accurate, Large Minibatch SGD", §5.1) starts the
+last BatchNorm of every residual block at γ = 0, so each block begins as the
+identity and the network as a shallow one; it matters only when training
+from scratch (pretrained weights overwrite it). Measured on validation with
+the default recipe (README "How the shared recipe was chosen"; seeds 0 / 1,
+AMD EPYC Zen 3): 43.50 / 42.43 mIoU against the default's 49.72 / 45.85, so
+it stays off.
 """
 from __future__ import annotations
 
@@ -95,7 +104,7 @@ class ResNet(nn.Module):
     decoders size themselves from it.
     """
 
-    def __init__(self, name: str = "resnet18", output_stride: int = 8) -> None:
+    def __init__(self, name: str = "resnet18", output_stride: int = 8, zero_init_residual: bool = False) -> None:
         super().__init__()
         if name not in _DEPTHS:
             raise SegreproError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
@@ -123,6 +132,10 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    nn.init.zeros_(m.bn2.weight if isinstance(m, BasicBlock) else m.bn3.weight)
 
     def _make_layer(self, block: type, planes: int, blocks: int, stride: int = 1,
                     dilate: bool = False) -> nn.Sequential:

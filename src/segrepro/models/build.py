@@ -132,14 +132,15 @@ class SegmentationModel(nn.Module):
 
 def build_model(method: str, num_classes: int, backbone: str, output_stride: int, decoder: str,
                 channels: int, pretrained: str = "", pretrained_sha256: str = "",
-                method_options: dict[str, Any] | None = None, input_norm: str = "imagenet") -> SegmentationModel:
+                method_options: dict[str, Any] | None = None, input_norm: str = "imagenet",
+                zero_init_residual: bool = False) -> SegmentationModel:
     """Build the shared baseline with ``method`` plugged in at its insertion point."""
     if method not in METHODS:
         raise SegreproError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
     problem = input_norm_problem(input_norm)
     if problem:
         raise SegreproError(problem)
-    encoder = ResNet(backbone, output_stride)
+    encoder = ResNet(backbone, output_stride, zero_init_residual)
     if pretrained:
         load_pretrained(encoder, pretrained, pretrained_sha256 or None)
     # Single-scale decoders see only the deepest feature (SDN Fig. 4a; PDN).
@@ -163,7 +164,8 @@ def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, 
     it builds its parent with the variant's complete option block (``params.Model.resolve``).
     ``input_norm`` is listed only when it is not ``imagenet``, the one normalisation before the
     option existed: the arguments are pickled into the checkpoint, so ImageNet-normalised runs keep
-    the bytes, and the pinned md5s, of the checkpoints made before it.
+    the bytes, and the pinned md5s, of the checkpoints made before it; ``zero_init_residual`` is
+    listed only when true, for the same reason.
     """
     built, options = model_params.resolve(method)
     kwargs = {"method": built, "num_classes": num_classes, "backbone": model_params.backbone,
@@ -172,4 +174,6 @@ def model_kwargs(model_params: Any, method: str, num_classes: int) -> dict[str, 
               "pretrained_sha256": model_params.pretrained_sha256, "method_options": options}
     if model_params.input_norm != "imagenet":
         kwargs["input_norm"] = model_params.input_norm
+    if model_params.zero_init_residual:
+        kwargs["zero_init_residual"] = True
     return kwargs
