@@ -21,6 +21,15 @@ REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SEGREPRO_CAMVID_MIRROR", REPO.parent / "shared" / "datasets" / "camvid"))
 
 
+def assert_one_error_line(done: subprocess.CompletedProcess, prefix: str, *needles: str) -> None:
+    """A refused run: exit status 2 and one stderr line, ``prefix`` first, holding every needle."""
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(prefix), done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
 def tiny_params(**overrides: dict) -> dict:
     """The repository's params.yaml shrunk to a seconds-long configuration."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())

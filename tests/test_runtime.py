@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from segrepro.runtime import cpu_flags
+from tests.conftest import REPO, assert_one_error_line
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="needs /proc/cpuinfo (Linux)")
@@ -31,8 +32,6 @@ def test_cpu_flags_are_empty_without_cpuinfo(monkeypatch):
     assert runtime.cpu_flags() == frozenset()
 
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _train_with_capability(tmp_path: Path, value: str) -> subprocess.CompletedProcess:
     """``segrepro train`` on inputs that do not exist: the capability check must come first."""
@@ -43,26 +42,22 @@ def _train_with_capability(tmp_path: Path, value: str) -> subprocess.CompletedPr
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
-def _assert_one_error_line(done: subprocess.CompletedProcess, tmp_path: Path, *needles: str) -> None:
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("segrepro train: error: "), done.stderr
-    for needle in needles:
-        assert needle in lines[0]
+def _assert_refused(done: subprocess.CompletedProcess, tmp_path: Path, *needles: str) -> None:
+    assert_one_error_line(done, "segrepro train: error: ", *needles)
     assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 @pytest.mark.parametrize("value", ["bogus", "AVX2"])
 def test_a_stage_refuses_an_unknown_capability(tmp_path, value):
     # torch 2.13 warns and runs its best kernels: the run would not be the one asked for.
-    _assert_one_error_line(_train_with_capability(tmp_path, value), tmp_path,
+    _assert_refused(_train_with_capability(tmp_path, value), tmp_path,
                            f"ATEN_CPU_CAPABILITY={value!r}", "default, avx2, avx512")
 
 
 def test_a_stage_refuses_avx512_on_a_cpu_without_it(tmp_path):
     if "avx512f" in cpu_flags() or not cpu_flags():
         pytest.skip("needs an x86 CPU without AVX-512 (there torch would die of SIGILL)")
-    _assert_one_error_line(_train_with_capability(tmp_path, "avx512"), tmp_path,
+    _assert_refused(_train_with_capability(tmp_path, "avx512"), tmp_path,
                            "ATEN_CPU_CAPABILITY=avx512", "this CPU lacks avx512")
 
 
