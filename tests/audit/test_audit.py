@@ -12,6 +12,7 @@ import yaml
 from segrepro.audit.audit import run_audit
 from segrepro.audit.pins import load_pins, update_pins
 from segrepro.errors import SegreproError
+from segrepro.layout import method_of
 from tests.audit.conftest import KEYS, OTHER_CLASS, RUN_CLASS, RUN_ENV, pin_other_class, pin_this_run
 
 EDITED = "edited after its stage ran; rerun `dvc repro`"
@@ -89,6 +90,54 @@ def test_a_run_of_fewer_seeds_than_pinned_passes(ws):
     assert [c["subject"] for c in checks if c["status"] == "skip"] == ["baseline-1", "sdn-1"]
 
 
+def _unpin(pins: Path, keys: list[str] = (), methods: list[str] = ()) -> Path:
+    """Remove runs (and whole methods) from the run's own class in a pins file."""
+    data = yaml.safe_load(pins.read_text())
+    section = data["classes"][RUN_CLASS]
+    for key in [*keys, *(k for k in section["results"] if method_of(k) in methods)]:
+        del section["results"][key]
+    for method in methods:
+        del section["summary"][method]
+    pins.write_text(yaml.safe_dump(data))
+    return pins
+
+
+def test_a_seed_its_class_does_not_pin_takes_the_band(ws):
+    # e.g. seed 2 of `dvc exp run -S 'base.seeds=[0,1,2]'` where the pins hold seeds 0 and 1
+    pins = _unpin(pin_this_run(ws), keys=["baseline-1", "sdn-1"])
+    code, report, checks = audit(ws, pins)
+    assert code == 0 and report["passed"]
+    assert [c["status"] for c in rows(checks, check="checkpoint md5", subject="baseline-0")] == ["pass"]
+    (skipped,) = rows(checks, check="checkpoint md5", subject="baseline-1")
+    assert skipped["status"] == "skip" and f"a seed not pinned in {RUN_CLASS}" in skipped["note"]
+    (band,) = rows(checks, subject="sdn", check="miou (mean of 1 seed(s))")
+    assert band["status"] == "pass" and f"({RUN_CLASS})" in band["pinned"]
+    described = report["result_classes"][RUN_CLASS]["check"]
+    assert "same class" in described and "statistical band" in described
+    # Held to its own class's pins, not to whichever class lies closest: sdn's own pinned mean moves
+    # 5 points up while another class pins the run's own values.
+    own = yaml.safe_load(pins.read_text())
+    data = yaml.safe_load(pin_other_class(ws, {"baseline": 0.0, "sdn": 0.0}).read_text())
+    data["classes"][RUN_CLASS] = own["classes"][RUN_CLASS]
+    summary = data["classes"][RUN_CLASS]["summary"]["sdn"]
+    summary["mean"] = {m: v + 0.05 for m, v in summary["mean"].items()}
+    pins.write_text(yaml.safe_dump(data))
+    code, _, checks = audit(ws, pins)
+    assert code == 1
+    assert rows(checks, subject="sdn", check="miou (mean of 1 seed(s))")[0]["status"] == "drift"
+    assert rows(checks, subject="baseline", check="miou (mean of 1 seed(s))")[0]["status"] == "pass"
+    assert {c["status"] for c in rows(checks, subject="sdn-0")} == {"pass"}   # still bit-checked
+
+
+def test_a_method_no_class_pins_is_missing(ws):
+    # e.g. an ablation variant: nothing to compare it with
+    code, report, checks = audit(ws, _unpin(pin_this_run(ws), methods=["sdn"]))
+    assert code == 1 and not report["passed"]
+    (missing,) = rows(checks, subject="sdn", check="pin")
+    assert missing["status"] == "missing" and "no pinned class has this method" in missing["pinned"]
+    assert {c["status"] for c in rows(checks, subject="baseline-0")} == {"pass"}
+
+
 def test_cross_class_run_one_point_off_passes(ws):
     pins = pin_other_class(ws, {"baseline": 0.01, "sdn": -0.01})
     code, report, checks = audit(ws, pins)
@@ -99,7 +148,7 @@ def test_cross_class_run_one_point_off_passes(ws):
     # 3 · 0.008 · sqrt(1/2 + 1/3) = 0.0219 > the 0.01 shift
     assert bands[0]["status"] == "pass" and f"± 0.0219 ({OTHER_CLASS})" in bands[0]["pinned"]
     assert code == 0 and report["passed"]
-    assert "cross-class statistical band" in report["result_classes"][RUN_CLASS]["check"]
+    assert "statistical band" in report["result_classes"][RUN_CLASS]["check"]
 
 
 def test_cross_class_regression_of_five_points_fails(ws):

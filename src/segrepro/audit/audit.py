@@ -10,17 +10,22 @@ Three kinds of rows (``check.Check``: pass / drift / missing / skip):
    pins (``environment.class_key``) with the same torch version, on CPU: the
    run is bit-reproducible, so each checkpoint md5 must equal the pinned one
    and each pinned metric must lie within ``tolerance.same_class`` (1e-6).
-3. **Cross class** — a class without pins, another torch version, or any
-   CUDA run: no hash check (``skip``, saying why); each method's mean over
-   seeds of each pinned metric must lie within the statistical band of
-   ``bands.py`` around the pinned mean of some pinned class.
+3. **Band** — a class without pins, another torch version, any CUDA run, or
+   a seed the pins of its own class do not hold: no hash check (``skip``,
+   saying why); each method's mean over those seeds of each pinned metric
+   must lie within the statistical band of ``bands.py`` around the pinned
+   mean of its own class for an unpinned seed, else of the pinned class it
+   lies closest to.
 
 The environment of a result is the ``train_environment`` recorded in its
 metrics JSON (the machine running the audit only as a fallback). The data
-hash in ``dvc.lock`` is held to the pinned one whatever the class. A result
-of this run without a pin is ``missing``; a pinned seed this run does not
-produce is ``skip`` (choice: pins may hold more seeds than the default run,
-to give the cross-class band its seed spread).
+hash in ``dvc.lock`` is held to the pinned one whatever the class. Choices:
+a pinned seed this run does not produce is ``skip`` (pins may hold more
+seeds than the default run, to give the band its seed spread); a seed this
+run adds to a pinned class (seed 2 of ``dvc exp run -S 'base.seeds=[0,1,2]'``
+where seeds 0 and 1 are pinned) is a fresh draw of the same recipe, so it
+takes the band rather than failing for want of a pin; a method that no
+class pins (an ablation variant) is ``missing``.
 """
 from __future__ import annotations
 
@@ -50,9 +55,7 @@ class Checks(list):
 
 
 def _same_class(key: str, result: dict, section: dict, stages: dict, tol: float, klass: str) -> list[Check]:
-    pin = section["results"].get(key)
-    if pin is None:
-        return [Check(key, "pin", "missing", "result present", f"no pin in {klass}", REPIN)]
+    pin = section["results"][key]
     pinned_md5 = (pin.get("checkpoint") or {}).get("md5")
     md5 = out_md5(stages, f"train@{key}", checkpoint_path(key))
     status = "missing" if md5 is None else ("pass" if md5 == pinned_md5 else "drift")
@@ -69,8 +72,11 @@ def _same_class(key: str, result: dict, section: dict, stages: dict, tol: float,
     return rows
 
 
-def _cross_class(method: str, runs: dict[str, dict], classes: dict, tol: dict) -> list[Check]:
-    candidates = {name: sec["summary"][method] for name, sec in classes.items() if method in sec["summary"]}
+def _band_checks(method: str, runs: dict[str, dict], classes: dict, tol: dict, own: str | None) -> list[Check]:
+    """Band rows of one method's runs: against ``own`` class when the runs are unpinned seeds of a
+    class that pins the method, else against whichever pinned class they lie closest to."""
+    candidates = {name: sec["summary"][method] for name, sec in classes.items()
+                  if method in sec["summary"] and own in (None, name)}
     if not candidates:
         return [Check(method, "pin", "missing", f"{len(runs)} seed(s)", "no pinned class has this method", REPIN)]
     rows = []
@@ -94,7 +100,7 @@ def _cross_class(method: str, runs: dict[str, dict], classes: dict, tol: dict) -
         score, name, pinned, b = best
         rows.append(Check(method, f"{metric} (mean of {len(values)} seed(s))", "pass" if score <= 1 else "drift",
                           f"{run_mean:.4f}", f"{pinned:.4f} ± {b.width:.4f} ({name})",
-                          f"cross-class band vs {name}: {b.reason}"))
+                          f"band vs {name}: {b.reason}"))
     return rows
 
 
@@ -115,7 +121,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
     rows += edit_checks(stages, lock_path.parent, expected)
     result_classes: dict[str, dict] = {}
     same_classes: set[str] = set()
-    cross: dict[str, dict[str, dict]] = {}
+    drawn: dict[tuple[str, str | None], dict[str, dict]] = {}   # (method, own class or None) → {key: result}
     for key in expected:
         result = load_result(metrics_dir, key)
         if result is None:
@@ -125,36 +131,42 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
         env, recorded = result_environment(result)
         klass = class_key(env)
         section = classes.get(klass)
+        own = None          # the class whose pins an unpinned seed is held to; None: the closest class
         if not is_bit_exact(env):
             why = "GPU training is not bit-exact (bf16 autocast, cuDNN autotuning)"
         elif section is None:
             why = f"no pins for class {klass}"
         elif section["environment"].get("torch") != env["torch"]:
             why = f"torch {env['torch']} differs from the pinned {section['environment'].get('torch')}"
+        elif key not in section["results"] and method_of(key) in section["summary"]:
+            why, own = f"a seed not pinned in {klass} is a fresh draw of the pinned recipe", klass
+        elif key not in section["results"]:
+            why = f"{method_of(key)} is not pinned in {klass}"
         else:
             why = ""
-        info = result_classes.setdefault(klass, {"keys": [], "source": set(), "check": ""})
+        info = result_classes.setdefault(klass, {"keys": [], "source": set(), "check": set()})
         info["keys"].append(key)
         info["source"].add("train_environment" if recorded else "fallback: the auditing machine")
         if not why:
             same_classes.add(klass)
-            info["check"] = (f"same class: checkpoint md5 equal to the pins, metrics within "
-                             f"{tol['same_class']:g} (bit-reproducible on CPU)")
+            info["check"].add(f"same class: checkpoint md5 equal to the pins, metrics within "
+                              f"{tol['same_class']:g} (bit-reproducible on CPU)")
             rows += _same_class(key, result, section, stages, tol["same_class"], klass)
         else:
-            info["check"] = f"cross-class statistical band on each method's mean over seeds ({why})"
+            info["check"].add(f"statistical band on each method's mean over seeds ({why})")
             rows.append(Check(key, "checkpoint md5", "skip",
                               out_md5(stages, f"train@{key}", checkpoint_path(key)) or "-", "-",
                               f"no hash check: {why}"))
-            cross.setdefault(method_of(key), {})[key] = result
+            drawn.setdefault((method_of(key), own), {})[key] = result
     for klass in sorted(same_classes):
         for key in sorted(set(classes[klass]["results"]) - set(expected)):
             rows.append(Check(key, "result", "skip", "-", f"pinned in {klass}",
                               "pinned but not part of this run's base.methods × base.seeds (extra pinned "
-                              "seeds give the seed spread for the cross-class band)"))
-    for method in sorted(cross):
-        rows += _cross_class(method, cross[method], classes, tol)
-    context = {"result_classes": {k: {**v, "source": sorted(v["source"])} for k, v in result_classes.items()},
+                              "seeds give the band its seed spread)"))
+    for (method, own), runs in sorted(drawn.items(), key=lambda item: (item[0][0], item[0][1] or "")):
+        rows += _band_checks(method, runs, classes, tol, own)
+    context = {"result_classes": {k: {**v, "source": sorted(v["source"]), "check": "; ".join(sorted(v["check"]))}
+                                  for k, v in result_classes.items()},
                "pinned_classes": sorted(classes), "tolerance": tol}
     return Checks(rows, context)
 
@@ -167,9 +179,10 @@ def _header(context: dict) -> list[str]:
     lines.append(f"* Pinned classes: {', '.join(context.get('pinned_classes', [])) or 'none'}.")
     tol = context.get("tolerance")
     if tol:
-        lines.append(f"* Cross-class band = max({tol['cross_class_floor']:g}, {tol['cross_class_sigmas']:g}·s·"
+        lines.append(f"* Band = max({tol['cross_class_floor']:g}, {tol['cross_class_sigmas']:g}·s·"
                      "√(1/S_run + 1/S_pin)), s the pinned seed std pooled over methods: a run on another "
-                     "class is a fresh training draw (see src/segrepro/audit/bands.py).")
+                     "class, or a seed its class has no pin for, is a fresh training draw "
+                     "(see src/segrepro/audit/bands.py).")
     return lines
 
 
