@@ -90,6 +90,10 @@ def test_ablation_section_with_a_variant(tmp_path):
     main = tables(text)["dataframe comparison"]
     assert [row[0] for row in main[1:] if row and row[0] not in ("", "method")] == ["baseline", "sdn"]
     assert "sdn_cdc" in (tmp_path / "tables" / "ablation_sdn.csv").read_text()
+    # Markdown export: one column per index level, not Python tuples as row labels.
+    md = (tmp_path / "tables" / "ablation_sdn.md").read_text().splitlines()
+    assert [cell.strip() for cell in md[0].strip("|").split("|")][:3] == ["metric", "version", "mean ± std"]
+    assert "('" not in "\n".join(md) and any(line.startswith("| mIoU") and "sdn_cdc" in line for line in md)
 
 
 @pytest.mark.parametrize("breakage, match", [
