@@ -205,6 +205,18 @@ def test_one_seed_never_gives_a_verdict():
     assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]
 
 
+def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(fixture_results):
+    from segrepro.reporting.claims import more_seeds_advice
+
+    one = more_seeds_advice([0])
+    assert "`dvc exp run -S 'base.seeds=[0,1,2]'`" in one and "2× this run's training time" in one
+    assert "'base.seeds=[5,6,7]'" in more_seeds_advice([5])        # new seeds follow the run's own
+    assert "0.5× this run's training time" in more_seeds_advice([1, 0])
+    assert more_seeds_advice([0, 1, 2]) == ""
+    text = render(fixture_results)                                     # the fixture has seeds 0 and 1
+    assert "This run trained 2 seeds (0, 1)" in text and "base.seeds=[0,1,2]" in text
+
+
 def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, tmp_path):
     """The report's outputs appear as a set or not at all; params are shown as text, never run as markup."""
     work = tmp_path / "report-outputs"

@@ -84,6 +84,19 @@ def verdict(low: float, high: float, seeds: int = 3) -> str:
     return f"{outcome} (two seeds: provisional)" if seeds == 2 else outcome
 
 
+def more_seeds_advice(seeds: list[int]) -> str:
+    """Markdown naming the command that gives this run plain verdicts (three seeds), or "" when it has
+    them. The new seeds continue after the run's own, so DVC reuses every run already made."""
+    seeds = sorted(seeds)
+    if len(seeds) >= 3:
+        return ""
+    wanted = seeds + [max(seeds, default=-1) + 1 + i for i in range(3 - len(seeds))]
+    command = f"dvc exp run -S 'base.seeds=[{','.join(map(str, wanted))}]'"
+    return (f"This run trained {len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}). "
+            f"For plain verdicts train three: `{command}` trains only the new seeds, about "
+            f"{(3 - len(seeds)) / len(seeds):g}× this run's training time again (README, \"One seed, and why\").")
+
+
 def _resolve(metric: str, computed: list[str]) -> str | None:
     if metric != BF:
         return metric if metric in computed else None
