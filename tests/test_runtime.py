@@ -32,7 +32,6 @@ def test_cpu_flags_are_empty_without_cpuinfo(monkeypatch):
     assert runtime.cpu_flags() == frozenset()
 
 
-
 def _train_with_capability(tmp_path: Path, value: str) -> subprocess.CompletedProcess:
     """``segrepro train`` on inputs that do not exist: the capability check must come first."""
     env = dict(os.environ, ATEN_CPU_CAPABILITY=value, PYTHONPATH=str(REPO / "src"))
@@ -51,14 +50,14 @@ def _assert_refused(done: subprocess.CompletedProcess, tmp_path: Path, *needles:
 def test_a_stage_refuses_an_unknown_capability(tmp_path, value):
     # torch 2.13 warns and runs its best kernels: the run would not be the one asked for.
     _assert_refused(_train_with_capability(tmp_path, value), tmp_path,
-                           f"ATEN_CPU_CAPABILITY={value!r}", "default, avx2, avx512")
+                    f"ATEN_CPU_CAPABILITY={value!r}", "default, avx2, avx512")
 
 
 def test_a_stage_refuses_avx512_on_a_cpu_without_it(tmp_path):
     if "avx512f" in cpu_flags() or not cpu_flags():
         pytest.skip("needs an x86 CPU without AVX-512 (there torch would die of SIGILL)")
     _assert_refused(_train_with_capability(tmp_path, "avx512"), tmp_path,
-                           "ATEN_CPU_CAPABILITY=avx512", "this CPU lacks avx512")
+                    "ATEN_CPU_CAPABILITY=avx512", "this CPU lacks avx512")
 
 
 def test_a_known_capability_the_cpu_has_passes_the_check(tmp_path):

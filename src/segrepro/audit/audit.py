@@ -72,11 +72,11 @@ def _same_class(key: str, result: dict, section: dict, stages: dict, tol: float,
     return rows
 
 
-def _band_checks(method: str, runs: dict[str, dict], classes: dict, tol: dict, own: str | None) -> list[Check]:
+def _band_checks(method: str, runs: dict[str, dict], classes: dict, tol: dict, own: str) -> list[Check]:
     """Band rows of one method's runs: against ``own`` class when the runs are unpinned seeds of a
-    class that pins the method, else against whichever pinned class they lie closest to."""
+    class that pins the method, else (``own`` empty) against whichever pinned class they lie closest to."""
     candidates = {name: sec["summary"][method] for name, sec in classes.items()
-                  if method in sec["summary"] and own in (None, name)}
+                  if method in sec["summary"] and own in ("", name)}
     if not candidates:
         return [Check(method, "pin", "missing", f"{len(runs)} seed(s)", "no pinned class has this method", REPIN)]
     rows = []
@@ -121,7 +121,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
     rows += edit_checks(stages, lock_path.parent, expected)
     result_classes: dict[str, dict] = {}
     same_classes: set[str] = set()
-    drawn: dict[tuple[str, str | None], dict[str, dict]] = {}   # (method, own class or None) → {key: result}
+    drawn: dict[tuple[str, str], dict[str, dict]] = {}   # (method, own class or "") → {key: result}
     for key in expected:
         result = load_result(metrics_dir, key)
         if result is None:
@@ -131,7 +131,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
         env, recorded = result_environment(result)
         klass = class_key(env)
         section = classes.get(klass)
-        own = None          # the class whose pins an unpinned seed is held to; None: the closest class
+        own = ""            # the class whose pins an unpinned seed is held to; "": the closest class
         if not is_bit_exact(env):
             why = "GPU training is not bit-exact (bf16 autocast, cuDNN autotuning)"
         elif section is None:
@@ -163,8 +163,8 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
             rows.append(Check(key, "result", "skip", "-", f"pinned in {klass}",
                               "pinned but not part of this run's base.methods × base.seeds (extra pinned "
                               "seeds give the band its seed spread)"))
-    for (method, own), runs in sorted(drawn.items(), key=lambda item: (item[0][0], item[0][1] or "")):
-        rows += _band_checks(method, runs, classes, tol, own)
+    for method, own in sorted(drawn):
+        rows += _band_checks(method, drawn[method, own], classes, tol, own)
     context = {"result_classes": {k: {**v, "source": sorted(v["source"]), "check": "; ".join(sorted(v["check"]))}
                                   for k, v in result_classes.items()},
                "pinned_classes": sorted(classes), "tolerance": tol}

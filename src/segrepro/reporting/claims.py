@@ -90,7 +90,7 @@ def more_seeds_advice(seeds: list[int]) -> str:
     seeds = sorted(seeds)
     if len(seeds) >= 3:
         return ""
-    wanted = seeds + [max(seeds, default=-1) + 1 + i for i in range(3 - len(seeds))]
+    wanted = seeds + list(range(seeds[-1] + 1, seeds[-1] + 4 - len(seeds)))
     command = f"dvc exp run -S 'base.seeds=[{','.join(map(str, wanted))}]'"
     return (f"This run trained {len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}). "
             f"For plain verdicts train three: `{command}` trains only the new seeds, about "
