@@ -8,8 +8,11 @@ cross-entropy) at the profile's batch and crop, on random inputs; we report
 * ``tflops`` = FLOPs of one training step (forward + backward, counted by
   ``torch.utils.flop_counter.FlopCounterMode``: convolutions and matrix
   products only, 2 FLOPs per multiply-add) · steps / wall time / 1e12;
-* ``of_peak`` = tflops / the dense bf16 peak measured in the same process:
-  the best of a few ``N×N @ N×N`` bf16 matmuls (N = 8192 on a GPU), 2N³ FLOPs each;
+* ``of_peak`` = tflops / the dense peak measured in the same process, in the
+  dtype the step computes in: the best of a few ``N×N @ N×N`` matmuls
+  (N = 8192 on a GPU), 2N³ FLOPs each; bf16 on CUDA, float32 on CPU (where
+  the step runs without autocast, and a bf16 matmul is emulated on AVX2, so
+  a bf16 peak would put the step at several times "100% of peak");
 
 with and without ``torch.compile`` (the compiled row also gives the compile
 time: the first steps' extra wall time). The augmentation itself
@@ -44,10 +47,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def compute_dtype(device: torch.device) -> torch.dtype:
+    """What the training step's convolutions run in: bf16 under CUDA autocast, float32 on CPU."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
 def matmul_peak(device: torch.device, size: int, repeats: int = 10) -> float:
-    """Best measured TFLOP/s of a bf16 (size×size)·(size×size) product."""
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    """Best measured TFLOP/s of a (size×size)·(size×size) product in ``compute_dtype(device)``."""
+    a = torch.randn(size, size, device=device, dtype=compute_dtype(device))
+    b = torch.randn(size, size, device=device, dtype=compute_dtype(device))
     best = float("inf")
     for i in range(repeats + 2):
         sync(device)
@@ -61,7 +69,7 @@ def matmul_peak(device: torch.device, size: int, repeats: int = 10) -> float:
 
 def training_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                   ignore_index: int) -> None:
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=compute_dtype(x.device) == torch.bfloat16):
         logits = model(x)
     loss = F.cross_entropy(logits.float(), y, ignore_index=ignore_index)
     opt.zero_grad(set_to_none=True)
@@ -73,7 +81,7 @@ def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ignore_
     """Counted FLOPs of one forward + backward (no optimizer step: it does no matmul)."""
     counter = FlopCounterMode(display=False)
     with counter:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=compute_dtype(x.device) == torch.bfloat16):
             logits = model(x)
         F.cross_entropy(logits.float(), y, ignore_index=ignore_index).backward()
     model.zero_grad(set_to_none=True)
@@ -160,10 +168,11 @@ def main() -> None:
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "cuda": torch.version.cuda, "batch": batch, "crop": list(crop),
-        "peak_bf16_tflops": matmul_peak(device, args.peak_size), "peak_matmul_size": args.peak_size,
+        "peak_tflops": matmul_peak(device, args.peak_size), "peak_dtype": str(compute_dtype(device)).split(".")[-1],
+        "peak_matmul_size": args.peak_size,
         "rows": [], "skipped": []}
     result["augment_img_per_s"] = augmentation_rate(params, device, batch, crop, args.steps)
-    print(f"{result['device']}: dense bf16 peak {result['peak_bf16_tflops']:.3g} TFLOP/s "
+    print(f"{result['device']}: dense {result['peak_dtype']} peak {result['peak_tflops']:.3g} TFLOP/s "
           f"({args.peak_size}³ matmul); DeviceBatches {result['augment_img_per_s']:.0f} img/s", flush=True)
 
     def save() -> None:
@@ -188,7 +197,7 @@ def main() -> None:
             except Exception as exc:  # a compile failure must not lose the other rows
                 row = {"method": method, "compiled": compiled, "error": f"{type(exc).__name__}: {exc}"[:500]}
             if "tflops" in row:
-                row["of_peak"] = row["tflops"] / result["peak_bf16_tflops"]
+                row["of_peak"] = row["tflops"] / result["peak_tflops"]
                 extra = f", compile {row['compile_s']:.0f} s" if compiled else ""
                 print(f"{method:>12} {'compiled' if compiled else 'eager':>8}: {row['img_per_s']:8.1f} img/s, "
                       f"{row['tflops']:7.3g} TFLOP/s ({100 * row['of_peak']:.1f}% of peak), "

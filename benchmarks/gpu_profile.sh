@@ -264,7 +264,7 @@ print("\n".join(lines) or "none")
 bench = work / "bench_gpu.json"
 if bench.is_file():
     b = json.loads(bench.read_text())
-    print(f"\n== bench_gpu ({b['device']}, peak {b['peak_bf16_tflops']:.3g} TFLOP/s, "
+    print(f"\n== bench_gpu ({b['device']}, dense {b['peak_dtype']} peak {b['peak_tflops']:.3g} TFLOP/s, "
           f"DeviceBatches {b.get('augment_img_per_s', 0):.0f} img/s)")
     for r in b["rows"]:
         kind = "compiled" if r["compiled"] else "eager"
@@ -285,7 +285,7 @@ PY
 pack
 
 # 7. Benchmark with the time that is left (it writes its JSON after every measurement).
-if [ "$DRY" = 1 ]; then BENCH=(--device cpu --peak-size 256 --steps 2 --warmup 1 --compile off)
+if [ "$DRY" = 1 ]; then BENCH=(--device cpu --peak-size 1024 --steps 2 --warmup 1 --compile off)
 else BENCH=(--device cuda --compile-budget 30); fi
 lim=$(($(left) - 15))
 phase bench "$lim" "$PY" benchmarks/bench_gpu.py --params "$PARAMS" "${BENCH[@]}" \
