@@ -13,7 +13,10 @@
 #   GPU_PROFILE_DRY=1        same as --cpu-tiny
 #   GPU_PROFILE_BUDGET       seconds from start by which everything, packing included, is done [550]
 #   GPU_PROFILE_WORKERS      concurrent train+evaluate jobs sharing the GPU [4]
-#   GPU_PROFILE_BENCH_S      seconds kept for bench_gpu.py after the grid [120]
+#   GPU_PROFILE_BENCH_S      seconds kept for bench_gpu.py after the grid [60: its eager rows; the
+#                            compiled rows get what the grid leaves. The H200 grid took 341 s of the
+#                            390 s a 120-s reserve left it, and an H100 has ~30% less memory
+#                            bandwidth (3.35 vs 4.8 TB/s): the grid gets the time]
 #   GPU_PROFILE_COMPILE      true/false: override the profile's train.compile
 #   GPU_PROFILE_SET          extra overrides, YAML lines 'key: value' (e.g. 'train.epochs: 12')
 #   GPU_PROFILE_PROFILE      the profile [profiles/paper-gpu.yaml]
@@ -36,7 +39,7 @@ if [ ! -d "$RAW/CamVid" ]; then echo "$0: $RAW has no CamVid/ folder; pass the f
 
 BUDGET=${GPU_PROFILE_BUDGET:-550}
 WORKERS=${GPU_PROFILE_WORKERS:-4}
-BENCH_S=${GPU_PROFILE_BENCH_S:-120}
+BENCH_S=${GPU_PROFILE_BENCH_S:-60}
 PROFILE=${GPU_PROFILE_PROFILE:-profiles/paper-gpu.yaml}
 OUT=${OUT:-$REPO/.gpu/out}
 WORK=${GPU_PROFILE_WORK:-$(mktemp -d /tmp/gpu-profile.XXXXXX)}
