@@ -66,7 +66,9 @@ Choices where the paper is silent ([I]/[U] items of methods.md §3.2–§3.6):
   even α = 0 is not the baseline. Validation (2026-11-28, pipeline recipe,
   seeds 0 / 1): α₀ = 0.0 gave 0.474 / 0.484 mIoU against H^L's 0.462 /
   0.469 — a gain in both seeds smaller than the baseline's seed spread (2.7
-  points), so H^L stays the default (README, "DDSM examined").
+  points), so H^L stays the default; under the current recipe (2026-12-06,
+  per-image normalisation, AMD EPYC Zen 3) it gave 0.501 / 0.467 against
+  0.485 / 0.471, no longer a gain in both seeds (README, "DDSM examined").
 * Auxiliary losses [U]: none; the neck returns only the last layer.
 * No normalisation inside the LSTM (plain LSTM as in LG-LSTM).
 
