@@ -4,10 +4,11 @@ Data: the full CamVid test split (233 label maps, 360×480, 11 classes, void = 1
 mirror; predictions are the labels perturbed (shifted by up to 3 px, four blobs of random
 classes, void replaced by random classes), seeded. Both sides get the same uint8 arrays.
 
-References (defined here, written from docs/methods.md §5, one image and one class at a time):
-boundary F with ``scipy.ndimage.binary_dilation`` and a disk (the GSCNN/DAVIS algorithm);
-trimap bands with ``distance_transform_edt``; Boundary IoU with iterated 3×3
-``binary_erosion`` on the 1-px zero-padded mask. Every value is checked for equality.
+References: the test suite's (``tests/metrics/boundary_reference.py``, written from
+docs/methods.md §5, one image and one class at a time): boundary F with
+``scipy.ndimage.binary_dilation`` and a disk (the GSCNN/DAVIS algorithm); trimap bands with
+``distance_transform_edt``; Boundary IoU with iterated 3×3 ``binary_erosion`` on the 1-px
+zero-padded mask. Every value is checked for equality.
 
 Usage::
 
@@ -24,95 +25,25 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from scipy import ndimage
 
 from segrepro.metrics.boundary import (
     boundary_f_score, boundary_iou_counts, boundary_iou_dilation, trimap_confusion,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: its tests/ package
+from tests.metrics.boundary_reference import ref_boundary_f, ref_boundary_iou, ref_trimap_confusion  # noqa: E402
+
 NUM_CLASSES, IGNORE = 11, 11
 TOLERANCES, WIDTHS = [3, 5, 9, 12], [2, 4, 8, 16]
 MIRROR = Path(os.environ.get("SEGREPRO_CAMVID_MIRROR",
                              Path(__file__).resolve().parents[2] / "shared" / "datasets" / "camvid"))
-
-
-# ----------------------------------------------------------------------------- references
-
-def ref_seg2bmap(mask: np.ndarray) -> np.ndarray:
-    """DAVIS rule: differs from an existing right, bottom or bottom-right neighbour."""
-    h, w = mask.shape
-    b = np.zeros_like(mask)
-    for dy, dx in ((0, 1), (1, 0), (1, 1)):
-        b[:h - dy, :w - dx] |= mask[:h - dy, :w - dx] != mask[dy:, dx:]
-    return b
-
-
-def ref_boundary_f(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(N, C, T) F-scores, looping over images, classes and tolerances."""
-    disks = []
-    for d in TOLERANCES:
-        yy, xx = np.mgrid[-d:d + 1, -d:d + 1]
-        disks.append(yy ** 2 + xx ** 2 <= d ** 2)
-    out = np.zeros((len(gt), NUM_CLASSES, len(TOLERANCES)))
-    for n in range(len(gt)):
-        valid = gt[n] != IGNORE
-        for c in range(NUM_CLASSES):
-            bp, bg = ref_seg2bmap((pred[n] == c) & valid), ref_seg2bmap((gt[n] == c) & valid)
-            n_p, n_g = bp.sum(), bg.sum()
-            for t, disk in enumerate(disks):
-                if n_p == 0 or n_g == 0:  # P = R = 1 / P = 0, R = 1 / P = 1, R = 0
-                    out[n, c, t] = float(n_p == 0 and n_g == 0)
-                    continue
-                p = (bp & ndimage.binary_dilation(bg, disk)).sum() / float(n_p)
-                r = (bg & ndimage.binary_dilation(bp, disk)).sum() / float(n_g)
-                out[n, c, t] = 0.0 if p + r == 0 else 2 * p * r / (p + r)
-    return out
-
-
-def ref_trimap(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(N, W, C, C) confusions inside {edt(~B) <= w}, B = 4-connected non-void label changes."""
-    c = NUM_CLASSES
-    out = np.zeros((len(gt), len(WIDTHS), c, c), dtype=np.int64)
-    for n in range(len(gt)):
-        g = gt[n]
-        valid = g != IGNORE
-        b = np.zeros(g.shape, dtype=bool)
-        for a, o, sa, so in (
-                (g[:, :-1], g[:, 1:], np.s_[:, :-1], np.s_[:, 1:]),
-                (g[:-1, :], g[1:, :], np.s_[:-1, :], np.s_[1:, :])):
-            change = (a != o) & valid[sa] & valid[so]
-            b[sa] |= change
-            b[so] |= change
-        if not b.any():
-            continue
-        dist = ndimage.distance_transform_edt(~b)
-        for i, w in enumerate(WIDTHS):
-            sel = (dist <= w) & valid
-            key = g[sel].astype(np.int64) * c + pred[n][sel]
-            out[n, i] = np.bincount(key, minlength=c * c).reshape(c, c)
-    return out
-
-
-def ref_boundary_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(2, N, C): intersection and union of inner bands, per image and class."""
-    d = boundary_iou_dilation(*gt.shape[1:])
-    out = np.zeros((2, len(gt), NUM_CLASSES), dtype=np.int64)
-    for n in range(len(gt)):
-        valid = gt[n] != IGNORE
-        for c in range(NUM_CLASSES):
-            bands = []
-            for lab in (gt[n], pred[n]):
-                m = (lab == c) & valid
-                er = ndimage.binary_erosion(np.pad(m, 1), np.ones((3, 3), bool), iterations=d)
-                bands.append(m & ~er[1:-1, 1:-1])
-            out[:, n, c] = (bands[0] & bands[1]).sum(), (bands[0] | bands[1]).sum()
-    return out
 
 
 # ----------------------------------------------------------------------------- harness
@@ -181,12 +112,17 @@ def main(argv: list[str] | None = None) -> None:
           f"batch {args.batch}; reference on {k} image(s), single-threaded numpy/scipy")
     if device.type == "cuda":
         print(f"GPU: {torch.cuda.get_device_name(device)}")
+    dilation = boundary_iou_dilation(*gt.shape[1:])
+    references = {  # name → (label, reference on (pred, gt) in the vectorised code's layout)
+        "bf": (f"Boundary F @ {TOLERANCES} px",
+               lambda p, g: ref_boundary_f(p, g, NUM_CLASSES, IGNORE, TOLERANCES)[0]),
+        "trimap": (f"trimap confusion, w = {WIDTHS} px",
+                   lambda p, g: ref_trimap_confusion(p, g, NUM_CLASSES, IGNORE, WIDTHS)),
+        "biou": (f"Boundary IoU (d = {dilation} px)",
+                 lambda p, g: np.stack(ref_boundary_iou(p, g, NUM_CLASSES, IGNORE, dilation))),
+    }
     rows = []
-    for name, label, ref in (
-            ("bf", f"Boundary F @ {TOLERANCES} px", ref_boundary_f),
-            ("trimap", f"trimap confusion, w = {WIDTHS} px", ref_trimap),
-            ("biou", f"Boundary IoU (d = {boundary_iou_dilation(*gt.shape[1:])} px)",
-             ref_boundary_iou)):
+    for name, (label, ref) in references.items():
         got, t_vec = time_vectorised(name, pred, gt, args.batch, device)
         start = time.perf_counter()
         want = ref(pred[:k], gt[:k])

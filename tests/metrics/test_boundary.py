@@ -1,8 +1,8 @@
 """Boundary metrics: hand-computed cases and equality with plain per-image, per-class references.
 
-The references below loop over images and classes and use standard scipy morphology
-(binary_dilation with a disk, distance_transform_edt, iterated 3×3 binary_erosion), written
-from the definitions in docs/methods.md §5 independently of the vectorised torch code.
+The references (``tests/metrics/boundary_reference.py``) loop over images and classes and use
+standard scipy morphology, written from the definitions in docs/methods.md §5 independently of
+the vectorised torch code; ``benchmarks/bench_boundary.py`` times the same references.
 """
 from __future__ import annotations
 
@@ -21,87 +21,9 @@ from segrepro.metrics.boundary import (
 )
 from segrepro.metrics.confusion import iou
 from segrepro.metrics.morphology import disk_dilation, seg2bmap
-
-# ----------------------------------------------------------------------------- references
-
-
-def ref_disk(d: int) -> np.ndarray:
-    yy, xx = np.mgrid[-d:d + 1, -d:d + 1]
-    return yy ** 2 + xx ** 2 <= d ** 2
-
-
-def ref_seg2bmap(mask: np.ndarray) -> np.ndarray:
-    """Boundary iff the pixel differs from an existing right, bottom or bottom-right pixel."""
-    h, w = mask.shape
-    b = np.zeros_like(mask)
-    for dy, dx in ((0, 1), (1, 0), (1, 1)):
-        b[:h - dy, :w - dx] |= mask[:h - dy, :w - dx] != mask[dy:, dx:]
-    return b
-
-
-def ref_boundary_f(pred, gt, c, ignore, tols):
-    out = np.zeros((3, len(gt), c, len(tols)))  # F, P, R
-    for n in range(len(gt)):
-        valid = gt[n] != ignore
-        for k in range(c):
-            bp = ref_seg2bmap((pred[n] == k) & valid)
-            bg = ref_seg2bmap((gt[n] == k) & valid)
-            for t, d in enumerate(tols):
-                if not bp.any() and not bg.any():
-                    p, r = 1.0, 1.0
-                elif not bp.any():
-                    p, r = 1.0, 0.0
-                elif not bg.any():
-                    p, r = 0.0, 1.0
-                else:
-                    p = (bp & ndimage.binary_dilation(bg, ref_disk(d))).sum() / bp.sum()
-                    r = (bg & ndimage.binary_dilation(bp, ref_disk(d))).sum() / bg.sum()
-                f = 0.0 if p + r == 0 else 2 * p * r / (p + r)
-                out[:, n, k, t] = f, p, r
-    return out
-
-
-def ref_trimap_boundary(gt, ignore):
-    h, w = gt.shape
-    b = np.zeros((h, w), dtype=bool)
-    for y in range(h):
-        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-            if not 0 <= y + dy < h:
-                continue
-            xs = np.arange(max(0, -dx), w - max(0, dx))  # x with x + dx inside the image
-            a, o = gt[y, xs], gt[y + dy, xs + dx]
-            b[y, xs] |= (a != ignore) & (o != ignore) & (a != o)
-    return b
-
-
-def ref_trimap_confusion(pred, gt, c, ignore, widths):
-    out = np.zeros((len(gt), len(widths), c, c), dtype=np.int64)
-    for n in range(len(gt)):
-        b = ref_trimap_boundary(gt[n], ignore)
-        if not b.any():
-            continue
-        dist = ndimage.distance_transform_edt(~b)
-        for i, w in enumerate(widths):
-            sel = (dist <= w) & (gt[n] != ignore)
-            np.add.at(out[n, i], (gt[n][sel], pred[n][sel]), 1)  # one count per pixel
-    return out
-
-
-def ref_boundary_iou(pred, gt, c, ignore, d):
-    inter = np.zeros((len(gt), c), dtype=np.int64)
-    union = np.zeros_like(inter)
-    for n in range(len(gt)):
-        valid = gt[n] != ignore
-        for k in range(c):
-            bands = []
-            for lab in (gt[n], pred[n]):
-                m = (lab == k) & valid
-                er = ndimage.binary_erosion(np.pad(m, 1), np.ones((3, 3), bool), iterations=d)
-                bands.append(m & ~er[1:-1, 1:-1])
-            inter[n, k] = (bands[0] & bands[1]).sum()
-            union[n, k] = (bands[0] | bands[1]).sum()
-    return inter, union
-
+from tests.metrics.boundary_reference import (
+    ref_boundary_f, ref_boundary_iou, ref_disk, ref_seg2bmap, ref_trimap_confusion,
+)
 
 # ----------------------------------------------------------------------------- data
 
