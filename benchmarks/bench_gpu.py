@@ -15,7 +15,10 @@ cross-entropy) at the profile's batch and crop, on random inputs; we report
   a bf16 peak would put the step at several times "100% of peak");
 
 with and without ``torch.compile`` (the compiled row also gives the compile
-time: the first steps' extra wall time). The augmentation itself
+time: the first steps' extra wall time). ``--batch-scaling 16 32`` adds eager
+rows of the first method at those batch sizes (after every method's eager row,
+before the compiled ones): whether a larger batch fills the device better,
+the lever for a longer schedule in the same minutes. The augmentation itself
 (``DeviceBatches``) is timed separately, in images per second. Results are
 written to ``--json`` after every measurement, and measurements that would
 pass ``--deadline`` seconds are skipped, so a wall-clock guard never loses
@@ -156,6 +159,8 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=600.0, help="seconds; later measurements are skipped")
     parser.add_argument("--compile-budget", type=float, default=90.0,
                         help="seconds a compiled measurement may need; skipped when less is left")
+    parser.add_argument("--batch-scaling", type=int, nargs="*", default=[],
+                        help="extra eager rows of the first method at these batch sizes")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     t0 = time.monotonic()
@@ -180,32 +185,36 @@ def main() -> None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
     save()
-    variants = {"both": (False, True), "off": (False,), "on": (True,)}[args.compile]
-    # Eager rows for every method first: a deadline then costs compiled rows, never the baseline numbers.
-    for compiled in variants:
-        for method in args.methods or params.base.methods:
-            left = args.deadline - (time.monotonic() - t0)
-            if left < (args.compile_budget if compiled else 10.0):
-                result["skipped"].append({"method": method, "compiled": compiled, "reason": "deadline"})
-                save()
-                continue
-            try:
-                row = measure(params, method, compiled, device, batch, crop, args.steps, args.warmup)
-            except torch.cuda.OutOfMemoryError:
-                row = {"method": method, "compiled": compiled, "error": f"out of memory at batch {batch}"}
-                torch.cuda.empty_cache()
-            except Exception as exc:  # a compile failure must not lose the other rows
-                row = {"method": method, "compiled": compiled, "error": f"{type(exc).__name__}: {exc}"[:500]}
-            if "tflops" in row:
-                row["of_peak"] = row["tflops"] / result["peak_tflops"]
-                extra = f", compile {row['compile_s']:.0f} s" if compiled else ""
-                print(f"{method:>12} {'compiled' if compiled else 'eager':>8}: {row['img_per_s']:8.1f} img/s, "
-                      f"{row['tflops']:7.3g} TFLOP/s ({100 * row['of_peak']:.1f}% of peak), "
-                      f"{row['gflop_per_step']:.0f} GFLOP/step{extra}", flush=True)
-            else:
-                print(f"{method:>12} {'compiled' if compiled else 'eager':>8}: {row['error']}", flush=True)
-            result["rows"].append(row)
+    methods = args.methods or list(params.base.methods)
+    # Eager rows for every method first, then the batch scaling, then compiled rows: a deadline
+    # costs the later rows, never the baseline numbers.
+    plan = [(m, False, batch) for m in methods] + [(methods[0], False, b) for b in args.batch_scaling]
+    if args.compile != "off":
+        plan = (plan if args.compile == "both" else []) + [(m, True, batch) for m in methods]
+    for method, compiled, size in plan:
+        left = args.deadline - (time.monotonic() - t0)
+        if left < (args.compile_budget if compiled else 10.0):
+            result["skipped"].append({"method": method, "compiled": compiled, "batch": size, "reason": "deadline"})
             save()
+            continue
+        try:
+            row = measure(params, method, compiled, device, size, crop, args.steps, args.warmup)
+        except torch.cuda.OutOfMemoryError:
+            row = {"method": method, "compiled": compiled, "batch": size, "error": f"out of memory at batch {size}"}
+            torch.cuda.empty_cache()
+        except Exception as exc:  # a compile failure must not lose the other rows
+            row = {"method": method, "compiled": compiled, "batch": size,
+                   "error": f"{type(exc).__name__}: {exc}"[:500]}
+        label = f"{method:>12} {'compiled' if compiled else 'eager':>8} b{size:<3}"
+        if "tflops" in row:
+            row["of_peak"] = row["tflops"] / result["peak_tflops"]
+            extra = f", compile {row['compile_s']:.0f} s" if compiled else ""
+            print(f"{label}: {row['img_per_s']:8.1f} img/s, {row['tflops']:7.3g} TFLOP/s "
+                  f"({100 * row['of_peak']:.1f}% of peak), {row['gflop_per_step']:.0f} GFLOP/step{extra}", flush=True)
+        else:
+            print(f"{label}: {row['error']}", flush=True)
+        result["rows"].append(row)
+        save()
 
 
 if __name__ == "__main__":

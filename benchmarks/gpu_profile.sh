@@ -271,7 +271,7 @@ if bench.is_file():
           f"DeviceBatches {b.get('augment_img_per_s', 0):.0f} img/s)")
     for r in b["rows"]:
         kind = "compiled" if r["compiled"] else "eager"
-        print(f"{r['method']:>12} {kind:>8}: " + (f"{r['img_per_s']:.1f} img/s, {r['tflops']:.3g} TFLOP/s "
+        print(f"{r['method']:>12} {kind:>8} b{r.get('batch', '?'):<3}: " + (f"{r['img_per_s']:.1f} img/s, {r['tflops']:.3g} TFLOP/s "
               f"({100 * r['of_peak']:.1f}% of peak)" + (f", compile {r['compile_s']:.0f} s" if 'compile_s' in r else "")
               if "tflops" in r else r["error"]))
 PY
@@ -288,8 +288,8 @@ PY
 pack
 
 # 7. Benchmark with the time that is left (it writes its JSON after every measurement).
-if [ "$DRY" = 1 ]; then BENCH=(--device cpu --peak-size 1024 --steps 2 --warmup 1 --compile off)
-else BENCH=(--device cuda --compile-budget 30); fi
+if [ "$DRY" = 1 ]; then BENCH=(--device cpu --peak-size 1024 --steps 2 --warmup 1 --compile off --batch-scaling 8)
+else BENCH=(--device cuda --compile-budget 30 --batch-scaling 16 32); fi
 lim=$(($(left) - 15))
 phase bench "$lim" "$PY" benchmarks/bench_gpu.py --params "$PARAMS" "${BENCH[@]}" \
   --deadline $((lim - 5)) --json "$WORK/bench_gpu.json"

@@ -35,7 +35,17 @@ def test_cpu_rows_are_measured_against_a_float32_peak(tmp_path):
     assert "dense float32 peak" in run.stdout
 
 
+def test_batch_scaling_adds_rows_of_the_first_method(tmp_path):
+    _, result = run_bench(tmp_path, "--batch-scaling", "3", "4")
+    batch = tiny_params()["train"]["batch_size"]
+    assert [(r["method"], r["batch"]) for r in result["rows"]] == [
+        ("baseline", batch), ("pdn", batch), ("baseline", 3), ("baseline", 4)]
+    assert all(r["img_per_s"] > 0 and not r["compiled"] for r in result["rows"])
+
+
 def test_a_passed_deadline_skips_rows_and_keeps_the_file(tmp_path):
-    _, result = run_bench(tmp_path, "--deadline", "0")
+    _, result = run_bench(tmp_path, "--deadline", "0", "--batch-scaling", "3")
+    batch = tiny_params()["train"]["batch_size"]
     assert result["rows"] == []
-    assert result["skipped"] == [{"method": m, "compiled": False, "reason": "deadline"} for m in ("baseline", "pdn")]
+    assert result["skipped"] == [{"method": m, "compiled": False, "batch": b, "reason": "deadline"}
+                                 for m, b in (("baseline", batch), ("pdn", batch), ("baseline", 3))]
