@@ -188,9 +188,9 @@ def main() -> None:
     methods = args.methods or list(params.base.methods)
     # Eager rows for every method first, then the batch scaling, then compiled rows: a deadline
     # costs the later rows, never the baseline numbers.
-    plan = [(m, False, batch) for m in methods] + [(methods[0], False, b) for b in args.batch_scaling]
-    if args.compile != "off":
-        plan = (plan if args.compile == "both" else []) + [(m, True, batch) for m in methods]
+    eager = [(m, False, batch) for m in methods] + [(methods[0], False, b) for b in args.batch_scaling]
+    compiled = [(m, True, batch) for m in methods]
+    plan = {"off": eager, "both": eager + compiled, "on": compiled}[args.compile]
     for method, compiled, size in plan:
         left = args.deadline - (time.monotonic() - t0)
         if left < (args.compile_budget if compiled else 10.0):

@@ -271,7 +271,7 @@ if bench.is_file():
           f"DeviceBatches {b.get('augment_img_per_s', 0):.0f} img/s)")
     for r in b["rows"]:
         kind = "compiled" if r["compiled"] else "eager"
-        print(f"{r['method']:>12} {kind:>8} b{r.get('batch', '?'):<3}: " + (f"{r['img_per_s']:.1f} img/s, {r['tflops']:.3g} TFLOP/s "
+        print(f"{r['method']:>12} {kind:>8} b{r['batch']:<3}: " + (f"{r['img_per_s']:.1f} img/s, {r['tflops']:.3g} TFLOP/s "
               f"({100 * r['of_peak']:.1f}% of peak)" + (f", compile {r['compile_s']:.0f} s" if 'compile_s' in r else "")
               if "tflops" in r else r["error"]))
 PY
