@@ -36,24 +36,34 @@ import yaml
 from segrepro.atomic import atomic_file
 from segrepro.errors import SegreproError
 from segrepro.params import MOVED_KEYS, Params, load_params
+from segrepro.strict_yaml import UniqueKeyLoader
 
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 _RESERVED = {"true", "false", "null", "nan", "inf", "none"}
 
 
-def _read_yaml(path: Path, what: str) -> Any:
+def read_yaml(path: Path, what: str, where: str = "profiles live in profiles/<name>.yaml",
+              unique: bool = False) -> Any:
+    """Parse a YAML file; a missing or malformed one raises SegreproError naming ``what``.
+
+    ``where`` says where such files live (the fix for a wrong path). ``unique``
+    refuses a key set twice (``strict_yaml.UniqueKeyLoader``); a profile allows
+    it (the last wins, which ``gpu_profile.sh``'s override files rely on).
+    """
     if not path.is_file():
-        raise SegreproError(f"{what} {path} not found; check the path (profiles live in profiles/<name>.yaml)")
+        raise SegreproError(f"{what} {path} not found; check the path ({where})")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=UniqueKeyLoader if unique else yaml.SafeLoader)  # noqa: S506
     except yaml.YAMLError as exc:
         raise SegreproError(f"{what} {path} is not valid YAML: {exc}") from exc
+    except SegreproError as exc:  # UniqueKeyLoader's key set twice
+        raise SegreproError(f"{what} {path}: {exc}") from exc
 
 
 def load_profile(path: str | Path) -> dict[str, Any]:
     """Dotted key → value, in file order; the keys are not yet checked against params.yaml."""
     path = Path(path)
-    raw = _read_yaml(path, "profile")
+    raw = read_yaml(path, "profile")
     if not isinstance(raw, dict) or not raw:
         raise SegreproError(f"profile {path} must be a non-empty mapping of dotted params keys to values, "
                             f"e.g. 'runtime.device: cuda'")
@@ -97,7 +107,7 @@ def apply(params_raw: dict, overrides: dict[str, Any]) -> dict:
 
 
 def _load_params_raw(params_path: Path) -> dict:
-    raw = _read_yaml(params_path, "params file")
+    raw = read_yaml(params_path, "params file")
     if not isinstance(raw, dict):
         raise SegreproError(f"params file {params_path} must be a mapping")
     return raw
