@@ -6,6 +6,9 @@
 #
 #   benchmarks/gpu_profile.sh RAW_CAMVID_DIR          # a folder holding CamVid/ (or CamVid/ itself)
 #   benchmarks/gpu_profile.sh --cpu-tiny [RAW_DIR]    # dry run on CPU: 48×64, 1 epoch, 1 seed, 2 methods
+#   benchmarks/gpu_profile.sh --sweep [--cpu-tiny] RAW_DIR   # instead of the grid, the validation
+#       sweep of $GPU_PROFILE_SWEEP (benchmarks/gpu_sweep.py): training runs only, validation split
+#       only, no evaluate, no compare; the bench runs after it as after the grid
 #
 # Environment (defaults in brackets):
 #   CAMVID_RAW               the raw CamVid location, instead of the argument
@@ -20,6 +23,7 @@
 #   GPU_PROFILE_COMPILE      true/false: override the profile's train.compile
 #   GPU_PROFILE_SET          extra overrides, YAML lines 'key: value' (e.g. 'train.epochs: 12')
 #   GPU_PROFILE_PROFILE      the profile [profiles/paper-gpu.yaml]
+#   GPU_PROFILE_SWEEP        the sweep file of --sweep [benchmarks/gpu_sweep.yaml]
 #   GPU_PROFILE_WORK         scratch folder [a new mktemp -d]
 # Training runs through segrepro's own run_training/save_checkpoint (what `segrepro train` calls);
 # only the logger differs: dvclive is not installed on the GPU machine (it imports dvc and ~30
@@ -29,7 +33,15 @@ START=$(date +%s)  # epoch seconds: the job workers are separate shells
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 2
 DRY=${GPU_PROFILE_DRY:-0}
-if [ "${1:-}" = --cpu-tiny ]; then DRY=1; shift; fi
+SWEEP=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --cpu-tiny) DRY=1; shift ;;
+    --sweep) SWEEP=${GPU_PROFILE_SWEEP:-benchmarks/gpu_sweep.yaml}; shift ;;
+    -*) echo "$0: unknown option $1 (options: --cpu-tiny, --sweep)" >&2; exit 2 ;;
+    *) break ;;
+  esac
+done
 RAW=${1:-${CAMVID_RAW:-}}
 if [ -z "$RAW" ] && [ "$DRY" = 1 ]; then RAW=${SEGREPRO_CAMVID_MIRROR:-$REPO/../shared/datasets/camvid}; fi
 if [ -z "$RAW" ]; then echo "usage: $0 RAW_CAMVID_DIR (a folder holding CamVid/), or CAMVID_RAW=..." >&2; exit 2; fi
@@ -48,7 +60,9 @@ if [ -x "$REPO/.venv/bin/python" ]; then PY=$REPO/.venv/bin/python; else PY=pyth
 export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 : > "$WORK/phases.tsv"
-printf 'method\tseed\ttrain_s\ttrain_rc\tevaluate_s\tevaluate_rc\n' > "$WORK/runs.tsv"
+MODE=grid; [ -n "$SWEEP" ] && MODE=sweep
+if [ "$MODE" = sweep ]; then printf 'arm\tmethod\tseed\ttrain_s\ttrain_rc\n' > "$WORK/runs.tsv"
+else printf 'method\tseed\ttrain_s\ttrain_rc\tevaluate_s\tevaluate_rc\n' > "$WORK/runs.tsv"; fi
 
 now() { echo $(($(date +%s) - START)); }  # seconds since start
 left() { echo $((BUDGET - $(now))); }
@@ -77,12 +91,14 @@ fi
   nproc; free -g 2>/dev/null | head -2; } > "$WORK/env.txt" 2>&1
 sed 's/^/    /' "$WORK/env.txt"
 
-# 2. Params: params.yaml + the profile (+ the dry-run overrides), validated by segrepro.profiles.
+# 2. Params: params.yaml + the profile, then the dry run's tiny sizes, then the explicit overrides
+#    (they win), each merge validated by segrepro.profiles. A sweep's arms change params-base.yaml
+#    (profile + dry run) and get the explicit overrides after their own keys.
 PARAMS=$WORK/params.yaml
 phase merge 60 "$PY" -m segrepro.profiles merge "$PROFILE" --params params.yaml --out "$PARAMS" || exit 1
-overrides=""
 if [ "$DRY" = 1 ]; then
-  overrides+='preprocess.height: 48
+  cat > "$WORK/dry.yaml" <<'YAML'
+preprocess.height: 48
 preprocess.width: 64
 preprocess.max_images: 8
 train.crop_height: 32
@@ -94,15 +110,17 @@ train.val_every: 1
 runtime.threads: 1
 runtime.device: cpu
 train.compile: false
-base.seeds: [0]
-base.methods: [baseline, pdn]
 evaluate.latency_runs: 2
 evaluate.bf_tolerances: [1, 2]
 evaluate.trimap_widths: [2, 4]
-'
+YAML
+  # The grid's dry run: one seed, two methods (a sweep's arms name their own method and seeds).
+  if [ "$MODE" = grid ]; then printf 'base.seeds: [0]\nbase.methods: [baseline, pdn]\n' >> "$WORK/dry.yaml"; fi
+  phase merge-dry 60 "$PY" -m segrepro.profiles merge "$WORK/dry.yaml" --params "$PARAMS" --out "$PARAMS" || exit 1
   WORKERS=${GPU_PROFILE_WORKERS:-2}
 fi
-# Explicit overrides come last, so they win over the dry run's (YAML: the last duplicate key wins).
+cp "$PARAMS" "$WORK/params-base.yaml"
+overrides=""  # YAML: the last of duplicate keys wins
 if [ -n "${GPU_PROFILE_COMPILE:-}" ]; then overrides+="train.compile: ${GPU_PROFILE_COMPILE}"$'\n'; fi
 if [ -n "${GPU_PROFILE_SET:-}" ]; then overrides+="${GPU_PROFILE_SET}"$'\n'; fi
 if [ -n "$overrides" ]; then
@@ -180,7 +198,12 @@ def main(params_path, method, seed, data, checkpoint, live_dir):
 if __name__ == "__main__":
     sys.exit(main(*sys.argv[1:]))
 PY
-"$PY" - "$PARAMS" > "$WORK/jobs.txt" <<'PY' || exit 1
+if [ "$MODE" = sweep ]; then
+  AFTER=(); [ -f "$WORK/overrides.yaml" ] && AFTER=(--after "$WORK/overrides.yaml")
+  phase sweep-plan 60 "$PY" benchmarks/gpu_sweep.py plan "$SWEEP" --params "$WORK/params-base.yaml" --out "$WORK/sweep" \
+    ${AFTER[@]+"${AFTER[@]}"} || exit 1
+  cp "$WORK/sweep/jobs.txt" "$WORK/jobs.txt"
+else "$PY" - "$PARAMS" > "$WORK/jobs.txt" <<'PY' || exit 1
 import sys
 from segrepro.params import load_params
 p = load_params(sys.argv[1])
@@ -189,6 +212,7 @@ for seed in p.base.seeds:
     for method in sorted(p.base.methods, key=lambda m: slow_first.get(m, 1.5)):
         print(method, seed)
 PY
+fi
 # The grid must end in time for compare, packing and the bench.
 GRID_END=$((BUDGET - 40 - BENCH_S))  # seconds since start
 run_job() {  # METHOD SEED: train then evaluate, each under what is left of the grid's time
@@ -210,15 +234,28 @@ run_job() {  # METHOD SEED: train then evaluate, each under what is left of the 
   log "$m-$s: train rc $rc_t $((t1 - t0)) s, evaluate rc $rc_e $(($(now) - t1)) s;" \
     "$(tail -n 1 "$WORK/logs/evaluate-$m-$s.log" 2>/dev/null || tail -n 1 "$WORK/logs/train-$m-$s.log")"
 }
-export -f run_job now log
+run_sweep_job() {  # ARM METHOD SEED: one training run of a sweep arm, validation split only
+  local arm=$1 m=$2 s=$3 p=$WORK/sweep/params-$1.yaml t0 rc lim
+  lim=$((GRID_END - $(now)))
+  if [ "$lim" -le 5 ]; then printf '%s\t%s\t%s\t0\tskipped\n' "$arm" "$m" "$s" >> "$WORK/runs.tsv"; return 0; fi
+  t0=$(now)
+  timeout -k 10 "$lim" "$PY" "$WORK/train_one.py" "$p" "$m" "$s" "$WORK/data/processed" \
+    "$WORK/models/sweep-$arm-$s.pt" "$WORK/results/sweep/$arm-$s" > "$WORK/logs/train-$arm-$s.log" 2>&1; rc=$?
+  printf '%s\t%s\t%s\t%s\t%s\n' "$arm" "$m" "$s" $(($(now) - t0)) "$rc" >> "$WORK/runs.tsv"
+  log "$arm-$s: train rc $rc $(($(now) - t0)) s; $(tail -n 1 "$WORK/logs/train-$arm-$s.log")"
+}
+export -f run_job run_sweep_job now log
 export PY WORK PARAMS GRID_END START
-log "grid: $(wc -l < "$WORK/jobs.txt") jobs, $WORKERS at a time, until ${GRID_END}s"
+JOB=run_job; [ "$MODE" = sweep ] && JOB=run_sweep_job
+log "$MODE: $(wc -l < "$WORK/jobs.txt") jobs, $WORKERS at a time, until ${GRID_END}s"
 t0=$(now)
-xargs -P "$WORKERS" -L 1 bash -c 'run_job "$@"' _ < "$WORK/jobs.txt"
-printf 'grid\t%s\t%s\t0\n' "$t0" $(($(now) - t0)) >> "$WORK/phases.tsv"
-log "grid done in $(($(now) - t0)) s"
+xargs -P "$WORKERS" -L 1 bash -c "$JOB"' "$@"' _ < "$WORK/jobs.txt"
+printf '%s\t%s\t%s\t0\n' "$MODE" "$t0" $(($(now) - t0)) >> "$WORK/phases.tsv"
+log "$MODE done in $(($(now) - t0)) s"
 
-# 5. Compare whatever finished (complete seeds only when some runs are missing).
+# 5. Compare whatever finished (complete seeds only when some runs are missing); a sweep has nothing
+#    to compare: its summary goes into summary.txt.
+if [ "$MODE" = grid ]; then
 "$PY" - "$PARAMS" "$WORK" > "$WORK/compare-params.log" 2>&1 <<'PY'
 import sys
 from pathlib import Path
@@ -241,9 +278,14 @@ if ! grep -q "nothing to compare" "$WORK/compare-params.log"; then
   phase compare $(($(left) - 20)) "$PY" -m segrepro.cli compare --params "$CPARAMS" \
     --per-image "$WORK/results/per_image" --out "$WORK/results/comparison.json" --summary "$WORK/results/summary.json"
 fi
+fi
 
 # 6. Pack (now, and again after the bench, so the bench can never cost the grid's results).
 pack() {
+  if [ "$MODE" = sweep ]; then
+    "$PY" benchmarks/gpu_sweep.py summary "$WORK/sweep" --runs "$WORK/runs.tsv" --results "$WORK/results/sweep" \
+      --json "$WORK/results/sweep.json" > "$WORK/sweep/summary.txt" 2>&1
+  fi
   "$PY" - "$WORK" "$PARAMS" <<'PY' > "$WORK/summary.txt" 2>&1
 import hashlib, json, sys
 from pathlib import Path
@@ -251,8 +293,13 @@ work = Path(sys.argv[1])
 print("== environment"); print((work / "env.txt").read_text().strip())
 print("\n== phases (name, start s, seconds, rc)"); print((work / "phases.tsv").read_text().strip())
 print("\n== runs"); print((work / "runs.tsv").read_text().strip())
-print("\n== test metrics (%)")
-for path in sorted((work / "results/metrics").glob("*.json")):
+sweep = work / "sweep" / "summary.txt"
+if sweep.is_file():
+    print("\n== sweep"); print(sweep.read_text().strip())
+metrics = sorted((work / "results/metrics").glob("*.json"))
+if metrics:
+    print("\n== test metrics (%)")
+for path in metrics:
     r = json.loads(path.read_text())
     bf = " ".join(f"{k} {100 * v:.2f}" for k, v in r.items() if k.startswith("bf@"))
     print(f"{path.stem:>14}: mIoU {100 * r['miou']:.2f}  {bf}  BIoU {100 * r['boundary_iou']:.2f}  "
@@ -277,8 +324,8 @@ if bench.is_file():
 PY
   cp "$WORK/summary.txt" "$OUT/summary.txt"
   rm -f "$OUT"/gpu-results.tar.gz*
-  ( cd "$WORK" && tar czf "$OUT/gpu-results.tar.gz" --ignore-failed-read params.yaml overrides.yaml \
-      env.txt phases.tsv runs.tsv jobs.txt summary.txt checkpoints.md5 bench_gpu.json logs results \
+  ( cd "$WORK" && tar czf "$OUT/gpu-results.tar.gz" --ignore-failed-read params.yaml dry.yaml overrides.yaml \
+      env.txt phases.tsv runs.tsv jobs.txt summary.txt checkpoints.md5 bench_gpu.json logs results sweep \
       data/processed/card.json $(ls data/processed/*_names.txt 2>/dev/null) 2>/dev/null )
   if [ "$(stat -c %s "$OUT/gpu-results.tar.gz")" -gt $((15 * 1024 * 1024)) ]; then
     split -b 15M "$OUT/gpu-results.tar.gz" "$OUT/gpu-results.tar.gz.part-" && rm "$OUT/gpu-results.tar.gz"

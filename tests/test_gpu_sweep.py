@@ -1,0 +1,156 @@
+"""benchmarks/gpu_sweep.py and benchmarks/gpu_profile.sh on CPU: the committed sweep plans against
+the real params.yaml and profile; bad sweep files fail naming the arm; the script's dry runs (grid
+and sweep, a deadline included) end with the files a GPU window's reader needs (no timing asserted)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from segrepro import profiles
+from segrepro.errors import SegreproError
+from segrepro.params import load_params
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import gpu_sweep  # noqa: E402
+
+SWEEP = REPO / "benchmarks" / "gpu_sweep.yaml"
+SCRIPT = REPO / "benchmarks" / "gpu_profile.sh"
+
+
+@pytest.fixture()
+def profile_params(tmp_path: Path) -> Path:
+    """params.yaml with profiles/paper-gpu.yaml applied: what the script's sweep plans against."""
+    path = tmp_path / "params-gpu.yaml"
+    profiles.merge(REPO / "params.yaml", REPO / "profiles" / "paper-gpu.yaml", path)
+    return path
+
+
+def test_the_committed_sweep_plans_against_the_profile(tmp_path: Path, profile_params: Path) -> None:
+    planned = gpu_sweep.plan(SWEEP, profile_params, tmp_path / "plan")
+    arms = {a["name"]: a for a in planned["arms"]}
+    assert list(arms)[0] == "pinned" and planned["method"] == "baseline"
+    profile = load_params(profile_params)
+    pinned = load_params(arms["pinned"]["params"])
+    # The reference arm is the profile itself, for one method and its seeds.
+    assert pinned.train == profile.train and pinned.model == profile.model and pinned.preprocess == profile.preprocess
+    assert (pinned.base.methods, pinned.base.seeds) == (("baseline",), (0, 1))
+    # `from` carries the CPU recipe into the arms built on it; their own keys come on top.
+    long = load_params(arms["cpu_recipe_84ep"]["params"])
+    assert (long.train.optimizer, long.train.scale_max, long.model.input_norm) == ("adamw", 1.5, "per_image")
+    assert long.train.epochs == 84 and long.model.output_stride == profile.model.output_stride == 16
+    assert load_params(arms["cpu_recipe_os32_42ep"]["params"]).model.output_stride == 32
+    assert load_params(arms["cpu_recipe_b16"]["params"]).train.batch_size == 16
+    # The longest job first; every planned run appears once.
+    jobs = (tmp_path / "plan" / "jobs.txt").read_text().splitlines()
+    assert jobs[0].split()[:3] == ["cpu_recipe_84ep", "baseline", "0"]
+    assert sorted(j.split()[0] for j in jobs) == sorted(n for n, a in arms.items() for _ in a["seeds"])
+
+
+def _sweep_file(tmp_path: Path, arms: list) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"method": "baseline", "arms": arms}, sort_keys=False))
+    return path
+
+
+def _arm(name: str, keys: dict | None = None, **extra) -> dict:
+    return {"name": name, "why": "a test arm", "seeds": [0], "set": keys or {}, **extra}
+
+
+@pytest.mark.parametrize("arms, needles", [
+    ([_arm("a", {"train.epohcs": 3})], ["sweep arm a", "train.epohcs", "did you mean train.epochs"]),
+    ([_arm("a", {"train.epochs": 0})], ["sweep arm a", "train.epochs"]),
+    ([_arm("a"), _arm("a")], ["arm a appears twice"]),
+    ([_arm("b", **{"from": "zzz"})], ["arm b", "from 'zzz' names no earlier arm"]),
+    ([_arm("a", seeds=[])], ["arm a", "seeds must be a non-empty list"]),
+    ([_arm("a", {"base.seeds": [0, 1]})], ["arm a", "base.seeds", "arm's seeds decide"]),
+    ([_arm("Bad-Name")], ["name 'Bad-Name'"]),
+    ([{"name": "a", "seeds": [0], "set": {}}], ["arm 1", "missing keys ['why']"]),
+])
+def test_a_bad_sweep_fails_naming_the_arm_and_the_fix(tmp_path, profile_params, arms, needles) -> None:
+    with pytest.raises(SegreproError) as caught:
+        gpu_sweep.plan(_sweep_file(tmp_path, arms), profile_params, tmp_path / "plan")
+    for needle in needles:
+        assert needle in str(caught.value)
+    assert not (tmp_path / "plan" / "jobs.txt").exists()  # nothing half-planned for the script to run
+
+
+def test_a_sweep_file_that_sets_a_key_twice_is_refused(tmp_path, profile_params) -> None:
+    path = tmp_path / "sweep.yaml"
+    path.write_text("method: baseline\narms:\n- name: a\n  why: x\n  seeds: [0]\n  set: {}\n  seeds: [1]\n")
+    with pytest.raises(SegreproError, match=r"sweep file .*sweep.yaml: .*'seeds' appears twice \(line 7\)"):
+        gpu_sweep.plan(path, profile_params, tmp_path / "plan")
+
+
+def test_overrides_may_not_change_what_a_sweep_runs(tmp_path, profile_params) -> None:
+    after = tmp_path / "after.yaml"
+    after.write_text("base.seeds: [3]\n")
+    with pytest.raises(SegreproError, match="set base.methods or base.seeds; leave them out in a sweep"):
+        gpu_sweep.plan(_sweep_file(tmp_path, [_arm("a")]), profile_params, tmp_path / "plan", after)
+
+
+def run_script(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path / "out"
+    environ = dict(os.environ, OUT=str(out), GPU_PROFILE_WORK=str(tmp_path / "work"),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env)
+    done = subprocess.run(["bash", str(SCRIPT), "--cpu-tiny", *args], cwd=REPO, env=environ,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, out
+
+
+@pytest.mark.slow  # a dry run of the whole script: preprocess, two tiny trainings and evaluations, bench
+def test_the_grid_dry_run_packs_metrics_comparison_and_bench(tmp_path, mirror) -> None:
+    done, out = run_script(tmp_path, SEGREPRO_CAMVID_MIRROR=str(mirror))
+    summary = (out / "summary.txt").read_text()
+    assert "== test metrics (%)" in summary and "== comparison.json: present" in summary
+    for run in ("baseline-0", "pdn-0"):
+        result = json.loads((tmp_path / "work" / "results" / "metrics" / f"{run}.json").read_text())
+        assert 0 <= result["miou"] <= 1 and result["device"] == "cpu"
+    with tarfile.open(out / "gpu-results.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"params.yaml", "runs.tsv", "bench_gpu.json", "results/comparison.json",
+            "results/metrics/baseline-0.json"} <= names
+    assert json.loads((tmp_path / "work" / "bench_gpu.json").read_text())["rows"]
+
+
+@pytest.mark.slow  # a dry sweep: two arms, one stopped by the deadline, then the bench
+def test_the_sweep_dry_run_trains_the_arms_and_keeps_a_stopped_curve(tmp_path, mirror) -> None:
+    sweep = _sweep_file(tmp_path, [
+        _arm("short", {"train.epochs": 2}, seeds=[0, 1]),
+        # far more epochs than the deadline allows: stopped, its validation curve kept
+        _arm("endless", {"train.epochs": 100000, "train.optimizer": "adamw", "train.lr": 0.001}),
+    ])
+    # The grid's deadline is BUDGET - 40 - BENCH_S = 50 s after the start; three workers, so the
+    # short runs do not wait for one another.
+    done, out = run_script(tmp_path, "--sweep", SEGREPRO_CAMVID_MIRROR=str(mirror), GPU_PROFILE_SWEEP=str(sweep),
+                           GPU_PROFILE_BUDGET="100", GPU_PROFILE_BENCH_S="10", GPU_PROFILE_WORKERS="3")
+    work = tmp_path / "work"
+    result = json.loads((work / "results" / "sweep.json").read_text())
+    arms = {a["name"]: a for a in result["arms"]}
+    assert list(arms) == ["short", "endless"]
+    short, endless = arms["short"], arms["endless"]
+    assert short["complete_seeds"] == 2 and short["epochs"] == 2
+    for run in short["runs"].values():  # JSON keys: seeds as strings
+        assert run["complete"] and run["rc"] == "0" and sorted(run["val_miou"]) == ["1", "2"]
+    (run,) = endless["runs"].values()
+    assert not run["complete"] and run["rc"] == "124" and endless["final_val_miou_mean"] is None
+    assert 1 <= run["epochs_done"] < 100000 and run["val_miou"]
+    assert max(int(epoch) for epoch in run["val_miou"]) <= run["epochs_done"]
+    assert load_params(work / "sweep" / "params-endless.yaml").train.optimizer == "adamw"
+    # Validation only: nothing was evaluated, so the test split was never read.
+    assert not list((work / "results" / "metrics").glob("*.json")) and not list((work / "logs").glob("evaluate-*"))
+    summary = (out / "summary.txt").read_text()
+    assert "== sweep" in summary and f"stopped at epoch {run['epochs_done']} of 100000 (rc 124)" in summary
+    assert "== test metrics" not in summary
+    with tarfile.open(out / "gpu-results.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"results/sweep.json", "sweep/plan.json", "sweep/params-short.yaml",
+            "results/sweep/endless-0/plots/metrics/val/miou.tsv"} <= names
