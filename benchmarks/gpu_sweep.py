@@ -116,8 +116,10 @@ def plan(sweep_path: Path, params_path: Path, out: Path, after: Path | None = No
     longest job first; ``plan.json`` holds the arms in the sweep file's order
     (name, why, seeds, keys, epochs, params).
     """
-    sweep = load_sweep(sweep_path)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in ("jobs.txt", "plan.json"):  # a failed plan must not leave an older one to run
+        (out / stale).unlink(missing_ok=True)
+    sweep = load_sweep(sweep_path)
     arms, jobs = [], []
     for arm in sweep.arms:
         profile = out / f"arm-{arm.name}.yaml"
@@ -176,7 +178,8 @@ def summarise(out: Path, runs_tsv: Path, results: Path) -> dict[str, Any]:
             live, row = results / f"{arm['name']}-{seed}", status.get((arm["name"], seed), {})
             done = read_epochs_done(live)
             runs[seed] = {
-                "train_s": int(row["train_s"]) if row.get("train_s", "").isdigit() else None,
+                "train_s": (int(row["train_s"]) if row.get("train_s", "").isdigit()
+                            and row.get("train_rc") != "skipped" else None),
                 "rc": row.get("train_rc", "not run"),
                 "epochs_done": done,
                 "complete": row.get("train_rc") == "0" and done == arm["epochs"],
@@ -199,6 +202,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             curve = " ".join(f"e{e} {100 * v:.1f}" for e, v in sorted(run["val_miou"].items()))
             if run["complete"]:
                 head = f"{100 * run['val_miou'][entry['epochs']]:.2f}"
+            elif run["rc"] in ("skipped", "not run"):
+                head = "not run" + (" (no time left before the deadline)" if run["rc"] == "skipped" else "")
             else:
                 head = f"stopped at epoch {run['epochs_done']} of {entry['epochs']} (rc {run['rc']})"
             secs = "" if run["train_s"] is None else f", {run['train_s']} s"

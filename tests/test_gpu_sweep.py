@@ -75,11 +75,13 @@ def _arm(name: str, keys: dict | None = None, **extra) -> dict:
     ([{"name": "a", "seeds": [0], "set": {}}], ["arm 1", "missing keys ['why']"]),
 ])
 def test_a_bad_sweep_fails_naming_the_arm_and_the_fix(tmp_path, profile_params, arms, needles) -> None:
+    gpu_sweep.plan(_sweep_file(tmp_path, [_arm("good")]), profile_params, tmp_path / "plan")
     with pytest.raises(SegreproError) as caught:
         gpu_sweep.plan(_sweep_file(tmp_path, arms), profile_params, tmp_path / "plan")
     for needle in needles:
         assert needle in str(caught.value)
-    assert not (tmp_path / "plan" / "jobs.txt").exists()  # nothing half-planned for the script to run
+    # Nothing for the script to run: not even the job list of the good plan before it.
+    assert not (tmp_path / "plan" / "jobs.txt").exists() and not (tmp_path / "plan" / "plan.json").exists()
 
 
 def test_a_sweep_file_that_sets_a_key_twice_is_refused(tmp_path, profile_params) -> None:
@@ -94,6 +96,33 @@ def test_overrides_may_not_change_what_a_sweep_runs(tmp_path, profile_params) ->
     after.write_text("base.seeds: [3]\n")
     with pytest.raises(SegreproError, match="set base.methods or base.seeds; leave them out in a sweep"):
         gpu_sweep.plan(_sweep_file(tmp_path, [_arm("a")]), profile_params, tmp_path / "plan", after)
+
+
+def _live(directory: Path, losses: list[float], val: dict[int, float]) -> None:
+    """What the script's logger writes: DVCLive's plots/metrics/<name>.tsv, step = epoch - 1."""
+    for name, rows in (("train/loss", dict(enumerate(losses, 1))), ("val/miou", val)):
+        path = directory / "plots" / "metrics" / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        leaf = name.split("/")[-1]
+        path.write_text(f"step\t{leaf}\n" + "".join(f"{epoch - 1}\t{v}\n" for epoch, v in rows.items()))
+
+
+def test_the_summary_tells_complete_stopped_and_unrun_runs_apart(tmp_path, profile_params) -> None:
+    plan_dir, results = tmp_path / "plan", tmp_path / "results"
+    gpu_sweep.plan(_sweep_file(tmp_path, [_arm("a", {"train.epochs": 2}, seeds=[0, 1, 2])]), profile_params, plan_dir)
+    _live(results / "a-0", [2.0, 1.5], {2: 0.25})
+    _live(results / "a-1", [2.0], {})
+    runs = tmp_path / "runs.tsv"
+    runs.write_text("arm\tmethod\tseed\ttrain_s\ttrain_rc\n"
+                    "a\tbaseline\t0\t30\t0\na\tbaseline\t1\t12\t124\na\tbaseline\t2\t0\tskipped\n")
+    summary = gpu_sweep.summarise(plan_dir, runs, results)
+    (arm,) = summary["arms"]
+    assert arm["complete_seeds"] == 1 and arm["final_val_miou_mean"] == 0.25
+    text = gpu_sweep.format_summary(summary).splitlines()
+    assert text[1].startswith("a (2 epochs; mean final 25.00 over 1 complete seed(s)): a test arm")
+    assert text[2] == "  seed 0: 25.00, 30 s; e2 25.0"
+    assert text[3] == "  seed 1: stopped at epoch 1 of 2 (rc 124), 12 s; no validation logged"
+    assert text[4] == "  seed 2: not run (no time left before the deadline); no validation logged"
 
 
 def run_script(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
