@@ -135,19 +135,62 @@ def run_script(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Compl
     return done, out
 
 
-@pytest.mark.slow  # a dry run of the whole script: preprocess, two tiny trainings and evaluations, bench
-def test_the_grid_dry_run_packs_metrics_comparison_and_bench(tmp_path, mirror) -> None:
+def open_results(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_results.py"), *args],
+                          capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.mark.slow  # a dry run of the whole script, then gpu_results.py: preprocess here, report, pins
+def test_the_grid_dry_run_packs_results_that_report_and_pin_here(tmp_path, mirror) -> None:
     done, out = run_script(tmp_path, SEGREPRO_CAMVID_MIRROR=str(mirror))
     summary = (out / "summary.txt").read_text()
     assert "== test metrics (%)" in summary and "== comparison.json: present" in summary
-    for run in ("baseline-0", "pdn-0"):
-        result = json.loads((tmp_path / "work" / "results" / "metrics" / f"{run}.json").read_text())
+    for key in ("baseline-0", "pdn-0"):
+        result = json.loads((tmp_path / "work" / "results" / "metrics" / f"{key}.json").read_text())
         assert 0 <= result["miou"] <= 1 and result["device"] == "cpu"
     with tarfile.open(out / "gpu-results.tar.gz") as tar:
         names = set(tar.getnames())
     assert {"params.yaml", "runs.tsv", "bench_gpu.json", "results/comparison.json",
             "results/metrics/baseline-0.json"} <= names
     assert json.loads((tmp_path / "work" / "bench_gpu.json").read_text())["rows"]
+
+    # Back "home": the archive in 15 MiB parts' form (split as the script does), unpacked, reported, pinned.
+    parts = tmp_path / "fetched"
+    parts.mkdir()
+    data = (out / "gpu-results.tar.gz").read_bytes()
+    for i in range(3):
+        (parts / f"gpu-results.tar.gz.part-a{'abc'[i]}").write_bytes(data[i * len(data) // 3:(i + 1) * len(data) // 3])
+    run, pins = tmp_path / "run", tmp_path / "pins-test.yaml"
+    opened = open_results(str(parts), "--run", str(run), "--mirror", str(mirror), "--pin", str(pins))
+    assert opened.returncode == 0, opened.stderr
+    html = (run / "report.html").read_text()
+    assert "baseline" in html and "PDN" in html
+    assert "they were not made by" in html  # no dvc.lock: the provenance says so instead of an empty table
+    ((klass, section),) = yaml.safe_load(pins.read_text())["classes"].items()
+    assert klass.startswith("cpu-") and set(section["results"]) == {"baseline-0", "pdn-0"}
+    assert section["results"]["pdn-0"]["metrics"]["miou"] == pytest.approx(result["miou"], abs=1e-6)
+    # Opening into the same folder again is refused: an older run is never mixed in.
+    again = open_results(str(parts), "--run", str(run), "--mirror", str(mirror))
+    assert again.returncode == 2 and "exists and is not empty; pass a new --run folder" in again.stderr
+
+
+def test_opening_results_names_what_is_missing(tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = open_results(str(empty), "--run", str(tmp_path / "run"))
+    assert done.returncode == 2 and "holds neither gpu-results.tar.gz nor gpu-results.tar.gz.part-*" in done.stderr
+    # A truncated archive (a part lost on the way back) is named as such; nothing is left to look valid.
+    buffer = tmp_path / "whole.tar.gz"
+    with tarfile.open(buffer, "w:gz") as tar:
+        payload = tmp_path / "summary.txt"
+        payload.write_bytes(os.urandom(200_000))
+        tar.add(payload, arcname="summary.txt")
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "gpu-results.tar.gz").write_bytes(buffer.read_bytes()[:-5000])
+    done = open_results(str(cut), "--run", str(tmp_path / "run2"))
+    assert done.returncode == 2 and "cannot be unpacked" in done.stderr and "fetch the window's files again" in done.stderr
+    assert not (tmp_path / "run2").exists() and not list(tmp_path.glob(".run2.*"))
 
 
 @pytest.mark.slow  # a dry sweep: two arms, one stopped by the deadline, then the bench
@@ -183,3 +226,8 @@ def test_the_sweep_dry_run_trains_the_arms_and_keeps_a_stopped_curve(tmp_path, m
         names = set(tar.getnames())
     assert {"results/sweep.json", "sweep/plan.json", "sweep/params-short.yaml",
             "results/sweep/endless-0/plots/metrics/val/miou.tsv"} <= names
+    # Opened back home: the summary, and nothing to report or pin.
+    opened = open_results(str(out), "--run", str(tmp_path / "run"), "--pin", str(tmp_path / "pins.yaml"))
+    assert opened.returncode == 0, opened.stderr
+    assert "stopped at epoch" in opened.stdout and "a sweep (validation only)" in opened.stdout
+    assert not (tmp_path / "run" / "report.html").exists() and not (tmp_path / "pins.yaml").exists()

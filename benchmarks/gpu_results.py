@@ -1,0 +1,145 @@
+"""Open what ``benchmarks/gpu_profile.sh`` brought back: unpack, then the report (and pins) of a grid.
+
+A GPU window returns ``gpu-results.tar.gz`` (or its 15 MiB parts) and
+``summary.txt``. This turns them into what the pipeline shows for a CPU run,
+on any machine with the project installed:
+
+1. unpack into ``--run`` (joining the parts in name order; all or nothing:
+   a truncated archive leaves no folder); a folder that exists and is not
+   empty is refused, so an older run is never mixed in;
+2. a sweep run (``sweep/plan.json``): print its summary and stop; a sweep has
+   no test metrics, so there is nothing to report or pin;
+3. a grid run: the processed data the report draws its examples from, made
+   here from the run's own params by the real stages (``segrepro download``
+   from ``--mirror`` or the network, or ``--raw`` when a verified raw copy
+   exists; then ``segrepro preprocess``), and refused unless its
+   ``card.json`` equals the run's byte for byte (same code, same raw files:
+   the same data);
+4. ``segrepro report`` on the run's results → ``<run>/report.html`` (no
+   ``dvc.lock`` exists for a run made without DVC, and the report's
+   provenance says so; ``checkpoints.md5`` in the run folder lists the
+   checkpoints);
+5. with ``--pin PINS``: ``pin_gpu_results.py`` writes the run's class section.
+
+    python benchmarks/gpu_results.py .gpu/out --run .gpu/run-h100 [--mirror DIR | --raw DIR] [--pin pins-gpu.yaml]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+
+from segrepro.errors import SegreproError
+
+HERE = Path(__file__).resolve().parent
+ARCHIVE = "gpu-results.tar.gz"
+
+
+def archive_bytes(out: Path) -> bytes:
+    """The archive, whole or joined from its ``.part-*`` files (``split`` names them in order)."""
+    if not out.is_dir():
+        raise SegreproError(f"{out} is not a folder; pass the folder gpu_profile.sh wrote ($OUT)")
+    whole = out / ARCHIVE
+    parts = sorted(out.glob(f"{ARCHIVE}.part-*"))
+    if whole.is_file():
+        return whole.read_bytes()
+    if not parts:
+        raise SegreproError(f"{out} holds neither {ARCHIVE} nor {ARCHIVE}.part-*; pass the folder "
+                            f"gpu_profile.sh wrote ($OUT)")
+    return b"".join(p.read_bytes() for p in parts)
+
+
+def unpack(out: Path, run: Path) -> None:
+    """Extract into a sibling temporary folder, renamed to ``run`` only when every member came out."""
+    if run.exists() and (not run.is_dir() or any(run.iterdir())):
+        raise SegreproError(f"{run} exists and is not empty; pass a new --run folder")
+    data = archive_bytes(out)
+    run.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(tmp, filter="data")
+        if run.exists():
+            run.rmdir()  # empty, checked above
+        tmp.rename(run)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise SegreproError(f"{out}/{ARCHIVE} cannot be unpacked ({exc}); a part is missing or truncated: "
+                            f"fetch the window's files again") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def segrepro(*args: str) -> None:
+    """One real stage through segrepro's CLI; its own error line is passed on."""
+    done = subprocess.run([sys.executable, "-m", "segrepro.cli", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SegreproError(f"segrepro {args[0]} failed: {(done.stderr.strip() or done.stdout.strip())[-800:]}")
+
+
+def local_data(run: Path, mirror: str | None, raw: Path | None) -> Path:
+    """The run's processed data, made here; equal to the run's by its card."""
+    params, processed = run / "params.yaml", run / "local" / "processed"
+    if raw is None:
+        raw = run / "local" / "raw"
+        segrepro("download", "--params", str(params), "--out", str(raw), *(["--mirror", mirror] if mirror else []))
+    segrepro("preprocess", "--params", str(params), "--raw", str(raw), "--out", str(processed))
+    theirs, ours = run / "data" / "processed" / "card.json", processed / "card.json"
+    if not theirs.is_file():
+        raise SegreproError(f"{theirs} is missing from the archive; the run did not finish preprocessing")
+    if theirs.read_bytes() != ours.read_bytes():
+        raise SegreproError(f"the data preprocessed here ({ours}) differs from the GPU run's ({theirs}): the code "
+                            f"or the raw files differ; check out the commit the run used")
+    return processed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="the folder gpu_profile.sh wrote its results to ($OUT)")
+    parser.add_argument("--run", type=Path, required=True, help="a new folder to unpack into")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--mirror", default=os.environ.get("SEGREPRO_CAMVID_MIRROR"),
+                        help="local CamVid mirror for the download stage (default: $SEGREPRO_CAMVID_MIRROR, "
+                             "else the network)")
+    source.add_argument("--raw", type=Path, help="an already downloaded, verified raw CamVid (data/raw/camvid)")
+    parser.add_argument("--pin", type=Path, help="also pin the run into this pins file (e.g. pins-gpu.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        unpack(args.out, args.run)
+        summary = args.run / "summary.txt"
+        print(summary.read_text() if summary.is_file() else f"(no summary.txt in {args.run})")
+        if (args.run / "sweep" / "plan.json").is_file():
+            print(f"\na sweep (validation only): its summary is above and in {args.run}/results/sweep.json")
+            return 0
+        results = args.run / "results"
+        if not (results / "comparison.json").is_file():
+            raise SegreproError(f"{results}/comparison.json is missing: no complete seed finished in the window "
+                                f"(see runs.tsv above); nothing to report or pin")
+        processed = local_data(args.run, args.mirror, args.raw)
+        segrepro("report", "--params", str(args.run / "params.yaml"), "--results", str(results),
+                 "--data", str(processed), "--lock", str(args.run / "dvc.lock"),
+                 "--tables", str(args.run / "tables"), "--executed", str(args.run / "report.ipynb"),
+                 "--out", str(args.run / "report.html"))
+        print(f"\nreport: {args.run / 'report.html'}")
+        if args.pin is not None:
+            done = subprocess.run([sys.executable, str(HERE / "pin_gpu_results.py"), "--results", str(results),
+                                   "--checkpoints", str(args.run / "checkpoints.md5"),
+                                   "--params", str(args.run / "params.yaml"), "--processed", str(processed),
+                                   "--pins", str(args.pin)], capture_output=True, text=True)
+            print(done.stdout, end="")
+            if done.returncode != 0:
+                raise SegreproError(done.stderr.strip() or "pin_gpu_results.py failed")
+    except SegreproError as exc:
+        print(f"gpu_results: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
