@@ -33,11 +33,11 @@ START=$(date +%s)  # epoch seconds: the job workers are separate shells
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 2
 DRY=${GPU_PROFILE_DRY:-0}
-SWEEP=""
+MODE=grid
 while [ $# -gt 0 ]; do
   case $1 in
     --cpu-tiny) DRY=1; shift ;;
-    --sweep) SWEEP=${GPU_PROFILE_SWEEP:-benchmarks/gpu_sweep.yaml}; shift ;;
+    --sweep) MODE=sweep; shift ;;
     -*) echo "$0: unknown option $1 (options: --cpu-tiny, --sweep)" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -60,7 +60,6 @@ if [ -x "$REPO/.venv/bin/python" ]; then PY=$REPO/.venv/bin/python; else PY=pyth
 export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 : > "$WORK/phases.tsv"
-MODE=grid; [ -n "$SWEEP" ] && MODE=sweep
 if [ "$MODE" = sweep ]; then printf 'arm\tmethod\tseed\ttrain_s\ttrain_rc\n' > "$WORK/runs.tsv"
 else printf 'method\tseed\ttrain_s\ttrain_rc\tevaluate_s\tevaluate_rc\n' > "$WORK/runs.tsv"; fi
 
@@ -200,8 +199,8 @@ if __name__ == "__main__":
 PY
 if [ "$MODE" = sweep ]; then
   AFTER=(); [ -f "$WORK/overrides.yaml" ] && AFTER=(--after "$WORK/overrides.yaml")
-  phase sweep-plan 60 "$PY" benchmarks/gpu_sweep.py plan "$SWEEP" --params "$WORK/params-base.yaml" --out "$WORK/sweep" \
-    ${AFTER[@]+"${AFTER[@]}"} || exit 1
+  phase sweep-plan 60 "$PY" benchmarks/gpu_sweep.py plan "${GPU_PROFILE_SWEEP:-benchmarks/gpu_sweep.yaml}" \
+    --params "$WORK/params-base.yaml" --out "$WORK/sweep" ${AFTER[@]+"${AFTER[@]}"} || exit 1
   cp "$WORK/sweep/jobs.txt" "$WORK/jobs.txt"
 else "$PY" - "$PARAMS" > "$WORK/jobs.txt" <<'PY' || exit 1
 import sys

@@ -19,7 +19,7 @@ on any machine with the project installed:
    ``dvc.lock`` exists for a run made without DVC, and the report's
    provenance says so; ``checkpoints.md5`` in the run folder lists the
    checkpoints);
-5. with ``--pin PINS``: ``pin_gpu_results.py`` writes the run's class section.
+5. with ``--pin PINS``: ``pin_gpu_results.main`` writes the run's class section.
 
     python benchmarks/gpu_results.py .gpu/out --run .gpu/run-h100 [--mirror DIR | --raw DIR] [--pin pins-gpu.yaml]
 """
@@ -38,7 +38,8 @@ from pathlib import Path
 
 from segrepro.errors import SegreproError
 
-HERE = Path(__file__).resolve().parent
+import pin_gpu_results  # beside this file: a script's own folder is on sys.path
+
 ARCHIVE = "gpu-results.tar.gz"
 
 
@@ -127,14 +128,10 @@ def main(argv: list[str] | None = None) -> int:
                  "--tables", str(args.run / "tables"), "--executed", str(args.run / "report.ipynb"),
                  "--out", str(args.run / "report.html"))
         print(f"\nreport: {args.run / 'report.html'}")
-        if args.pin is not None:
-            done = subprocess.run([sys.executable, str(HERE / "pin_gpu_results.py"), "--results", str(results),
-                                   "--checkpoints", str(args.run / "checkpoints.md5"),
-                                   "--params", str(args.run / "params.yaml"), "--processed", str(processed),
-                                   "--pins", str(args.pin)], capture_output=True, text=True)
-            print(done.stdout, end="")
-            if done.returncode != 0:
-                raise SegreproError(done.stderr.strip() or "pin_gpu_results.py failed")
+        if args.pin is not None:  # pin_gpu_results prints its diff, or its own error line
+            return pin_gpu_results.main(["--results", str(results), "--checkpoints", str(args.run / "checkpoints.md5"),
+                                         "--params", str(args.run / "params.yaml"), "--processed", str(processed),
+                                         "--pins", str(args.pin)])
     except SegreproError as exc:
         print(f"gpu_results: error: {exc}", file=sys.stderr)
         return 2

@@ -33,7 +33,7 @@ import csv
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class Arm:
     name: str
     why: str
     seeds: tuple[int, ...]
-    keys: dict[str, Any] = field(default_factory=dict)  # dotted params key -> value, `from` resolved
+    keys: dict[str, Any]  # dotted params key -> value, `from` resolved
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def summarise(out: Path, runs_tsv: Path, results: Path) -> dict[str, Any]:
                 "val_miou": read_curve(live),
             }
         finals = [r["val_miou"][arm["epochs"]] for r in runs.values() if r["complete"]]
-        arms.append({**arm, "method": planned["method"], "runs": runs, "complete_seeds": len(finals),
+        arms.append({**arm, "runs": runs, "complete_seeds": len(finals),
                      "final_val_miou_mean": sum(finals) / len(finals) if finals else None})
     return {"sweep": planned["sweep"], "method": planned["method"], "arms": arms}
 
