@@ -47,9 +47,16 @@ labelled "measured" come from the named machine as it is.
 
 Targets print as PASS/FAIL lines: baseline step ≥ 60% of the matmul peak.
 
+``--host-only`` stops after the machine line and the matmul/conv rates (a few
+seconds): a probe of how fast this host is *now*. The same CPU model runs at
+different speeds from hour to hour on shared machines (the Zen 3's matmul peak
+measured 189 GFLOP/s one afternoon and 77 to 129 the next night), so
+``scripts/pipeline`` prints it before and after ``dvc repro`` and a recorded
+wall time can name the host's speed beside its class.
+
     python benchmarks/bench_train.py [--methods baseline sdn] [--steps 10] [--threads 2]
         [--crop 112 144] [--epoch-breakdown [METHOD] --data data/processed]
-        [--emulate-avx2] [--json out.json] [--markdown]
+        [--emulate-avx2] [--json out.json] [--markdown] [--host-only]
 """
 from __future__ import annotations
 
@@ -293,8 +300,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     crop = tuple(args.crop) if args.crop else (params.train.crop_height, params.train.crop_width)
     if min(crop) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1:
         raise SegreproError("--crop, --steps and --repeats must be ≥ 1 and --warmup ≥ 0")
+    if args.host_only and (args.epoch_breakdown or args.emulate_avx2):
+        raise SegreproError("--host-only times no training step; drop --epoch-breakdown / --emulate-avx2, "
+                            "or drop --host-only")
+    methods = [] if args.host_only else args.methods
     variants = tuple(params.model.variants)  # ablation variants
-    unknown = [m for m in args.methods if m not in METHOD_NAMES + variants]
+    unknown = [m for m in methods if m not in METHOD_NAMES + variants]
     if unknown or args.epoch_breakdown and args.epoch_breakdown not in METHOD_NAMES + variants:
         raise SegreproError(f"unknown method {(unknown or [args.epoch_breakdown])[0]!r}; choose from "
                             f"{', '.join(METHOD_NAMES + variants)}")
@@ -314,13 +325,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = {"machine": machine, "summary": summary, "eager_note": eager_note, "peak_gflops": peak,
               "batch": params.train.batch_size, "crop": list(crop),
               "conv_gflops": conv_rates(params.train.batch_size, crop, args.repeats),
-              "steps": [bench_method(params, m, crop, args.warmup, args.steps, peak) for m in args.methods]}
+              "steps": [bench_method(params, m, crop, args.warmup, args.steps, peak) for m in methods]}
     if args.epoch_breakdown:
         result["breakdown"] = epoch_breakdown(params, args.epoch_breakdown, data, crop, threads)
     base = next((r for r in result["steps"] if r["method"] == "baseline"), None)
-    result["targets"] = [f"{'PASS' if base[lay]['pct_peak'] >= 100 * TARGET else 'FAIL'} baseline step {lay} "
-                         f"{base[lay]['pct_peak']:.0f}% of the matmul peak (target ≥ {TARGET:.0%})"
-                         for lay in LAYOUTS] if base else ["SKIP baseline step target: baseline not benchmarked"]
+    if base:
+        result["targets"] = [f"{'PASS' if base[lay]['pct_peak'] >= 100 * TARGET else 'FAIL'} baseline step {lay} "
+                             f"{base[lay]['pct_peak']:.0f}% of the matmul peak (target ≥ {TARGET:.0%})"
+                             for lay in LAYOUTS]
+    else:
+        result["targets"] = ["SKIP baseline step target: baseline not benchmarked"] if methods else []
     report(result, args.markdown)
     return result
 
@@ -363,6 +377,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--emulate-avx2", action="store_true")
     p.add_argument("--json", help="write every number here (atomically)")
     p.add_argument("--markdown", action="store_true", help="README-ready tables")
+    p.add_argument("--host-only", action="store_true", help="machine line and matmul/conv rates only (no steps)")
     p.add_argument("--expect-capability", help=argparse.SUPPRESS)  # set by --emulate-avx2 for its child
     return p
 

@@ -118,6 +118,23 @@ def test_emulate_avx2_labels_both_tables(tmp_path):
     assert results["emulated"]["steps"][0]["method"] == "baseline"
 
 
+def test_host_only_prints_the_machine_and_its_rates_and_times_no_step(tmp_path):
+    out = tmp_path / "host.json"
+    done = bench(tmp_path, *TINY, "--host-only", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, done.stdout  # what scripts/pipeline prints before and after dvc repro
+    assert lines[0].startswith(f"[measured] capability {native_capability()} | ")
+    assert lines[1].startswith("[measured] fp32 matmul peak 2048³: ") and lines[1].endswith(" GFLOP/s")
+    r = json.loads(out.read_text())["measured"]
+    assert r["steps"] == [] and r["targets"] == [] and r["peak_gflops"] > 0 and "breakdown" not in r
+
+
+@pytest.mark.parametrize("extra", ["--epoch-breakdown", "--emulate-avx2"])
+def test_host_only_refuses_the_options_that_time_steps(tmp_path, extra):
+    assert_refused(bench(tmp_path, *TINY, "--host-only", extra), "--host-only times no training step", extra)
+
+
 @pytest.mark.parametrize("threads", ["0", "100000"])
 def test_unusable_thread_count_is_one_error_line(tmp_path, threads):
     assert_refused(bench(tmp_path, *TINY, "--threads", threads), f"--threads {threads}", "pass --threads")
