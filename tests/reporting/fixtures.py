@@ -96,6 +96,18 @@ def fixture_results(tmp_path: Path) -> Path:
     return build(tmp_path, ["baseline", "sdn"], {})
 
 
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The fixture results and their report, rendered once per module with the default params.
+
+    Each rendering executes the notebook (~12 s on the Zen 3); tests that only read the report
+    share this one. A test that changes the results or the params builds its own from
+    ``fixture_results`` and must not write into this folder.
+    """
+    root = build(tmp_path_factory.mktemp("rendered"), ["baseline", "sdn"], {})
+    return root, render(root)
+
+
 def params(root: Path, methods: tuple[str, ...] = ("baseline", "sdn"), variants: dict | None = None) -> dict:
     return {"results_dir": str(root / "results"), "processed_dir": str(root / "processed"),
             "lock_path": str(root / "dvc.lock"), "params_path": str(root / "params.yaml"),

@@ -13,11 +13,12 @@ import pytest
 from segrepro.errors import SegreproError
 from segrepro.reporting.render import render_report
 from tests.conftest import REPO
-from tests.reporting.fixtures import build, fixture_results, img_tag, params, parse_interval, render, tables  # noqa: F401
+from tests.reporting.fixtures import (build, fixture_results, img_tag, params, parse_interval, render,  # noqa: F401
+                                     rendered, tables)
 
 
-def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
-    text = render(fixture_results)
+def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
+    root, text = rendered
     assert "Fixture report" in text
     # mean ± sample std over the two seeds, in percent, as comparison.json gives them
     assert "51.00 ± 1.41" in text and "56.00 ± 1.41" in text
@@ -38,14 +39,14 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(fixture_results):
     assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>inconclusive", text)
     for name in ("main", "per_class", "claims", "cost", "deltas", "delta_pivot"):
         for suffix in (".csv", ".md", ".tex"):
-            assert (fixture_results / "tables" / f"{name}{suffix}").is_file(), name + suffix
-    assert "56.00 ± 1.41" in (fixture_results / "tables" / "main.csv").read_text()
-    assert "params (M)" not in (fixture_results / "tables" / "main.csv").read_text()
-    assert "\\begin{tabular}" in (fixture_results / "tables" / "main.tex").read_text()
+            assert (root / "tables" / f"{name}{suffix}").is_file(), name + suffix
+    assert "56.00 ± 1.41" in (root / "tables" / "main.csv").read_text()
+    assert "params (M)" not in (root / "tables" / "main.csv").read_text()
+    assert "\\begin{tabular}" in (root / "tables" / "main.tex").read_text()
 
 
-def test_forest_plot_and_pivot_show_the_comparison_values(fixture_results):
-    text = render(fixture_results)
+def test_forest_plot_and_pivot_show_the_comparison_values(rendered):
+    root, text = rendered
     tag = img_tag(text, "forest-plot")
     assert 'alt="Forest plot: ' in tag and 'src="data:image/png;base64,' in tag
     assert text.index('id="forest-plot"') < text.index("<h2 id=\"Claims")   # right after the main table
@@ -53,7 +54,7 @@ def test_forest_plot_and_pivot_show_the_comparison_values(fixture_results):
     header = pivot[0][1:]
     assert header == ["mIoU", "BF@1px", "BF@3px", "trimap mIoU@2px", "Boundary IoU"]
     keys = ["miou", "bf@1px", "bf@3px", "trimap@2px", "boundary_iou"]
-    saved = json.loads((fixture_results / "results" / "comparison.json").read_text())
+    saved = json.loads((root / "results" / "comparison.json").read_text())
     body = {row[0]: row[1:] for row in pivot[1:] if len(row) == len(pivot[0]) and row[0] != "method"}
     assert list(body) == ["sdn"]                       # the reference has no row
     for key, cell in zip(keys, body["sdn"]):
@@ -61,11 +62,11 @@ def test_forest_plot_and_pivot_show_the_comparison_values(fixture_results):
         assert parse_interval(cell) == pytest.approx((d["point"] * 100, d["low"] * 100, d["high"] * 100), abs=5e-3)
     # The old every-metric list is gone; the long table is still exported for machines.
     assert "Every metric against the baseline" not in text
-    assert "against" in (fixture_results / "tables" / "deltas.csv").read_text().splitlines()[0]
+    assert "against" in (root / "tables" / "deltas.csv").read_text().splitlines()[0]
 
 
-def test_ablation_section_without_variants_says_how_to_produce_them(fixture_results):
-    text = render(fixture_results)
+def test_ablation_section_without_variants_says_how_to_produce_them(rendered):
+    root, text = rendered
     assert "<h2 id=\"Ablations" in text
     assert "No ablation variant was run" in text
     shown = html.unescape(re.sub(r"<[^>]+>", "", text))   # the page's text, as a reader copies it
@@ -148,7 +149,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_report_renders_in_headless_chromium(fixture_results, tmp_path):
+def test_report_renders_in_headless_chromium(rendered, tmp_path):
     import os
     import subprocess
 
@@ -161,13 +162,13 @@ def test_report_renders_in_headless_chromium(fixture_results, tmp_path):
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    text = render(fixture_results)
+    root, text = rendered
     shot = tmp_path / "shot.png"
     proc = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1280,1600",
-         f"--screenshot={shot}", (fixture_results / "report.html").as_uri()],
+         f"--screenshot={shot}", (root / "report.html").as_uri()],
         capture_output=True, text=True, timeout=120)
     assert shot.is_file(), proc.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float64)
@@ -205,7 +206,7 @@ def test_one_seed_never_gives_a_verdict():
     assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]
 
 
-def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(fixture_results):
+def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(rendered):
     from segrepro.reporting.claims import more_seeds_advice
 
     one = more_seeds_advice([0])
@@ -213,7 +214,7 @@ def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(fi
     assert "'base.seeds=[5,6,7]'" in more_seeds_advice([5])        # new seeds follow the run's own
     assert "0.5× this run's training time" in more_seeds_advice([1, 0])
     assert more_seeds_advice([0, 1, 2]) == ""
-    text = render(fixture_results)                                     # the fixture has seeds 0 and 1
+    text = rendered[1]                                                 # the fixture has seeds 0 and 1
     assert "This run trained 2 seeds (0, 1)" in text and "base.seeds=[0,1,2]" in text
 
 
