@@ -48,11 +48,8 @@ labelled "measured" come from the named machine as it is.
 Targets print as PASS/FAIL lines: baseline step ≥ 60% of the matmul peak.
 
 ``--host-only`` stops after the machine line and the matmul/conv rates (a few
-seconds): a probe of how fast this host is *now*. The same CPU model runs at
-different speeds from hour to hour on shared machines (the Zen 3's matmul peak
-measured 189 GFLOP/s one afternoon and 77 to 129 the next night), so
-``scripts/pipeline`` prints it before and after ``dvc repro`` and a recorded
-wall time can name the host's speed beside its class.
+seconds): how fast this host is *now*, which ``scripts/pipeline`` prints around
+``dvc repro`` (why: README, "Slow-host days").
 
     python benchmarks/bench_train.py [--methods baseline sdn] [--steps 10] [--threads 2]
         [--crop 112 144] [--epoch-breakdown [METHOD] --data data/processed]

@@ -48,9 +48,9 @@ def archive_bytes(out: Path) -> bytes:
     if not out.is_dir():
         raise SegreproError(f"{out} is not a folder; pass the folder gpu_profile.sh wrote ($OUT)")
     whole = out / ARCHIVE
-    parts = sorted(out.glob(f"{ARCHIVE}.part-*"))
     if whole.is_file():
         return whole.read_bytes()
+    parts = sorted(out.glob(f"{ARCHIVE}.part-*"))
     if not parts:
         raise SegreproError(f"{out} holds neither {ARCHIVE} nor {ARCHIVE}.part-*; pass the folder "
                             f"gpu_profile.sh wrote ($OUT)")
