@@ -11,6 +11,7 @@ from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import compare
 from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.metrics.confusion import confusion_matrix, scores
+from segrepro.metrics.stats import describe_interval
 
 TOL, WIDTHS, CLASSES = (1, 3), (2, 4), ("road", "sky", "car", "tree")
 
@@ -55,6 +56,7 @@ def test_compare_identical_methods_gives_zero_interval(tmp_path):
         assert entry["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0}, metric
         assert entry["std"] is not None
     assert "delta" not in saved["methods"]["baseline"]["miou"]
+    assert saved["interval"] == describe_interval(200, 2)  # the artefact says how its intervals were made
 
 
 def test_compare_detects_a_better_method(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from segrepro.metrics.stats import describe_interval
 from segrepro.reporting.render import render_report
 from tests.conftest import REPO
 
@@ -57,7 +58,8 @@ def comparison(methods: list[str], variants: dict[str, str]) -> dict:
                 entries[m][k]["delta"] = interval(DELTAS[m, "baseline"][k])
     vs_parent = {v: {"parent": p, **{k: interval(t) for k, t in DELTAS[v, p].items()}}
                  for v, p in variants.items() if p in methods}
-    return {"reference": "baseline", "n_boot": 1000, "level": 0.95, "seeds": [0, 1], "metrics": list(OFFSETS),
+    return {"reference": "baseline", "n_boot": 1000, "level": 0.95, "seeds": [0, 1],
+            "interval": describe_interval(1000, 2), "metrics": list(OFFSETS),
             "variants": variants, "vs_parent": vs_parent, "methods": entries}
 
 

@@ -24,6 +24,8 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
     assert "51.00 ± 1.41" in text and "56.00 ± 1.41" in text
     assert "12.35" in text and "9.87" in text        # params (M), GFLOPs (cost table)
     assert "+5.00 [+3.10, +6.90]" in text             # Δ mIoU with its bootstrap CI
+    assert text.count("a paired bootstrap over the test images (1000 resamples) and Student") >= 2  # how, from
+    # comparison.json, under the main table and the forest plot
     assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.25, 0.27 → mean 26.00)
     assert "import seaborn" not in text               # input cells are hidden
     # Provenance: where every result was trained (its environment class, from train_environment).

@@ -1,11 +1,11 @@
-"""Across seeds, against the baseline and against a variant's parent: mean ± std and paired bootstrap CIs.
+"""Across seeds, against the baseline and against a variant's parent: mean ± std and 95% intervals.
 
 For every method of the run and every metric of ``metrics.registry``:
 
 * mean and sample std over seeds (``metrics.stats.mean_std``) and the per-seed values;
 * for every method other than the reference (the first of ``base.methods``),
-  the paired percentile bootstrap 95% interval (``metrics.stats``) of
-  metric(method) − metric(reference);
+  the 95% interval (``metrics.stats``: paired bootstrap over test images,
+  Student's t over seeds) of metric(method) − metric(reference);
 * for every ablation variant (``params.yaml`` ``model.<name>: {of: <parent>}``)
   whose parent is also in the run, the same interval of
   metric(variant) − metric(parent): the ablation question "what does this
@@ -22,6 +22,7 @@ gets no ``vs_parent`` entry.
 recomputes a statistic::
 
     {"reference": "baseline", "seeds": [0, 1], "n_boot": 1000, "level": 0.95,
+     "interval": "95% interval: a paired bootstrap …",                # how the intervals were made
      "bf_tolerances_px": [1, ...], "trimap_widths_px": [2, ...],   # from the per-image files
      "classes": ["Sky", ...],
      "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in registry order
@@ -49,7 +50,7 @@ from segrepro import layout
 from segrepro.atomic import write_json
 from segrepro.errors import SegreproError
 from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
-from segrepro.metrics.stats import mean_std, paired_bootstrap_ci
+from segrepro.metrics.stats import describe_interval, mean_std, paired_bootstrap_ci
 
 
 class _Described:
@@ -145,7 +146,7 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
     registry = metrics(described.value["bf_tolerances_px"], described.value["trimap_widths_px"])
     reference = methods[0]
     result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot,
-                              "level": 0.95, "metrics": [m.name for m in registry], "variants": variants,
+                              "level": 0.95, "interval": describe_interval(n_boot, len(seeds)), "metrics": [m.name for m in registry], "variants": variants,
                               "methods": {}, "vs_parent": {}, **described.value}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):

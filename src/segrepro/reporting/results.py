@@ -66,7 +66,7 @@ def _check_interval(d: object, where: str) -> str | None:
 
 
 def _comparison_problem(comparison: dict, methods: Sequence[str], seeds: Sequence[int]) -> str | None:
-    missing = [k for k in ("reference", "seeds", "n_boot", "metrics", "methods", "variants", "vs_parent")
+    missing = [k for k in ("reference", "seeds", "n_boot", "interval", "metrics", "methods", "variants", "vs_parent")
                if k not in comparison]
     if missing:
         return f"keys {', '.join(missing)} are missing (written by an older compare)"
