@@ -25,12 +25,11 @@ Student's t over the per-seed differences):
 
 With exactly two seeds a verdict other than inconclusive is marked
 *(two seeds: provisional)*: the seed variance then rests on one degree of
-freedom, and the interval held 89–92% of simulated true differences where
-it should hold 95% (``metrics.stats``; 94–95% from three seeds). Measured
-besides (README, "Two seeds"; computed with the first, narrower interval):
-the same code and seeds trained on an Intel Xeon and on an AMD EPYC (both
-AVX512, different last bits) gave PDN's mIoU difference −0.78 [−1.88,
-+0.35] and +0.66 [+0.07, +1.33]. Three seeds or more give a plain verdict.
+freedom, and the CPU's rounding alone moved two-seed verdicts. Measured
+(README, "Two seeds"; with the first, narrower interval): the same code and
+seeds trained on an Intel Xeon and on an AMD EPYC (both AVX512, different
+last bits) gave PDN's mIoU difference −0.78 [−1.88, +0.35] and +0.66
+[+0.07, +1.33]. Three seeds or more give a plain verdict.
 """
 from __future__ import annotations
 
