@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from segrepro.metrics import registry
-from segrepro.metrics.confusion import confusion_matrix, scores
+from segrepro.metrics.confusion import confusion_matrix, iou, scores
 
 
 def _labels(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,6 +50,11 @@ def test_summarize_is_each_reducer_of_the_image_mean():
     # mIoU of the mean confusion = mIoU of the dataset confusion (up to rounding).
     assert summary["miou"] == pytest.approx(scores(confusion_matrix(pred, gt, 4, 4))["miou"], abs=1e-12)
     assert summary["bf@2px"] == pytest.approx(stats["bf"][:, :, 1].mean(0).mean())
+    # Each trimap width reads its own band: mIoU of the dataset confusion summed inside that band.
+    for i, width in enumerate([1, 3]):
+        band = torch.from_numpy(stats["trimap"][:, i].sum(0))
+        assert summary[f"trimap@{width}px"] == pytest.approx(iou(band).item(), abs=1e-12)
+    assert summary["trimap@1px"] != summary["trimap@3px"]  # else the test could not tell the widths apart
     assert 0 < summary["trimap@1px"] < 1 and 0 < summary["boundary_iou"] < 1
     # Batching changes nothing.
     one = registry.per_image_stats(pred, gt, 4, 4, [1, 2], [1, 3], 0.05, batch=32)
