@@ -111,7 +111,7 @@ def test_no_true_effect_excludes_zero_about_one_time_in_twenty_at_three_seeds():
     # Zero true difference, shared image difficulty, per-image noise and a seed-to-seed spread
     # larger than the image part (as in this project's runs): a 95% interval may exclude 0 in
     # at most about 5% of repetitions. Resampling the three seeds in the bootstrap (this function's
-    # first version) excluded it in about 20%.
+    # first version, d106ebc) excluded it in 32 of these 200; this version in 5.
     rng = np.random.default_rng(5)
     excluded = 0
     for rep in range(200):

@@ -30,12 +30,13 @@
   percentile interval ran from about the smallest to the largest d_s — "reproduced" meant
   "every seed came out ahead", which happens 1 time in 8 with no effect at all. Simulated
   (``benchmarks/bench_interval.py``: 233 images, shared image difficulty, per-image noise, a
-  seed-to-seed spread like this project's, no true effect), that interval excluded 0 in 21%
-  of 300 comparisons at S = 3 and 35% at S = 2, where 5% was meant. This one holds the true
-  difference in at least 95% of 1000 comparisons at S = 2 and 3 and 94.5% at S = 5 (README,
+  seed-to-seed spread of 1 point like this project's, no true effect, 1000 comparisons), that
+  interval excluded 0 in 34% of comparisons at S = 2, 25% at S = 3 and 14% at S = 5, where 5%
+  was meant (run against the first version, commit d106ebc). This one holds the true
+  difference in 94.6–99.7% of comparisons at S = 2, 3 and 5 and each of four seed spreads (README,
   "Benchmarks"); tests/metrics/test_stats.py checks the rate at S = 3. Choices where no
   source prescribes one: Student's t with S − 1 degrees of freedom for the seed part, not a
-  Welch–Satterthwaite blend (tried: it held only 89–92% at S = 2 and 92–94% at S = 3, its
+  Welch–Satterthwaite blend (tried: it held only 88–91% at S = 2 and 92–94% at S = 3, its
   degrees of freedom leaning on the same noisy seed variance); the seed-by-image interaction
   is counted in both parts, which widens the interval when the seeds barely differ (97–100%
   coverage then) rather than narrowing it.
