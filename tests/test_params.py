@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,7 +9,7 @@ import yaml
 from segrepro.cli import main
 from segrepro.errors import SegreproError
 from segrepro.params import load_params
-from tests.conftest import REPO, tiny_params
+from tests.conftest import REPO, assert_one_error_line, tiny_params
 
 
 def write(tmp_path: Path, params: dict) -> Path:
@@ -122,8 +125,63 @@ def test_a_variant_of_an_unknown_method_is_rejected(tmp_path):
 def test_duplicate_yaml_keys_are_rejected(tmp_path):
     path = write(tmp_path, tiny_params())
     path.write_text(path.read_text() + "report:\n  title: twice\n")
-    with pytest.raises(SegreproError, match="'report' appears twice"):
+    with pytest.raises(SegreproError, match=r"params file .*params.yaml: params key 'report' appears twice "
+                                            r"\(line \d+\), first at line \d+; keep one of them"):
         load_params(path)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", r"params file .*params.yaml is empty; restore it \(`git checkout -- params.yaml` restores the "
+         r"repository's\) or pass a complete one$"),
+    ("# all commented out\n", "params file .*params.yaml is empty; restore it"),
+    ("- base\n", r"params file .*params.yaml must be a mapping of sections \(base:, download:, ...\), got a list; "
+                 r"restore it"),
+    ("base:\n\tdataset: camvid\n", r"params file .*params.yaml, line 2, column 1: found character '\\t' .*; "
+                                   r"YAML indents with spaces only: replace the tab with spaces$"),
+    ("base: {dataset: camvid\n", r"params file .*params.yaml, line 2, column 1: .*flow mapping started at line 1, "
+                                 r"column 7\); close the `\{` or `\[`"),
+    ("? [a, b]\n: 1\n", r"params file .*params.yaml, line 1, column 3: found unhashable key .*; keys must be plain "
+                        r"names"),
+])
+def test_an_unreadable_params_file_is_named_with_place_and_fix(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(SegreproError, match=message):
+        load_params(path)
+
+
+def test_a_params_file_that_is_not_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"base:\n  dataset: caf\xe9\n")
+    with pytest.raises(SegreproError, match=r"params file .*params.yaml, line 2, column 15: byte 0xe9 is not UTF-8; "
+                                            r"save the file as UTF-8"):
+        load_params(path)
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, as a user or DVC runs it."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env.pop("DVC_STAGE", None)
+    return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_an_unreadable_params_file_is_one_line_from_every_entry_point(tmp_path):
+    """The stage CLI and both profile commands read params.yaml through one reader (strict_yaml.read_yaml)."""
+    (tmp_path / "tab.yaml").write_text("base:\n\tdataset: camvid\n")
+    (tmp_path / "u.yaml").write_bytes(b"base:\n  dataset: caf\xe9\n")
+    (tmp_path / "p.yaml").write_text("train.epochs: 3\n")
+    done = _cli(tmp_path, "segrepro.cli", "preprocess", "--params", "tab.yaml", "--raw", "raw", "--out", "out")
+    assert_one_error_line(done, "segrepro preprocess: error: params file tab.yaml, line 2, column 1: ",
+                          "replace the tab with spaces")
+    assert not (tmp_path / "out").exists()
+    done = _cli(tmp_path, "segrepro.profiles", "set-args", "tab.yaml")
+    assert_one_error_line(done, "segrepro profiles: error: profile tab.yaml, line 2, column 1: ",
+                          "replace the tab with spaces")
+    done = _cli(tmp_path, "segrepro.profiles", "merge", "p.yaml", "--params", "u.yaml", "--out", "m.yaml")
+    assert_one_error_line(done, "segrepro profiles: error: params file u.yaml, line 2, column 15: byte 0xe9 is "
+                                "not UTF-8", "save the file as UTF-8")
+    assert not (tmp_path / "m.yaml").exists()
 
 
 def test_method_blocks_are_gathered_and_a_missing_block_means_no_options(tmp_path):

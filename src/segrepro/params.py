@@ -20,6 +20,9 @@ The ``runtime`` section holds what several stages read about *where* they
 run (device, CPU threads, inference batch size), so no stage reads another
 stage's section; a file that still sets the old keys (``MOVED_KEYS``) fails
 naming the new ones.
+
+The file itself is read by ``strict_yaml.read_yaml`` (shared with the
+profiles), so a syntax error names its line and column.
 """
 from __future__ import annotations
 
@@ -30,13 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.input_norms import input_norm_problem
 from segrepro.errors import SegreproError
 from segrepro.models.methods import BASELINE, METHOD_NAMES
-from segrepro.strict_yaml import UniqueKeyLoader, build
+from segrepro.strict_yaml import build, read_yaml
 
 
 @dataclass(frozen=True)
@@ -278,17 +279,26 @@ def method_options(params: Params, name: str) -> dict:
     return params.model.resolve(name)[1]
 
 
+def read_params_raw(path: str | Path = "params.yaml") -> dict:
+    """The params file as parsed YAML, a mapping of sections (unchecked): what ``load_params`` and the
+    profiles read."""
+    path = Path(path)
+    raw = read_yaml(path, "params file", "run from the repository root or pass --params", unique=True)
+    restore = "restore it (`git checkout -- params.yaml` restores the repository's) or pass a complete one"
+    if raw is None:
+        raise SegreproError(f"params file {path} is empty; {restore}")
+    if not isinstance(raw, dict):
+        raise SegreproError(f"params file {path} must be a mapping of sections (base:, download:, ...), got a "
+                            f"{type(raw).__name__}; {restore}")
+    return raw
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file (every stage does, so a typo anywhere fails early)."""
     path = Path(path)
-    if not path.is_file():
-        raise SegreproError(f"params file {path} not found; run from the repository root or pass --params")
-    try:
-        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        raise SegreproError(f"params file {path} is not valid YAML: {exc}") from exc
+    raw = read_params_raw(path)
     _check_moved(raw, path)
-    if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
+    if isinstance(raw.get("model"), dict):
         raw = dict(raw, model=_group_model(raw["model"]))
     params = build(Params, raw, "")
     _check(params)

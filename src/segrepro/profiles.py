@@ -35,35 +35,18 @@ import yaml
 
 from segrepro.atomic import atomic_file
 from segrepro.errors import SegreproError
-from segrepro.params import MOVED_KEYS, Params, load_params
-from segrepro.strict_yaml import UniqueKeyLoader
+from segrepro.params import MOVED_KEYS, Params, load_params, read_params_raw
+from segrepro.strict_yaml import read_yaml  # noqa: F401 - re-exported: benchmarks/gpu_sweep.py reads with it
 
 _BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
 _RESERVED = {"true", "false", "null", "nan", "inf", "none"}
 
 
-def read_yaml(path: Path, what: str, where: str = "profiles live in profiles/<name>.yaml",
-              unique: bool = False) -> Any:
-    """Parse a YAML file; a missing or malformed one raises SegreproError naming ``what``.
-
-    ``where`` says where such files live (the fix for a wrong path). ``unique``
-    refuses a key set twice (``strict_yaml.UniqueKeyLoader``); a profile allows
-    it (the last wins, which ``gpu_profile.sh``'s override files rely on).
-    """
-    if not path.is_file():
-        raise SegreproError(f"{what} {path} not found; check the path ({where})")
-    try:
-        return yaml.load(path.read_text(), Loader=UniqueKeyLoader if unique else yaml.SafeLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
-        raise SegreproError(f"{what} {path} is not valid YAML: {exc}") from exc
-    except SegreproError as exc:  # UniqueKeyLoader's key set twice
-        raise SegreproError(f"{what} {path}: {exc}") from exc
-
-
 def load_profile(path: str | Path) -> dict[str, Any]:
     """Dotted key → value, in file order; the keys are not yet checked against params.yaml."""
     path = Path(path)
-    raw = read_yaml(path, "profile")
+    # A key set twice: the last wins (not unique=True), which gpu_profile.sh's override files rely on.
+    raw = read_yaml(path, "profile", "profiles live in profiles/<name>.yaml")
     if not isinstance(raw, dict) or not raw:
         raise SegreproError(f"profile {path} must be a non-empty mapping of dotted params keys to values, "
                             f"e.g. 'runtime.device: cuda'")
@@ -106,17 +89,10 @@ def apply(params_raw: dict, overrides: dict[str, Any]) -> dict:
     return out
 
 
-def _load_params_raw(params_path: Path) -> dict:
-    raw = read_yaml(params_path, "params file")
-    if not isinstance(raw, dict):
-        raise SegreproError(f"params file {params_path} must be a mapping")
-    return raw
-
-
 def merge(params_path: str | Path, profile_path: str | Path, out_path: str | Path) -> Params:
     """Write ``params_path`` with the profile applied to ``out_path`` (atomically, only if valid)."""
     params_path, out_path = Path(params_path), Path(out_path)
-    raw = _load_params_raw(params_path)
+    raw = read_params_raw(params_path)
     overrides = load_profile(profile_path)
     check_keys(raw, overrides, profile_path)
     merged = apply(raw, overrides)
@@ -153,7 +129,7 @@ def hydra_value(value: Any) -> str:
 def set_args(profile_path: str | Path, params_path: str | Path = "params.yaml") -> list[str]:
     """``["-S", "key=value", …]`` for ``dvc exp run``, keys checked against ``params_path``."""
     overrides = load_profile(profile_path)
-    check_keys(_load_params_raw(Path(params_path)), overrides, profile_path)
+    check_keys(read_params_raw(Path(params_path)), overrides, profile_path)
     args: list[str] = []
     for key, value in overrides.items():
         args += ["-S", f"{key}={hydra_value(value)}"]
