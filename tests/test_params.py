@@ -49,11 +49,10 @@ def test_missing_key_is_named(tmp_path):
     ("runtime", "threads", 0, "runtime.threads must be > 0"),
     ("runtime", "inference_batch_size", 0, "runtime.inference_batch_size must be > 0"),
     ("runtime", "threads", 2.5, "runtime.threads must be of type int"),
-    ("train", "lr", float("nan"), "train.lr must be a finite number > 0"),
-    ("train", "lr", float("inf"), "train.lr must be a finite number > 0"),
-    ("train", "momentum", -0.9, "train.momentum must be a finite number >= 0"),
-    ("train", "weight_decay", -1e-4, "train.weight_decay must be a finite number >= 0"),
-    ("train", "poly_power", -0.9, "train.poly_power must be a finite number >= 0"),
+    ("train", "lr", 0.0, "train.lr must be > 0"),
+    ("train", "momentum", -0.9, "train.momentum must be >= 0"),
+    ("train", "weight_decay", -1e-4, "train.weight_decay must be >= 0"),
+    ("train", "poly_power", -0.9, "train.poly_power must be >= 0"),
     ("train", "crop_height", 4000, "lower train.crop_height"),
     ("train", "class_weighting", "inverse", "train.class_weighting must be one of none, median_frequency, sqrt_median_frequency"),
     ("train", "val_every", 0, "train.val_every must be >= 1"),
@@ -128,6 +127,53 @@ def test_duplicate_yaml_keys_are_rejected(tmp_path):
     with pytest.raises(SegreproError, match=r"params file .*params.yaml: params key 'report' appears twice "
                                             r"\(line \d+\), first at line \d+; keep one of them"):
         load_params(path)
+
+
+@pytest.mark.parametrize("num_classes,ignore_index", [(5, 11), (0, 11), (-3, 11), (11, 255), (11, -1), (12, 12)])
+def test_only_camvids_labelling_is_accepted(tmp_path, num_classes, ignore_index):
+    """Anything else crashed train (class-weight length, target out of bounds) and evaluate (reshape)."""
+    raw = tiny_params(base={"num_classes": num_classes, "ignore_index": ignore_index})
+    with pytest.raises(SegreproError, match=rf"base.num_classes and base.ignore_index must be 11 and 11 \(CamVid's "
+                                            rf"11 classes and its void label, the only labelling the pipeline "
+                                            rf"supports\), got {num_classes} and {ignore_index}; set "
+                                            rf"base.num_classes: 11 and base.ignore_index: 11"):
+        load_params(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize("section,values,named", [
+    ("train", {"scale_min": float("inf"), "scale_max": float("inf")}, ["train.scale_min", "train.scale_max"]),
+    ("train", {"scale_max": float("inf")}, ["train.scale_max"]),
+    ("train", {"lr": float("nan")}, ["train.lr"]),
+    ("train", {"lr": float("-inf")}, ["train.lr"]),
+    ("train", {"warmup_epochs": float("nan")}, ["train.warmup_epochs"]),
+    ("evaluate", {"boundary_iou_ratio": float("nan")}, ["evaluate.boundary_iou_ratio"]),
+    ("model", {"sdn": {"lam": float("inf")}}, ["model.sdn.lam"]),
+    ("model", {"ddsm_bound": {"of": "ddsm", "offset_bound": float("inf")}}, ["model.ddsm_bound.offset_bound"]),
+])
+def test_nan_and_inf_are_rejected_anywhere(tmp_path, section, values, named):
+    """``.inf`` passed ``0 < scale_min <= scale_max`` and crashed training with a NaN → int conversion."""
+    path = write(tmp_path, tiny_params(**{section: values}))
+    assert ".inf" in path.read_text() or ".nan" in path.read_text()  # the YAML spelling a user would type
+    with pytest.raises(SegreproError) as info:
+        load_params(path)
+    message = str(info.value)
+    for key in named:
+        assert f"params key {key} must be a finite number, got " in message, message
+    assert message.endswith("write a finite value (an option that means 'unbounded' takes null, e.g. "
+                            "model.ddsm.offset_bound)")
+
+
+@pytest.mark.parametrize("height,width,bad", [(10 ** 9, 64, "height"), (48, 10 ** 9, "width"),
+                                               (1441, 64, "height"), (48, 1921, "width")])
+def test_a_resize_beyond_four_times_camvid_is_rejected(tmp_path, height, width, bad):
+    """preprocess.height: 1000000000 crashed numpy (array is too big)."""
+    raw = tiny_params(preprocess={"height": height, "width": width})
+    limit = {"height": 1440, "width": 1920}[bad]
+    with pytest.raises(SegreproError, match=rf"preprocess.{bad} must be at most {limit} \(4x CamVid's "
+                                            rf"{limit // 4}\), got {height if bad == 'height' else width}; "
+                                            r"CamVid's frames are 360x480: use that size or less"):
+        load_params(write(tmp_path, raw))
+    assert load_params(write(tmp_path, tiny_params(preprocess={"height": 1440, "width": 1920})))
 
 
 @pytest.mark.parametrize("text,message", [

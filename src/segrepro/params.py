@@ -21,6 +21,17 @@ run (device, CPU threads, inference batch size), so no stage reads another
 stage's section; a file that still sets the old keys (``MOVED_KEYS``) fails
 naming the new ones.
 
+Range choices beyond the obvious ones (``_check``): every number must be
+finite (no ``.nan``/``.inf`` anywhere, option blocks included); the pipeline
+supports only CamVid's labelling, so ``base.num_classes`` must be 11 and
+``base.ignore_index`` (void) 11 (``data.camvid.CLASSES``, ``VOID``): the
+labels preprocess writes, the loss, class weights and metrics all assume it;
+``preprocess.height``/``width`` may upscale CamVid's frames
+(``CAMVID_FRAME``; params.yaml halves them, the GPU profile keeps them) at
+most ``MAX_UPSCALE`` times per side: an upscale adds no information, and
+beyond that it is surely a typo (an extra zero) that would only fail later
+for memory.
+
 The file itself is read by ``strict_yaml.read_yaml`` (shared with the
 profiles), so a syntax error names its line and column.
 """
@@ -33,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segrepro.data.camvid import CLASSES, VOID
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.input_norms import input_norm_problem
 from segrepro.errors import SegreproError
@@ -43,8 +55,8 @@ from segrepro.strict_yaml import build, read_yaml
 @dataclass(frozen=True)
 class Base:
     dataset: str
-    num_classes: int
-    ignore_index: int
+    num_classes: int    # must be len(data.camvid.CLASSES) (module docstring)
+    ignore_index: int   # must be data.camvid.VOID, CamVid's void label (module docstring)
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
 
@@ -144,6 +156,8 @@ class Params:
 
 
 OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_optimizer
+CAMVID_FRAME = (360, 480)  # height, width of CamVid's frames (data.camvid's docstring)
+MAX_UPSCALE = 4  # preprocess.height/width at most this many times CAMVID_FRAME (docstring)
 
 # Keys that moved to another section: where each lives now (checked before anything else).
 MOVED_KEYS = {"train.device": "runtime.device", "train.threads": "runtime.threads",
@@ -198,11 +212,36 @@ def _group_model(model: dict) -> dict:
     return out
 
 
+def _nonfinite(value: Any, path: str) -> list[str]:
+    """A problem for every NaN or infinite float in a params value (sections, option blocks, lists)."""
+    if isinstance(value, Model):  # named as params.yaml spells them: model.<method>.<key>, model.<variant>.<key>
+        value = {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                    if f.name not in ("options", "variants")}, **value.options, **value.variants}
+    elif dataclasses.is_dataclass(value):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return [bad for k, v in value.items() for bad in _nonfinite(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [bad for i, v in enumerate(value) for bad in _nonfinite(v, f"{path}[{i}]")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"params key {path} must be a finite number, got {value}"]
+    return []
+
+
 def _check(params: Params) -> None:
     b, p, t = params.base, params.preprocess, params.train
+    nonfinite = _nonfinite(params, "")
+    if nonfinite:  # every comparison below is meaningless on NaN, and inf breaks the arithmetic after
+        raise SegreproError("invalid params.yaml: " + "; ".join(nonfinite) + "; write a finite value (an "
+                            "option that means 'unbounded' takes null, e.g. model.ddsm.offset_bound)")
     problems = []
     if b.dataset != "camvid":
         problems.append(f"base.dataset {b.dataset!r} is not supported; use 'camvid'")
+    if (b.num_classes, b.ignore_index) != (len(CLASSES), VOID):
+        problems.append(f"base.num_classes and base.ignore_index must be {len(CLASSES)} and {VOID} (CamVid's "
+                        f"{len(CLASSES)} classes and its void label, the only labelling the pipeline supports), "
+                        f"got {b.num_classes} and {b.ignore_index}; set base.num_classes: {len(CLASSES)} and "
+                        f"base.ignore_index: {VOID}")
     with_options = [m for m in METHOD_NAMES if m != BASELINE]
     for name, block in params.model.variants.items():
         if block["of"] not in with_options:
@@ -224,6 +263,12 @@ def _check(params: Params) -> None:
                 "runtime.inference_batch_size": params.runtime.inference_batch_size,
                 "model.channels": params.model.channels}
     problems += [f"params key {k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    for key, value, frame in (("preprocess.height", p.height, CAMVID_FRAME[0]),
+                              ("preprocess.width", p.width, CAMVID_FRAME[1])):
+        if value > MAX_UPSCALE * frame:
+            problems.append(f"params key {key} must be at most {MAX_UPSCALE * frame} ({MAX_UPSCALE}x CamVid's "
+                            f"{frame}), got {value}; CamVid's frames are {CAMVID_FRAME[0]}x{CAMVID_FRAME[1]}: "
+                            "use that size or less")
     ev = params.evaluate
     if not ev.bf_tolerances or not ev.trimap_widths or min(ev.bf_tolerances + ev.trimap_widths) < 1:
         problems.append("evaluate.bf_tolerances and evaluate.trimap_widths must be non-empty lists of "
@@ -232,14 +277,14 @@ def _check(params: Params) -> None:
         problems.append(f"evaluate.boundary_iou_ratio must be in (0, 1), got {ev.boundary_iou_ratio}")
     if p.max_images < 0:
         problems.append("params key preprocess.max_images must be >= 0 (0 keeps every image)")
-    if not math.isfinite(t.lr) or t.lr <= 0:
-        problems.append(f"train.lr must be a finite number > 0, got {t.lr}")
+    if t.lr <= 0:
+        problems.append(f"train.lr must be > 0, got {t.lr}")
     if not 0 < t.scale_min <= t.scale_max:
         problems.append("train.scale_min and train.scale_max must satisfy 0 < scale_min <= scale_max")
     for key, value in (("train.momentum", t.momentum), ("train.weight_decay", t.weight_decay),
                        ("train.poly_power", t.poly_power), ("train.warmup_epochs", t.warmup_epochs)):
-        if not math.isfinite(value) or value < 0:
-            problems.append(f"params key {key} must be a finite number >= 0, got {value}")
+        if value < 0:
+            problems.append(f"params key {key} must be >= 0, got {value}")
     if t.warmup_epochs > t.epochs > 0:
         problems.append(f"train.warmup_epochs ({t.warmup_epochs}) must not exceed train.epochs ({t.epochs})")
     if t.val_every < 1:
