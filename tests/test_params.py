@@ -57,8 +57,9 @@ def test_missing_key_is_named(tmp_path):
     ("train", "class_weighting", "inverse", "train.class_weighting must be one of none, median_frequency, sqrt_median_frequency"),
     ("train", "val_every", 0, "train.val_every must be >= 1"),
     ("train", "optimizer", "adam", "train.optimizer must be one of sgd, adamw"),
-    ("base", "seeds", [2 ** 32], "base.seeds must lie in 0..2"),
-    ("base", "seeds", [-1], "base.seeds must lie in 0..2"),
+    ("base", "seeds", [2 ** 32],
+     r"base.seeds must lie in 0..2\^32-1 \(what NumPy's seeding accepts\), got 4294967296"),
+    ("base", "seeds", [0, -1], r"base.seeds must lie in 0..2\^32-1 \(what NumPy's seeding accepts\), got -1"),
     ("evaluate", "latency_runs", 0, "evaluate.latency_runs must be >= 1"),
 ])
 def test_bad_values_are_rejected(tmp_path, section, key, value, message):
@@ -210,6 +211,18 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env.pop("DVC_STAGE", None)
     return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+@pytest.mark.parametrize("stage,seed", [("train", "-1"), ("evaluate", str(2 ** 32))])
+def test_a_seed_outside_numpys_range_is_one_line(tmp_path, stage, seed):
+    """``--seed`` follows base.seeds' rule (params.SEEDS); it ended in numpy's ValueError traceback."""
+    params = write(tmp_path, tiny_params())
+    outs = ["--live", "live"] if stage == "train" else ["--out", "m.json", "--per-image", "p.npz"]
+    done = _cli(tmp_path, "segrepro.cli", stage, "--params", str(params), "--method", "baseline", "--seed", seed,
+                "--data", "processed", "--checkpoint", "models/baseline.pt", *outs)
+    assert_one_error_line(done, f"segrepro {stage}: error: --seed must lie in 0..2^32-1 (what NumPy's seeding "
+                                f"accepts), got {seed}; pick one in that range, e.g. one of base.seeds")
+    assert not list(tmp_path.glob("*.json")) and not (tmp_path / "live").exists()
 
 
 def test_an_unreadable_params_file_is_one_line_from_every_entry_point(tmp_path):

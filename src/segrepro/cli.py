@@ -57,9 +57,10 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from segrepro.params import load_params
+    from segrepro.params import check_seed, load_params
     from segrepro.training.stage import train
 
+    check_seed(args.seed)
     params = load_params(args.params)
     last = train(params, args.method, args.seed, args.data, args.checkpoint, args.live)
     print(f"{args.method}-{args.seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
@@ -67,8 +68,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from segrepro.evaluation.evaluate import evaluate
-    from segrepro.params import load_params
+    from segrepro.params import check_seed, load_params
 
+    check_seed(args.seed)
     params = load_params(args.params)
     result = evaluate(params, args.method, args.seed, args.data, args.checkpoint, args.out, args.per_image)
     bf = ", ".join(f"{k} {v * 100:.2f}" for k, v in result.items() if k.startswith("bf@"))

@@ -30,7 +30,7 @@ labels preprocess writes, the loss, class weights and metrics all assume it;
 (``CAMVID_FRAME``; params.yaml halves them, the GPU profile keeps them) at
 most ``MAX_UPSCALE`` times per side: an upscale adds no information, and
 beyond that it is surely a typo (an extra zero) that would only fail later
-for memory.
+for memory; seeds lie in ``SEEDS``, what NumPy's seeding accepts.
 
 The file itself is read by ``strict_yaml.read_yaml`` (shared with the
 profiles), so a syntax error names its line and column.
@@ -156,6 +156,7 @@ class Params:
 
 
 OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_optimizer
+SEEDS = range(2 ** 32)  # base.seeds and --seed: what NumPy's seeding accepts (runtime.make_deterministic)
 CAMVID_FRAME = (360, 480)  # height, width of CamVid's frames (data.camvid's docstring)
 MAX_UPSCALE = 4  # preprocess.height/width at most this many times CAMVID_FRAME (docstring)
 
@@ -226,6 +227,20 @@ def _nonfinite(value: Any, path: str) -> list[str]:
     if isinstance(value, float) and not math.isfinite(value):
         return [f"params key {path} must be a finite number, got {value}"]
     return []
+
+
+def seed_problem(seed: int, what: str) -> str | None:
+    """Why ``seed`` (named ``what``) cannot seed a run, or None."""
+    if seed in SEEDS:
+        return None
+    return f"{what} must lie in 0..2^32-1 (what NumPy's seeding accepts), got {seed}"
+
+
+def check_seed(seed: int, what: str = "--seed") -> None:
+    """Refuse a seed outside ``SEEDS`` before any work (the CLI's ``--seed``)."""
+    problem = seed_problem(seed, what)
+    if problem:
+        raise SegreproError(f"{problem}; pick one in that range, e.g. one of base.seeds")
 
 
 def _check(params: Params) -> None:
@@ -301,8 +316,7 @@ def _check(params: Params) -> None:
         problems.append(f"train crop {t.crop_height}x{t.crop_width} is more than twice the largest scaled image "
                         f"({p.height * t.scale_max:.0f}x{p.width * t.scale_max:.0f}); lower train.crop_height/"
                         "crop_width or raise train.scale_max")
-    if any(not 0 <= s < 2 ** 32 for s in b.seeds):
-        problems.append(f"base.seeds must lie in 0..2^32-1, got {list(b.seeds)}")
+    problems += filter(None, (seed_problem(s, "base.seeds") for s in b.seeds))
     if params.evaluate.latency_runs < 1:
         problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
     if params.runtime.device not in ("auto", "cpu", "cuda"):
