@@ -257,3 +257,45 @@ def test_the_cli_entry_runs_the_audit(ws):
     assert main(args) == 0 and "**PASS**" in (ws / "a.md").read_text()
     (ws / "results" / "comparison.json").write_text("{}")
     assert main(args) == 1 and "FAIL" in (ws / "a.md").read_text()
+
+
+def test_a_data_hash_other_than_the_pinned_one_fails(ws):
+    pins = pin_this_run(ws)
+    data = yaml.safe_load(pins.read_text())
+    data["data"]["md5"] = "0" * 32 + ".dir"           # pinned from other processed data
+    pins.write_text(yaml.safe_dump(data))
+    code, report, checks = audit(ws, pins)
+    assert code == 1 and not report["passed"]
+    (row,) = rows(checks, subject="data")
+    assert row["status"] == "drift" and row["pinned"] == "0" * 32 + ".dir"
+    assert row["note"] == "processed data changed; rerun preprocess or re-pin"
+    assert [c["subject"] for c in checks if c["status"] != "pass"] == ["data"]
+
+
+def test_a_same_class_checkpoint_other_than_the_pinned_one_fails(ws):
+    pins = pin_this_run(ws)
+    data = yaml.safe_load(pins.read_text())
+    data["classes"][RUN_CLASS]["results"]["sdn-1"]["checkpoint"]["md5"] = "0" * 32
+    pins.write_text(yaml.safe_dump(data))
+    code, _, checks = audit(ws, pins)
+    assert code == 1
+    (row,) = rows(checks, subject="sdn-1", check="checkpoint md5")
+    assert row["status"] == "drift" and row["pinned"] == "0" * 32
+    assert "training changed" in row["note"]
+    assert [c["subject"] for c in checks if c["status"] != "pass"] == ["sdn-1"]   # metrics still equal
+
+
+def test_the_band_uses_the_closest_of_several_pinned_classes(ws):
+    intel_avx2 = {**RUN_ENV, "cpu_model": "Intel(R) Xeon(R) Processor"}
+    near = yaml.safe_load(pin_other_class(ws, {"baseline": 0.005, "sdn": 0.005}, environment=intel_avx2)
+                          .read_text())
+    far = yaml.safe_load(pin_other_class(ws, {"baseline": 0.06, "sdn": 0.06}).read_text())   # AVX512
+    near["classes"].update(far["classes"])
+    pins = ws / "pins.yaml"
+    pins.write_text(yaml.safe_dump(near))
+    code, _, checks = audit(ws, pins)
+    assert code == 0
+    for method in ("baseline", "sdn"):
+        (band,) = rows(checks, subject=method, check="miou (mean of 2 seed(s))")
+        assert band["status"] == "pass" and band["pinned"].endswith("(cpu-AVX2-Intel(R) Xeon(R) Processor)")
+        assert OTHER_CLASS not in band["pinned"]
