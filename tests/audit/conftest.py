@@ -1,9 +1,10 @@
 """A real dvc.lock for the audit tests: one `dvc repro` of a tiny pipeline per session.
 
-tiny_pipeline/ has segrepro's stage names and output layout (preprocess →
-train@{baseline,sdn}-{0,1} → evaluate@… → compare) with small deterministic
-outputs and results trained, by their train_environment, on an AVX2-only CPU.
-Each test works on its own copy of the reproduced workspace.
+tiny_pipeline/ has segrepro's stage names, output layout and params keys
+(preprocess → train@{baseline,sdn}-{0,1} → evaluate@… → compare) with small
+deterministic outputs and results trained, by their train_environment, on an
+AVX2-only CPU; its params.yaml is ``PARAMS``, the one the CLI test audits
+with. Each test works on its own copy of the reproduced workspace.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from segrepro.audit.environment import class_key
 from segrepro.audit.pins import update_pins
 from segrepro.layout import method_of
 from tests.audit.tiny_pipeline.stage import ENV as RUN_ENV
+from tests.conftest import tiny_params
 
 HERE = Path(__file__).parent
 KEYS = ["baseline-0", "baseline-1", "sdn-0", "sdn-1"]
@@ -28,12 +30,14 @@ AVX512 = {"torch": "2.13.0+cpu", "device": "cpu", "cpu_capability": "AVX512",
           "cpu_model": "Intel(R) Xeon(R) Processor", "gpu": "", "cuda": ""}
 RUN_CLASS = class_key(RUN_ENV)       # cpu-AVX2-AMD EPYC 7763 64-Core Processor: the tiny run's class
 OTHER_CLASS = class_key(AVX512)      # cpu-AVX512-Intel(R) Xeon(R) Processor
+PARAMS = tiny_params(base={"methods": ["baseline", "sdn"], "seeds": [0, 1]})
 
 
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny") / "repo"
     shutil.copytree(HERE / "tiny_pipeline", root)
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     script = ("import sys; from dvc.cli import main; "

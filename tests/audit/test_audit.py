@@ -246,10 +246,7 @@ def test_crash_replaces_a_previous_pass_report(ws):
 
 def test_the_cli_entry_runs_the_audit(ws):
     from segrepro.cli import main
-    from tests.conftest import tiny_params
 
-    params = tiny_params(base={"methods": ["baseline", "sdn"], "seeds": [0, 1]})
-    (ws / "params.yaml").write_text(yaml.safe_dump(params))
     args = ["audit", "--params", str(ws / "params.yaml"), "--pins", str(ws / "pins.yaml"),
             "--metrics", str(ws / "results" / "metrics"), "--lock", str(ws / "dvc.lock"),
             "--out-json", str(ws / "a.json"), "--out-md", str(ws / "a.md")]
@@ -299,3 +296,54 @@ def test_the_band_uses_the_closest_of_several_pinned_classes(ws):
         (band,) = rows(checks, subject=method, check="miou (mean of 2 seed(s))")
         assert band["status"] == "pass" and band["pinned"].endswith("(cpu-AVX2-Intel(R) Xeon(R) Processor)")
         assert OTHER_CLASS not in band["pinned"]
+
+
+def _set_params(ws: Path, **changes) -> None:
+    """Edit params.yaml (dotted key → value) without rerunning anything."""
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    (ws / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_params_changed_without_rerunning_are_stale(ws):
+    pins = pin_this_run(ws)
+    _set_params(ws, **{"train.epochs": 2, "model.sdn.lam": 2.0})
+    code, report, checks = audit(ws, pins)
+    assert code == 1 and not report["passed"]
+    stale = {c["subject"]: c for c in checks if c["status"] == "stale"}
+    assert sorted(stale) == ["compare", "train@baseline-0", "train@baseline-1", "train@sdn-0", "train@sdn-1"]
+    assert stale["train@baseline-0"]["note"] == ("params.yaml changed since train@baseline-0 ran (train.epochs); "
+                                                 "its outputs are from the old values: rerun `dvc repro`")
+    assert stale["train@sdn-1"]["observed"] == "model.sdn.lam=2.0, train.epochs=2"
+    assert stale["train@sdn-1"]["pinned"] == "model.sdn.lam=1.0, train.epochs=1"
+    assert "(model.sdn.lam)" in stale["compare"]["note"]
+    assert stale["compare"]["check"] == "params = dvc.lock (params.yaml)"
+    assert {c["status"] for c in checks if c not in stale.values()} == {"pass"}   # outputs are unedited
+    assert "FAIL: 5 check(s) drifted, missing or stale" in (ws / "reports" / "audit.md").read_text()
+    with pytest.raises(SegreproError, match=r"cannot pin: train@baseline-0: params.yaml changed since "
+                                            r"train@baseline-0 ran \(train.epochs\)"):
+        pin_this_run(ws, ws / "new-pins.yaml")
+
+
+def test_a_method_list_cut_without_rerunning_makes_the_comparison_stale(ws):
+    pins = pin_this_run(ws)
+    _set_params(ws, **{"base.methods": ["baseline"]})
+    code, _, checks = audit(ws, pins, keys=["baseline-0", "baseline-1"])
+    assert code == 1
+    (stale,) = [c for c in checks if c["status"] == "stale"]
+    assert stale["subject"] == "compare" and "(base.methods)" in stale["note"]
+    assert stale["observed"] == 'base.methods=["baseline"]' and stale["pinned"] == 'base.methods=["baseline","sdn"]'
+
+
+def test_a_missing_params_file_fails_the_stages_that_read_it(ws):
+    pins = pin_this_run(ws)
+    (ws / "params.yaml").unlink()
+    code, _, checks = audit(ws, pins)
+    failed = [c for c in checks if c["status"] != "pass"]
+    assert code == 1 and len(failed) == 1 + 4 + 4 + 1 and {c["status"] for c in failed} == {"missing"}
+    assert "params.yaml, whose values preprocess ran with, is missing" in failed[0]["note"]

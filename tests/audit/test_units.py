@@ -94,3 +94,14 @@ def test_bad_pins_files_are_rejected(tmp_path):
         load_pins(path)
     with pytest.raises(SegreproError, match="is missing"):
         load_pins(tmp_path / "absent.yaml")
+
+
+def test_changed_keys_name_the_leaves_and_read_numbers_as_either_yaml_does():
+    from segrepro.audit.stale import changed_keys
+
+    recorded = {"lr": 0.001, "crop": [48, 64], "sub": {"a": 1, "gone": True}}
+    current = {"lr": "1e-3", "crop": [48, 64], "sub": {"a": 2, "new": None}}   # PyYAML reads 1e-3 as a string
+    assert changed_keys(recorded, current, "train") == ["train.sub.a", "train.sub.gone", "train.sub.new"]
+    assert changed_keys({}, {}, "model.baseline") == []
+    assert changed_keys([0, 1], [0], "base.seeds") == ["base.seeds"]
+    assert changed_keys({"x": 1}, "absent", "s") == ["s"]

@@ -1,11 +1,14 @@
 """Audit a run against the pins: were outputs edited, and do the results reproduce?
 
-Three kinds of rows (``check.Check``: pass / drift / missing / skip):
+Three kinds of rows (``check.Check``: pass / drift / missing / stale / skip):
 
 1. **Edits** (``edits.py``): every output of preprocess, train, evaluate and
    compare hashes to what ``dvc.lock`` recorded when its stage ran; anything
    else was edited afterwards. This, not a tolerance, is what protects the
-   stored results, ``comparison.json`` and the per-image files.
+   stored results, ``comparison.json`` and the per-image files. Beside them,
+   ``stale.py``: the params those stages ran with (as ``dvc.lock`` recorded
+   them) must equal the params file now, else the results are not the
+   checkout's (``segrepro audit`` run without ``dvc repro`` after an edit).
 2. **Same class** — the results were trained in an environment class that has
    pins (``environment.class_key``) with the same torch version, on CPU: the
    run is bit-reproducible, so each checkpoint md5 must equal the pinned one
@@ -40,6 +43,7 @@ from segrepro.audit.environment import class_key, environment, is_bit_exact, res
 from segrepro.audit.lock import out_md5, read_lock
 from segrepro.audit.pins import (DATA_PATH, DATA_STAGE, REPIN, checkpoint_path, load_pins, load_result,
                                  tolerances, update_pins)
+from segrepro.audit.stale import stale_checks
 from segrepro.layout import method_of, metrics_json
 
 __all__ = ["Check", "Checks", "environment", "load_pins", "run_audit",
@@ -119,6 +123,7 @@ def run_checks(pins: dict, metrics_dir: Path, lock_path: Path, expected: list[st
                       ("pass" if data_md5 == pinned_data else "drift"), data_md5 or "-", str(pinned_data),
                       "" if data_md5 == pinned_data else "processed data changed; rerun preprocess or re-pin"))
     rows += edit_checks(stages, lock_path.parent, expected)
+    rows += stale_checks(stages, lock_path.parent, expected)
     result_classes: dict[str, dict] = {}
     same_classes: set[str] = set()
     drawn: dict[tuple[str, str], dict[str, dict]] = {}   # (method, own class or "") → {key: result}
@@ -195,7 +200,7 @@ def write_reports(checks: list[Check], json_path: Path, md_path: Path) -> str:
     lines = _header(context) + ["", "| subject | check | status | observed | pinned | note |",
                                 "|---|---|---|---|---|---|"]
     lines += [f"| {c.subject} | {c.check} | {c.status} | {c.observed} | {c.pinned} | {c.note} |" for c in checks]
-    verdict = "PASS" if not failed else f"FAIL: {len(failed)} check(s) drifted or missing"
+    verdict = "PASS" if not failed else f"FAIL: {len(failed)} check(s) drifted, missing or stale"
     table = "\n".join(lines) + f"\n\n**{verdict}**\n"
     with atomic_file(md_path) as tmp:
         tmp.write_text("# Audit against pinned results\n\n" + table)

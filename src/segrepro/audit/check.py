@@ -1,10 +1,13 @@
-"""One row of the audit: what was checked, its status, observed and pinned values."""
+"""One row of the audit: what was checked, its status, observed and pinned values.
+
+``stale``: an output made with params other than the current ``params.yaml`` (``stale.py``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-STATUSES = ("pass", "drift", "missing", "skip")
-FAILING = ("drift", "missing")
+STATUSES = ("pass", "drift", "missing", "stale", "skip")
+FAILING = ("drift", "missing", "stale")
 
 
 @dataclass(frozen=True)

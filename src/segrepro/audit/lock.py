@@ -1,4 +1,4 @@
-"""What ``dvc.lock`` records: the one reader of the lock file for the audit.
+"""What ``dvc.lock`` records: the one reader of the lock file for the audit (outputs, params).
 
 Paths in ``dvc.lock`` are relative to the directory that holds it (DVC's
 convention), so callers resolve them against ``lock_path.parent``.
@@ -37,3 +37,14 @@ def stage_outs(stages: dict, stage: str) -> dict[str, str | None] | None:
 def out_md5(stages: dict, stage: str, path: str) -> str | None:
     """md5 that dvc.lock records for ``path`` among ``stage``'s outs, or None."""
     return (stage_outs(stages, stage) or {}).get(path)
+
+
+def stage_params(stages: dict, stage: str) -> dict[str, dict]:
+    """``{params file: {key: value}}`` that ``stage`` read when it ran (empty when it records none).
+
+    DVC records each ``params:`` entry of ``dvc.yaml`` under the file it came
+    from, the key as written there (``train``, ``model.sdn``, ``base.methods``)
+    and the value as it was then, a whole section for a section key.
+    """
+    recorded = (stages.get(stage) or {}).get("params") or {}
+    return {str(name): values for name, values in recorded.items() if isinstance(values, dict)}

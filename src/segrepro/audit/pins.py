@@ -20,7 +20,8 @@ the same class and torch version, which are bit-reproducible on CPU; the
 pinned values are rounded to 6 decimals, within that bound. The two
 ``cross_class_*`` keys set the band of ``bands.py``. ``segrepro audit
 --update`` rewrites only the class section the results were produced in,
-keeps the others, and refuses to pin outputs edited after their stage ran.
+keeps the others, and refuses to pin outputs edited after their stage ran or
+made with params other than the current ones (``stale.py``).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from segrepro.audit.bands import DEFAULT_FLOOR, DEFAULT_SIGMAS, mean_std
 from segrepro.audit.edits import edit_checks
 from segrepro.audit.environment import class_key, result_environment
 from segrepro.audit.lock import out_md5, read_lock
+from segrepro.audit.stale import stale_checks
 from segrepro import layout
 from segrepro.errors import SegreproError
 from segrepro.metrics.registry import pinned_names
@@ -150,7 +152,8 @@ def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[s
     """Rewrite the class section of the current results (other classes kept); return the diff."""
     lock_path = Path(lock_path)
     stages = read_lock(lock_path)
-    bad = [c for c in edit_checks(stages, lock_path.parent, expected) if c.failed]
+    bad = [c for c in edit_checks(stages, lock_path.parent, expected) + stale_checks(stages, lock_path.parent, expected)
+           if c.failed]
     if bad:
         raise SegreproError("cannot pin: " + "; ".join(f"{c.subject}: {c.note}" for c in bad))
     klass, section = class_section(metrics_dir, expected,
