@@ -37,7 +37,11 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
     assert max(len(cell) for row in main for cell in row) <= 24
     # Claims: verbatim from the abstract, no paper number, a verdict from the CI (-2.0..+0.4 contains 0).
     assert "Our SDN aims to construct a differentiable mapping from the original feature to the inter-class " \
-           "boundary-enhanced feature." in text and "not available" in text
+           "boundary-enhanced feature." in text
+    claims = tables(text)["dataframe claims"]
+    column = claims[0].index("paper's number")
+    cells = [row[column] for row in claims[1:]]
+    assert cells and all(cell.startswith("not available") and not re.search(r"\d", cell) for cell in cells), cells
     assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>inconclusive", text)
     for name in ("main", "per_class", "claims", "cost", "deltas", "delta_pivot"):
         for suffix in (".csv", ".md", ".tex"):
