@@ -66,9 +66,13 @@ def test_forest_plot_and_pivot_show_the_comparison_values(rendered):
     for key, cell in zip(keys, body["sdn"]):
         d = saved["methods"]["sdn"][key]["delta"]
         assert parse_interval(cell) == pytest.approx((d["point"] * 100, d["low"] * 100, d["high"] * 100), abs=5e-3)
-    # The old every-metric list is gone; the long table is still exported for machines.
+    # The old every-metric list is gone; the long table is still exported for machines, with the report's
+    # metric labels and the unit in its column names.
     assert "Every metric against the baseline" not in text
-    assert "against" in (root / "tables" / "deltas.csv").read_text().splitlines()[0]
+    deltas = (root / "tables" / "deltas.csv").read_text().splitlines()
+    assert deltas[0] == "method,against,metric,Δ (pp),95% CI low (pp),95% CI high (pp)"
+    assert "sdn,baseline,mIoU,5.0,3.1,6.9" in deltas and "sdn,baseline,trimap mIoU@2px,-3.0,-4.1,-1.7" in deltas
+    assert not any("bf@" in line or "miou" in line for line in deltas)
 
 
 def test_ablation_section_without_variants_says_how_to_produce_them(rendered):

@@ -155,8 +155,12 @@ def comparison_table(comparison: dict, methods: Sequence[str], metrics: Sequence
     return pd.DataFrame(records).set_index("method")
 
 
+DELTA_COLUMNS = ["method", "against", "metric", "Δ (pp)", "95% CI low (pp)", "95% CI high (pp)"]
+
+
 def delta_table(comparison: dict) -> pd.DataFrame:
-    """Long format, every metric: method, against (reference or parent), metric, Δ and CI bounds (pp)."""
+    """Long format, every metric by its report label: method, against (reference or parent), metric,
+    Δ and its 95% interval bounds in percentage points."""
     records = []
     for method in sorted(comparison["methods"]):
         for metric in comparison["metrics"]:
@@ -164,9 +168,10 @@ def delta_table(comparison: dict) -> pd.DataFrame:
             vs = comparison["vs_parent"].get(method)
             if vs is not None:
                 intervals.append((vs["parent"], vs[metric]))
-            records += [{"method": method, "against": against, "metric": metric, "delta": d["point"] * 100,
-                         "low": d["low"] * 100, "high": d["high"] * 100} for against, d in intervals if d]
-    return pd.DataFrame(records, columns=["method", "against", "metric", "delta", "low", "high"])
+            records += [dict(zip(DELTA_COLUMNS, (method, against, registry.label(metric), d["point"] * 100,
+                                                 d["low"] * 100, d["high"] * 100)))
+                        for against, d in intervals if d]
+    return pd.DataFrame(records, columns=DELTA_COLUMNS)
 
 
 def quality_metric_names(row: dict) -> list[str]:
