@@ -11,17 +11,29 @@ import yaml
 from segrepro import layout
 
 PACKAGES = ("torch", "dvc", "dvclive", "numpy", "pandas", "seaborn", "papermill", "nbconvert")
+SHOWN_PATHS = 5  # changed files named after the commit; the rest are counted
 
 
 def git_commit(repo: Path) -> str:
+    """HEAD, and the tracked files changed since it, by path.
+
+    ``dvc.lock`` (at any depth) is left out: ``dvc repro`` rewrites it before
+    the report stage runs, so it is always changed then and says nothing
+    about the code. Files git ignores (the stages' outputs) are never listed.
+    """
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                 ":(top,exclude,glob)**/dvc.lock"], cwd=repo, capture_output=True, text=True,
+                                check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return head + (" (with uncommitted changes)" if dirty else "")
+    paths = [line[3:] for line in status.splitlines() if line.strip()]
+    if not paths:
+        return head
+    more = f", and {len(paths) - SHOWN_PATHS} more" if len(paths) > SHOWN_PATHS else ""
+    return f"{head} (with uncommitted changes: {', '.join(paths[:SHOWN_PATHS])}{more})"
 
 
 def lock_hashes(lock_path: Path) -> pd.DataFrame:
