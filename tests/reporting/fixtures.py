@@ -1,6 +1,8 @@
-"""Fixture results for the report tests: metrics JSONs, comparison.json, processed data; HTML helpers."""
+"""Fixture results for the report tests: metrics JSONs, comparison.json, processed data, dvc.lock and
+params.yaml; HTML helpers."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from html.parser import HTMLParser
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from segrepro.metrics.stats import describe_interval
 from segrepro.reporting.render import render_report
@@ -30,6 +33,8 @@ DELTAS = {  # (method, against) → metric → interval, as compare would write 
 
 TRAINED_ON = {"torch": "2.13.0", "device": "cpu", "cpu_capability": "AVX2",
               "cpu_model": "AMD EPYC 7763 64-Core Processor (family 25, model 1)", "gpu": "", "cuda": ""}
+EVALUATED_ON = {**TRAINED_ON, "threads": "2"}   # runtime.machine_description of the evaluating machine
+STALE_RUN = "pdn-1"   # dvc.lock still holds its entries (DVC keeps them), but no report here has pdn
 
 
 def result(method: str, seed: int, miou: float) -> dict:
@@ -38,6 +43,7 @@ def result(method: str, seed: int, miou: float) -> dict:
             "flops": 9_870_000_000, "latency_s": 0.05, "device": "cpu", "torch": "2.13.0", "backbone": "resnet18",
             "decoder": "fpn", "output_stride": 16, "epochs": 30, "crop": [160, 224], "bf_tolerances_px": [1, 3],
             "trimap_widths_px": [2, 8], "boundary_iou_dilation_px": 6, "train_environment": TRAINED_ON,
+            "evaluation_environment": EVALUATED_ON,
             **{k: miou + off for k, off in OFFSETS.items()}}
 
 
@@ -63,6 +69,22 @@ def comparison(methods: list[str], variants: dict[str, str]) -> dict:
             "variants": variants, "vs_parent": vs_parent, "methods": entries}
 
 
+def fake_md5(name: str) -> str:
+    return hashlib.md5(name.encode()).hexdigest()
+
+
+def lock(keys: list[str]) -> dict:
+    """A dvc.lock as DVC writes it (outputs only) for these runs, plus the leftover entries of STALE_RUN."""
+    stages = {"preprocess": {"outs": [{"path": "data/processed", "hash": "md5",
+                                       "md5": fake_md5("data") + ".dir"}]}}
+    for key in [*keys, STALE_RUN]:
+        stages[f"train@{key}"] = {"outs": [{"path": f"models/{key}.pt", "hash": "md5", "md5": fake_md5(key)}]}
+        stages[f"evaluate@{key}"] = {"outs": [{"path": f"results/{sub}/{key}.{ext}", "hash": "md5",
+                                               "md5": fake_md5(f"{sub}/{key}")}
+                                              for sub, ext in (("metrics", "json"), ("per_image", "npz"))]}
+    return {"schema": "2.0", "stages": stages}
+
+
 def build(root: Path, methods: list[str], variants: dict[str, str]) -> Path:
     metrics = root / "results" / "metrics"
     metrics.mkdir(parents=True)
@@ -70,6 +92,8 @@ def build(root: Path, methods: list[str], variants: dict[str, str]) -> Path:
         for s in (0, 1):
             (metrics / f"{m}-{s}.json").write_text(json.dumps(result(m, s, MIOU[m, s])))
     (root / "results" / "comparison.json").write_text(json.dumps(comparison(methods, variants)))
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock([f"{m}-{s}" for m in methods for s in (0, 1)])))
+    (root / "params.yaml").write_text("base:\n  methods: [" + ", ".join(methods) + "]\n  seeds: [0, 1]\n")
     freq = {c: 1 / 11 for c in CLASSES}
     card = {"height": 24, "width": 32, "splits": {s: {"images": n, "void_fraction": 0.05, "sources_sha256": "ab" * 32,
                                                       "class_pixel_frequency": freq}

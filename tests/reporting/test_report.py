@@ -13,8 +13,8 @@ import pytest
 from segrepro.errors import SegreproError
 from segrepro.reporting.render import render_report
 from tests.conftest import REPO
-from tests.reporting.fixtures import (build, fixture_results, img_tag, params, parse_interval, render,  # noqa: F401
-                                     rendered, tables)
+from tests.reporting.fixtures import (build, fake_md5, fixture_results, img_tag, params,  # noqa: F401
+                                     parse_interval, render, rendered, tables)
 
 
 def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
@@ -43,12 +43,31 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
     cells = [row[column] for row in claims[1:]]
     assert cells and all(cell.startswith("not available") and not re.search(r"\d", cell) for cell in cells), cells
     assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>inconclusive", text)
+    # Cost and Provenance name the machine that evaluated and timed the runs (evaluation_environment).
+    machine = "AMD EPYC 7763 64-Core Processor (family 25, model 1) (AVX2, 2 threads), torch 2.13.0"
+    assert f"latency measured on {machine} (batch 1" in text
+    provenance = {row[0]: row[1] for row in tables(text)["dataframe provenance"] if len(row) == 2}
+    assert provenance["evaluated on (machine)"] == machine
+    assert provenance["runs (method-seed)"] == "baseline-0, baseline-1, sdn-0, sdn-1"
+    # dvc.lock hashes of this report's runs only: not the entries DVC left of a run no longer configured.
+    hashes = tables(text)["dataframe hashes"]
+    assert [row[0] for row in hashes[1:]] == ["preprocess"] + [
+        f"{stage}@{key}" for key in ("baseline-0", "baseline-1", "sdn-0", "sdn-1")
+        for stage in ("train", "evaluate", "evaluate")]
+    assert "pdn-1" not in text
     for name in ("main", "per_class", "claims", "cost", "deltas", "delta_pivot"):
         for suffix in (".csv", ".md", ".tex"):
             assert (root / "tables" / f"{name}{suffix}").is_file(), name + suffix
     assert "56.00 ± 1.41" in (root / "tables" / "main.csv").read_text()
     assert "params (M)" not in (root / "tables" / "main.csv").read_text()
     assert "\\begin{tabular}" in (root / "tables" / "main.tex").read_text()
+    # The tables say where they came from: provenance.md beside them holds the same facts, hashes and params.
+    beside = (root / "tables" / "provenance.md").read_text()
+    assert re.search(r"\| evaluated on \(machine\) +\| " + re.escape(machine) + r" +\|", beside)
+    assert re.search(r"\| git commit +\| ([0-9a-f]{40}|unknown \(not a git checkout\))", beside)
+    assert "pdn-1" not in beside
+    assert re.search(r"\| train@sdn-1 +\| models/sdn-1.pt +\| " + fake_md5("sdn-1") + r" +\|", beside)
+    assert "```yaml\nbase:\n  methods: [baseline, sdn]\n" in beside
 
 
 def test_forest_plot_and_pivot_show_the_comparison_values(rendered):
@@ -131,6 +150,25 @@ def test_bad_input_fails_the_report_with_one_line_naming_the_file(fixture_result
         render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html, params(fixture_results))
     assert "\n" not in str(info.value)
     assert not html.exists()
+
+
+@pytest.mark.parametrize("environment, match", [
+    (None, "key evaluation_environment is missing"),
+    ({"torch": "2.13.0", "device": "cpu"}, "evaluation_environment lacks cpu_capability, cpu_model, gpu, cuda, threads"),
+])
+def test_results_without_the_evaluating_machine_are_refused(fixture_results, environment, match):
+    from segrepro.reporting.results import load_results
+
+    path = fixture_results / "results" / "metrics" / "sdn-1.json"
+    row = json.loads(path.read_text())
+    if environment is None:
+        del row["evaluation_environment"]
+    else:
+        row["evaluation_environment"] = environment
+    path.write_text(json.dumps(row))
+    with pytest.raises(SegreproError) as info:
+        load_results(fixture_results / "results" / "metrics", ["baseline", "sdn"], [0, 1])
+    assert str(info.value) == f"results file {path}: {match} (written by an older evaluate); rerun evaluate@sdn-1"
 
 
 def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):

@@ -26,6 +26,8 @@ from segrepro.errors import SegreproError
 from segrepro.metrics import registry
 
 SCALARS = ("miou", "pixel_acc", "mean_acc", "params", "flops", "latency_s")
+# The machine that evaluated and timed a run (``runtime.machine_description``), named in the report.
+EVALUATION_ENVIRONMENT = ("torch", "device", "cpu_capability", "cpu_model", "gpu", "cuda", "threads")
 
 
 def _read_json(path: Path, producer: str) -> dict:
@@ -42,7 +44,8 @@ def _finite(value: object) -> bool:
 
 
 def load_results(metrics_dir: Path, methods: Sequence[str], seeds: Sequence[int]) -> list[dict]:
-    """The metrics JSON of every configured (method, seed); a missing file or a non-finite metric is an error."""
+    """The metrics JSON of every configured (method, seed); a missing file, a non-finite metric or a missing
+    ``evaluation_environment`` (the machine the report names for the run) is an error."""
     rows = []
     for m in methods:
         for s in seeds:
@@ -51,6 +54,13 @@ def load_results(metrics_dir: Path, methods: Sequence[str], seeds: Sequence[int]
             if row.get("method") != m or row.get("seed") != s:
                 raise SegreproError(f"results file {path} holds {row.get('method')}-{row.get('seed')}, "
                                     f"not {m}-{s}; rerun evaluate@{m}-{s}")
+            env = row.get("evaluation_environment")
+            lacking = [k for k in EVALUATION_ENVIRONMENT if not isinstance(env, dict) or k not in env]
+            if lacking:
+                what = "key evaluation_environment is missing" if not isinstance(env, dict) else \
+                    f"evaluation_environment lacks {', '.join(lacking)}"
+                raise SegreproError(f"results file {path}: {what} (written by an older evaluate); "
+                                    f"rerun evaluate@{m}-{s}")
             for key in SCALARS + tuple(quality_metric_names(row)):
                 if not _finite(row.get(key)):
                     raise SegreproError(f"results file {path}: metric {key} is {row.get(key)!r}, not a finite "
