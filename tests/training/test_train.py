@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,58 @@ def test_adamw_recipe_trains_deterministically(tmp_path, synthetic_processed):
     sgd, _ = run(tmp_path, synthetic_processed, "sgd", train={"optimizer": "sgd", "lr": 0.001})
     assert load_checkpoint(a)["train"]["optimizer"] == "adamw"
     assert a.read_bytes() != sgd.read_bytes()
+
+
+def _card_with(processed: Path, tmp_path: Path, change) -> Path:
+    """A copy of ``processed`` whose card.json has been edited by ``change(card)``."""
+    copy = tmp_path / "processed"
+    shutil.copytree(processed, copy)
+    card = json.loads((copy / "card.json").read_text())
+    change(card)
+    (copy / "card.json").write_text(json.dumps(card))   # json writes nan and inf as NaN and Infinity
+    return copy
+
+
+def _set_road(value):
+    return lambda card: card["class_weights"]["median_frequency"].update(Road=value)
+
+
+BAD_CARDS = [
+    ("nan", _set_road(float("nan")), "class weight for Road is nan"),
+    ("negative", _set_road(-5.0), "class weight for Road is negative (-5.0)"),
+    ("inf", _set_road(float("inf")), "class weight for Road is infinite (inf)"),
+    ("float32-overflow", _set_road(1e39), "class weight for Road is too large (1e+39"),
+    ("null", _set_road(None), "class weight for Road is not a number (null)"),
+    ("string", _set_road("1.0"), "class weight for Road is not a number (a string)"),
+    ("all-zero", lambda card: card["class_weights"].update(
+        median_frequency=dict.fromkeys(card["class_weights"]["median_frequency"], 0)), "class weight for Sky is zero"),
+    ("list-table", lambda card: card["class_weights"].update(median_frequency=[1.0] * 11),
+     "holds no median_frequency class weights (class_weights.median_frequency is a list"),
+    ("null-class-weights", lambda card: card.update(class_weights=None),
+     "holds no median_frequency class weights (class_weights is null"),
+    ("missing-class", lambda card: card["class_weights"]["median_frequency"].pop("Road"),
+     "(missing: Road; unknown: -)"),
+]
+
+
+@pytest.mark.parametrize("change, expected", [pytest.param(*case[1:], id=case[0]) for case in BAD_CARDS])
+def test_bad_card_weights_are_refused_naming_the_fix(tmp_path, synthetic_processed, change, expected):
+    from segrepro.training.train import class_weights
+
+    processed = _card_with(synthetic_processed, tmp_path, change)
+    for scheme in ("median_frequency", "sqrt_median_frequency"):
+        with pytest.raises(SegreproError) as info:
+            class_weights(processed, scheme, torch.device("cpu"))
+        message = str(info.value)
+        assert message.startswith(f"{processed / 'card.json'} ") and expected in message, message
+        assert message.endswith("; rerun `dvc repro preprocess`"), message
+    assert class_weights(processed, "none", torch.device("cpu")) is None   # unweighted needs no table
+
+
+@pytest.mark.parametrize("value, expected", [(float("nan"), "is nan"), (-5.0, "is negative")], ids=["nan", "negative"])
+def test_training_refuses_a_bad_card_weight_before_training(tmp_path, synthetic_processed, value, expected):
+    """NaN used to end as 'training diverged ... lower train.lr', -5 trained and wrote a checkpoint."""
+    processed = _card_with(synthetic_processed, tmp_path, _set_road(value))
+    with pytest.raises(SegreproError, match=rf"class weight for Road {expected}.*rerun `dvc repro preprocess`"):
+        run(tmp_path, processed, "bad-weight", train={"class_weighting": "median_frequency"})
+    assert not (tmp_path / "bad-weight.pt").exists()

@@ -51,7 +51,7 @@ from torch import nn
 
 from segrepro.checkpoint import train_record
 from segrepro.data.camvid import CLASSES
-from segrepro.data.class_weights import WEIGHTING_SCHEMES
+from segrepro.data.class_weights import WEIGHTING_SCHEMES, card_weights
 from segrepro.data.dataset import load_split
 from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
@@ -98,11 +98,10 @@ def class_weights(processed: Path, scheme: str, device: torch.device) -> torch.T
     table_name, exponent = WEIGHTING_SCHEMES[scheme]
     card_path = Path(processed) / "card.json"
     try:
-        table = json.loads(card_path.read_text())["class_weights"][table_name]
-        weights = torch.tensor([float(table[c]) for c in CLASSES], dtype=torch.float64)
-    except (OSError, ValueError, KeyError) as exc:
-        raise SegreproError(f"{card_path} holds no {table_name} class weights ({exc!r}); "
-                            "rerun `dvc repro preprocess`") from exc
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:   # missing, unreadable, not UTF-8, not JSON
+        raise SegreproError(f"{card_path} cannot be read ({exc}); rerun `dvc repro preprocess`") from exc
+    weights = torch.tensor(card_weights(card, table_name, CLASSES, card_path), dtype=torch.float64)
     return (weights ** exponent).to(torch.float32).to(device)
 
 
