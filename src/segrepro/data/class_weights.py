@@ -46,7 +46,8 @@ def median_frequency_weights(labels: np.ndarray, class_names: Sequence[str], ign
         present += (counts > 0) * counts.sum()
     seen = pixels > 0
     if not seen.any():
-        raise ValueError("the training labels hold no class pixel at all; cannot balance classes")
+        raise SegreproError(f"the training labels hold no class pixel at all (every pixel is void, "
+                            f"{ignore_index}); cannot balance classes; rerun `segrepro download`")
     freq = np.where(seen, pixels / np.where(present > 0, present, 1.0), np.nan)
     weights = np.nanmedian(freq) / freq
     if not seen.all():
