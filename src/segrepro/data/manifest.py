@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 from pathlib import Path
+from string import hexdigits
 
 from segrepro.errors import SegreproError
 
@@ -18,17 +19,26 @@ def packaged_manifest(name: str) -> Path:
     return Path(str(resources.files("segrepro.data") / "manifests" / f"{name}.sha256"))
 
 
+FORMAT = "expected sha256sum output, lines of `<64 hex digits>  <relative path>`"
+FIX = "point --manifest at a sha256sum file, or leave it out to use the packaged CamVid manifest"
+
+
 def load_manifest(path: Path) -> dict[str, str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:   # missing, a directory, unreadable, binary
+        raise SegreproError(f"manifest {path} cannot be read ({exc}); {FIX}") from exc
     entries: dict[str, str] = {}
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         digest, _, rel = line.partition("  ")
-        if len(digest) != 64 or not rel or rel.startswith("/") or ".." in Path(rel).parts:
-            raise SegreproError(f"manifest {path}:{n} is malformed: {line!r}")
-        entries[rel] = digest
+        if (len(digest) != 64 or set(digest) - set(hexdigits) or not rel or rel.startswith("/")
+                or ".." in Path(rel).parts):
+            raise SegreproError(f"manifest {path}:{n} is malformed: {line!r}; {FORMAT}; {FIX}")
+        entries[rel] = digest.lower()
     if not entries:
-        raise SegreproError(f"manifest {path} is empty")
+        raise SegreproError(f"manifest {path} is empty; {FORMAT}; {FIX}")
     return entries
 
 
