@@ -139,6 +139,15 @@ def out_is_not_ours(ws: Workspace) -> Callable[[], None]:
     return lambda: ws.path("out/processed/notes.txt").unlink()
 
 
+def path_is_a_directory(rel: str) -> Callable[[Workspace], Callable[[], None]]:
+    """A directory where the stage writes the file ``rel``: refused before any work, not after it."""
+    def apply(ws: Workspace) -> Callable[[], None]:
+        ws.path(rel).mkdir(parents=True)
+        return lambda: ws.path(rel).rmdir()
+    apply.leftover = [Path(rel).name]   # the directory itself stays
+    return apply
+
+
 BROKEN = [
     ("flipped-checkpoint-byte", "evaluate", flip_checkpoint_byte, "content hash mismatch"),
     ("truncated-png", "preprocess", truncate_png, "is not a readable image"),
@@ -147,6 +156,10 @@ BROKEN = [
     ("negative-momentum", "preprocess", params_change(momentum=-0.5), "train.momentum"),
     ("duplicate-key", "preprocess", duplicate_key, "params key 'lr' appears twice"),
     ("foreign-out-dir", "preprocess", out_is_not_ours, "refusing to replace out/processed"),
+    ("metrics-path-is-a-directory", "evaluate", path_is_a_directory("out/m.json"),
+     "cannot write out/m.json: it is a directory; pass a file path"),
+    ("checkpoint-path-is-a-directory", "train", path_is_a_directory("out/baseline-0.pt"),
+     "cannot write out/baseline-0.pt: it is a directory; pass a file path"),
 ]
 
 
@@ -159,8 +172,10 @@ def test_bad_input_fails_cleanly_and_a_clean_rerun_succeeds(ws, stage, breakage,
     lines = err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"segrepro {stage}: error: ") and expected in lines[0], err
     assert "Traceback" not in out + err
-    leftover = [] if breakage is not out_is_not_ours else ["processed"]
+    leftover = ["processed"] if breakage is out_is_not_ours else getattr(breakage, "leftover", [])
     assert _visible(ws) == leftover
+    # No scratch left, and train failed before its first epoch (no resume state).
+    assert not list(ws.root.rglob("*.partial*")) and not state_path(ws.path("out/baseline-0.pt")).exists()
     repair()
     proc = _cli(ws, *STAGES[stage])
     out, err = proc.communicate(timeout=600)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
-from segrepro import cli
+from segrepro import atomic, cli
 from segrepro.checkpoint import save_checkpoint
 from segrepro.errors import SegreproError
 from segrepro.evaluation.cost import count_flops
@@ -142,3 +143,43 @@ def test_non_finite_weight_and_unhashed_checkpoint_are_refused(trained, syntheti
     with pytest.raises(SegreproError, match="has no content hash .* retrain it with `dvc repro -s -f train@old`"):
         evaluate(params, "baseline", 0, synthetic_processed, old, tmp_path / "o.json", tmp_path / "o.npz")
     assert not list(tmp_path.glob("*.json"))
+
+
+# --- Output paths: checked before the work, written together ----------------------------------------
+
+def test_bad_output_paths_fail_before_the_checkpoint_is_read(trained, synthetic_processed, tmp_path, capsys):
+    params, ckpt, tmp = trained
+    missing = tmp_path / "no-such.pt"   # reading it would be the first error, were outputs checked later
+    (tmp_path / "t.json").mkdir()
+    assert cli.main(_evaluate_cli(tmp / "params.yaml", synthetic_processed, missing, tmp_path)) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"segrepro evaluate: error: cannot write {tmp_path / 't.json'}: it is a directory; pass a file path "
+        "(or remove the directory if it is an old output)"]
+    (tmp_path / "t.json").rmdir()
+    (tmp_path / "file").write_text("x")
+    args = _evaluate_cli(tmp / "params.yaml", synthetic_processed, missing, tmp_path)
+    args[args.index("--per-image") + 1] = str(tmp_path / "file" / "t.npz")
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"segrepro evaluate: error: cannot write {tmp_path / 'file' / 't.npz'}: {tmp_path / 'file'} is a file, "
+        "not a directory; pass a path inside a directory"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_failed_metrics_rename_leaves_no_half_pair(trained, synthetic_processed, tmp_path, monkeypatch):
+    """The .npz is renamed first; if the .json's rename then fails, neither the new .npz nor the old
+    .json stays (a new .npz beside an old .json would look like one result)."""
+    params, ckpt, _ = trained
+    out, per_image = tmp_path / "m.json", tmp_path / "m.npz"
+    evaluate(params, "baseline", 0, synthetic_processed, ckpt, out, per_image)
+    real = os.replace
+
+    def replace(src, dst):
+        if os.fspath(dst) == os.fspath(out):
+            raise OSError(28, "No space left on device", os.fspath(src), None, os.fspath(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with pytest.raises(SegreproError, match=f"cannot write {out}: No space left on device; free space"):
+        evaluate(params, "baseline", 0, synthetic_processed, ckpt, out, per_image)
+    assert list(tmp_path.iterdir()) == []

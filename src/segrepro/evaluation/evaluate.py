@@ -11,6 +11,12 @@ per-image ``.npz`` describes itself (``registry.describe``: its BF
 tolerances, trimap widths and class names), so compare and the report never
 re-read the ``evaluate`` parameters.
 
+Outputs: both paths are checked at the start (``atomic.check_output``: not a
+directory, writable, neither the checkpoint nor each other), so a wrong
+``--out`` fails before the checkpoint is read; the two files are written
+together (``atomic.atomic_files``), so a new ``.npz`` never sits beside an
+older metrics JSON.
+
 Progress (``segrepro.progress``, on stdout): the prediction pass and the
 per-image statistics are run in chunks of the batch size each already uses
 (``predict``'s ``runtime.inference_batch_size``, ``per_image_stats``' 32 images), so
@@ -28,7 +34,7 @@ import torch
 import numpy as np
 
 from segrepro import checkpoint
-from segrepro.atomic import atomic_file, write_json
+from segrepro.atomic import atomic_files, check_output, json_text
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
@@ -84,6 +90,8 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
              out: Path, per_image_out: Path) -> dict[str, Any]:
     """Write the metrics JSON (``out``) and the per-image statistics (``per_image_out``, .npz)."""
     base, ev = params.base, params.evaluate
+    check_output(out, others={"--checkpoint": checkpoint, "--per-image": per_image_out})
+    check_output(per_image_out, others={"--checkpoint": checkpoint})
     device = select_device(params.runtime.device)
     make_deterministic(seed, params.runtime.threads, device)
     model, state = load_checkpoint(checkpoint)
@@ -126,10 +134,10 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     })
     # A fixed, evenly spread sample of test predictions for the report's qualitative figure.
     samples = np.linspace(0, len(test) - 1, num=min(QUALITATIVE_SAMPLES, len(test))).round().astype(np.int64)
-    with atomic_file(per_image_out) as tmp:
-        with open(tmp, "wb") as fh:
+    with atomic_files(per_image_out, out) as (tmp_npz, tmp_json):
+        with open(tmp_npz, "wb") as fh:
             np.savez_compressed(fh, names=np.array(test.names), sample_index=samples,
                                 sample_pred=pred[samples].numpy(), **stats,
                                 **describe(ev.bf_tolerances, ev.trimap_widths, CLASSES))
-    write_json(out, result)
+        tmp_json.write_text(json_text(result))
     return result

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from segrepro import layout
-from segrepro.atomic import atomic_dir
+from segrepro.atomic import atomic_dir, check_output
 from segrepro.checkpoint import save_checkpoint
 from segrepro.data.dataset import split_length
 from segrepro.errors import SegreproError
@@ -56,6 +56,9 @@ def train(params: Params, method: str, seed: int, processed: Path, checkpoint: P
             ctx.barrier()
             return last
         label = f"{method}-{seed}"
+        # Before any epoch: a checkpoint path that is a directory or unwritable fails now, not after training.
+        check_output(checkpoint, others={"--live": live_dir})
+        check_output(live_dir, "train", owned=is_live_output)
         store = None
         if ctx.resumable:
             kwargs = model_kwargs(params.model, method, params.base.num_classes)
