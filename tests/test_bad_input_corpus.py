@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import torch
 import yaml
 
 from segrepro.atomic import MARKER
@@ -148,6 +149,15 @@ def path_is_a_directory(rel: str) -> Callable[[Workspace], Callable[[], None]]:
     return apply
 
 
+def checkpoint_without_method(ws: Workspace) -> Callable[[], None]:
+    good = ws.path("models/baseline-0.pt")
+    saved = good.read_bytes()
+    state = torch.load(good, map_location="cpu", weights_only=True)
+    del state["sha256"], state["method"]
+    save_checkpoint(state, good)   # a valid hash: only the check of the entries catches it
+    return lambda: good.write_bytes(saved)
+
+
 BROKEN = [
     ("flipped-checkpoint-byte", "evaluate", flip_checkpoint_byte, "content hash mismatch"),
     ("truncated-png", "preprocess", truncate_png, "is not a readable image"),
@@ -160,6 +170,7 @@ BROKEN = [
      "cannot write out/m.json: it is a directory; pass a file path"),
     ("checkpoint-path-is-a-directory", "train", path_is_a_directory("out/baseline-0.pt"),
      "cannot write out/baseline-0.pt: it is a directory; pass a file path"),
+    ("checkpoint-without-method", "evaluate", checkpoint_without_method, "is incomplete (no 'method')"),
 ]
 
 

@@ -16,6 +16,12 @@ output; it is computed from the tensors, not from the file bytes, so it does
 not depend on how torch lays out the archive. Loading keeps
 ``weights_only=True``. A checkpoint written before the hash existed is
 refused with the advice to retrain it.
+
+Past the hash, ``load_checkpoint`` checks every entry a stage reads
+(``REQUIRED``, ``TRAIN_KEYS``, ``BUILD_KEYS``: evaluate and the report copy
+them into the metrics), so a checkpoint that hashes fine but lacks one fails
+at load, naming the file and what is missing, not with a ``KeyError`` after
+the whole evaluation.
 """
 from __future__ import annotations
 
@@ -33,6 +39,10 @@ from segrepro.errors import SegreproError
 from segrepro.params import Params
 
 HASH_KEY = "sha256"
+# The entries every stage may read, with their types (``environment`` is optional: older checkpoints lack it).
+REQUIRED: dict[str, type] = {"model": dict, "build": dict, "method": str, "seed": int, "train": dict}
+TRAIN_KEYS = ("epochs", "crop_height", "crop_width")       # of ``train``: the recipe evaluate records
+BUILD_KEYS = ("method", "backbone", "decoder", "output_stride")  # of ``build``: the model evaluate records
 
 
 def train_record(params: Params) -> dict[str, Any]:
@@ -59,6 +69,12 @@ def retrain_advice(path: Path) -> str:
     """How to rebuild the checkpoint at ``path`` (``models/<method>-<seed>.pt``) and nothing upstream."""
     return (f"retrain it with `dvc repro -s -f train@{Path(path).stem}` "
             f"(or restore the recorded one with `dvc checkout {path}`)")
+
+
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """``exc`` for a one-line message: its type and text on one line, cut at ``limit`` characters."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split()) if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:
@@ -101,7 +117,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt zip, truncated file, foreign pickle
-        raise SegreproError(f"checkpoint {path} is unreadable ({exc}); {retrain_advice(path)}") from exc
+        raise SegreproError(f"checkpoint {path} is unreadable ({reason(exc)}); {retrain_advice(path)}") from exc
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or "build" not in state:
         raise SegreproError(f"checkpoint {path} is not a segrepro checkpoint; {retrain_advice(path)}")
     if HASH_KEY not in state:
@@ -110,7 +126,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         actual = content_hash(state)
     except (TypeError, ValueError, AttributeError, RuntimeError) as exc:
-        raise SegreproError(f"checkpoint {path} is malformed ({exc}); {retrain_advice(path)}") from exc
+        raise SegreproError(f"checkpoint {path} is malformed ({reason(exc)}); {retrain_advice(path)}") from exc
     if actual != state[HASH_KEY]:
         raise SegreproError(f"checkpoint {path} was modified after training (content hash mismatch); "
                             f"{retrain_advice(path)}")
@@ -119,4 +135,29 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if bad:
         raise SegreproError(f"checkpoint {path} holds non-finite weights ({', '.join(bad[:3])}); "
                             f"{retrain_advice(path)}")
+    problems = schema_problems(state)
+    if problems:
+        raise SegreproError(f"checkpoint {path} is incomplete ({'; '.join(problems)}), so no stage can use it; "
+                            f"{retrain_advice(path)}")
     return state
+
+
+def _type_problem(where: str, value: Any, kind: type) -> str | None:
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return None
+    return f"{where} is {type(value).__name__}, not {kind.__name__}"
+
+
+def schema_problems(state: dict[str, Any]) -> list[str]:
+    """What keeps ``state`` from being a checkpoint the stages can read (``REQUIRED``, ``TRAIN_KEYS``,
+    ``BUILD_KEYS``); empty when nothing does."""
+    problems = [f"no '{key}'" if key not in state else _type_problem(f"'{key}'", state[key], kind)
+                for key, kind in REQUIRED.items()]
+    for section, keys in (("train", TRAIN_KEYS), ("build", BUILD_KEYS)):
+        if isinstance(state.get(section), dict):
+            missing = [k for k in keys if k not in state[section]]
+            problems.append(f"'{section}' has no {', '.join(missing)}" if missing else None)
+    for key in TRAIN_KEYS:
+        if isinstance(state.get("train"), dict) and key in state["train"]:
+            problems.append(_type_problem(f"train.{key}", state["train"][key], int))
+    return [p for p in problems if p]

@@ -53,7 +53,8 @@ def test_metrics_json(trained, synthetic_processed):
 
 def test_wrong_checkpoint_is_rejected(trained, synthetic_processed):
     params, ckpt, tmp = trained
-    with pytest.raises(SegreproError, match="holds baseline-0, not baseline-1"):
+    with pytest.raises(SegreproError, match=f"holds baseline-0, not baseline-1; pass {tmp / 'baseline-1.pt'} "
+                                            "or rerun `dvc repro train@baseline-1`"):
         evaluate(params, "baseline", 1, synthetic_processed, ckpt, tmp / "x.json", tmp / "x.npz")
     broken = tmp / "broken.pt"
     broken.write_bytes(ckpt.read_bytes()[:1000])
@@ -183,3 +184,32 @@ def test_a_failed_metrics_rename_leaves_no_half_pair(trained, synthetic_processe
     with pytest.raises(SegreproError, match=f"cannot write {out}: No space left on device; free space"):
         evaluate(params, "baseline", 0, synthetic_processed, ckpt, out, per_image)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_that_do_not_fit_are_one_short_line(trained, synthetic_processed, tmp_path, capsys):
+    params, ckpt, tmp = trained
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    del state["sha256"]
+    names = list(state["model"])
+    for name in names[:5]:
+        del state["model"][name]
+    state["model"]["extra.weight"] = torch.zeros(1)
+    bad = tmp_path / "baseline-0.pt"
+    save_checkpoint(state, bad)
+    assert cli.main(_evaluate_cli(tmp / "params.yaml", synthetic_processed, bad, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"segrepro evaluate: error: checkpoint {bad} does not fit the model it records (5 missing ({names[0]}, "
+        f"{names[1]}, {names[2]}, … 2 more); 1 unexpected (extra.weight)); retrain it with "
+        f"`dvc repro -s -f train@baseline-0` (or restore the recorded one with `dvc checkout {bad}`)"]
+
+
+def test_a_checkpoint_without_its_run_fails_before_evaluating(trained, synthetic_processed, tmp_path):
+    params, ckpt, _ = trained
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    del state["sha256"], state["method"]
+    bad = tmp_path / "baseline-0.pt"
+    save_checkpoint(state, bad)
+    with pytest.raises(SegreproError, match=r"checkpoint .* is incomplete \(no 'method'\)"):
+        evaluate(params, "baseline", 0, synthetic_processed, bad, tmp_path / "m.json", tmp_path / "m.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline-0.pt"]

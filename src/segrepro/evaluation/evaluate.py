@@ -38,7 +38,7 @@ from segrepro.atomic import atomic_files, check_output, json_text
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
 from segrepro.errors import SegreproError
-from segrepro.layout import run_key
+from segrepro.layout import checkpoint as checkpoint_file, run_key
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.inference import predict
 from segrepro.metrics.boundary import boundary_iou_dilation
@@ -60,13 +60,39 @@ def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
     try:
         kwargs = dict(state["build"], pretrained="", pretrained_sha256="")
         model = build_model(**kwargs)
-        model.load_state_dict(state["model"])
     except SegreproError:
         raise
-    except Exception as exc:  # missing keys, wrong shapes
-        raise SegreproError(f"checkpoint {path} does not match its model ({exc}); "
+    except Exception as exc:  # constructor arguments missing, unknown or of the wrong type
+        raise SegreproError(f"checkpoint {path} records model arguments build_model cannot take "
+                            f"({checkpoint.reason(exc)}); {checkpoint.retrain_advice(path)}") from exc
+    mismatch = weights_mismatch(model.state_dict(), state["model"])
+    if mismatch:
+        raise SegreproError(f"checkpoint {path} does not fit the model it records ({mismatch}); "
+                            f"{checkpoint.retrain_advice(path)}")
+    try:
+        model.load_state_dict(state["model"])
+    except Exception as exc:  # what weights_mismatch does not see (a dtype torch cannot copy)
+        raise SegreproError(f"checkpoint {path} does not fit the model it records ({checkpoint.reason(exc)}); "
                             f"{checkpoint.retrain_advice(path)}") from exc
     return model, state
+
+
+def _listed(names: list[str], what: str, shown: int = 3) -> str | None:
+    if not names:
+        return None
+    more = f", … {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} {what} ({', '.join(names[:shown])}{more})"
+
+
+def weights_mismatch(expected: dict[str, torch.Tensor], given: dict[str, Any]) -> str:
+    """The state-dict mismatch in a few words: counts and the first few names of the missing,
+    unexpected and wrongly shaped weights (empty when they fit)."""
+    shape = [k for k in expected
+             if k in given and tuple(getattr(given[k], "shape", ())) != tuple(expected[k].shape)]
+    parts = [_listed([k for k in expected if k not in given], "missing"),
+             _listed([k for k in given if k not in expected], "unexpected"),
+             _listed(shape, "of another shape")]
+    return "; ".join(p for p in parts if p)
 
 
 def _predict_tracked(model: SegmentationModel, images: torch.Tensor, batch_size: int,
@@ -96,8 +122,9 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
     make_deterministic(seed, params.runtime.threads, device)
     model, state = load_checkpoint(checkpoint)
     if (state["method"], state["seed"]) != (method, seed):
-        raise SegreproError(f"checkpoint {checkpoint} holds {state['method']}-{state['seed']}, "
-                            f"not {method}-{seed}")
+        key = run_key(method, seed)
+        raise SegreproError(f"checkpoint {checkpoint} holds {run_key(state['method'], state['seed'])}, not {key}; "
+                            f"pass {checkpoint_file(key, Path(checkpoint).parent)} or rerun `dvc repro train@{key}`")
     model = model.to(device)
     test = load_split(processed, "test")
     label = run_key(method, seed)
