@@ -77,6 +77,37 @@ def test_missing_statistics_are_named(tmp_path):
     assert not (tmp_path / "c.json").exists()
 
 
+def _cut(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _flip_data_byte(data: bytes) -> bytes:
+    """A byte of the stored arrays changed: the zip member's CRC no longer matches."""
+    out = bytearray(data)
+    out[len(out) // 3] ^= 0x10
+    return bytes(out)
+
+
+def _unknown_method(data: bytes) -> bytes:
+    """The first member's compression method (central directory) set to one zipfile does not know."""
+    out = bytearray(data)
+    at = out.index(b"PK\x01\x02") + 10
+    out[at:at + 2] = (99).to_bytes(2, "little")
+    return bytes(out)
+
+
+@pytest.mark.parametrize("damage", [lambda data: b"", _cut, _flip_data_byte, _unknown_method],
+                         ids=["empty", "truncated", "flipped-byte", "unknown-zip-method"])
+def test_corrupt_statistics_are_named(tmp_path, damage):
+    pred, gt = labels(0)
+    save(tmp_path, "baseline", 0, pred, gt)
+    path = tmp_path / "baseline-0.npz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(SegreproError, match=f"per-image statistics {path} are corrupt \\(.+\\); rerun evaluate$"):
+        compare(tmp_path, ["baseline"], [0], tmp_path / "c.json")
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_variant_gets_its_interval_against_the_parent(tmp_path):
     """A variant predicting exactly what the baseline predicts, of a perfect parent: every answer is known."""
     for seed in (0, 1):
