@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from segrepro.errors import SegreproError
 from segrepro.evaluation.cost import count_flops
 from segrepro.evaluation.evaluate import evaluate
 from segrepro.params import load_params
+from segrepro.runtime import machine_description, select_device
 from segrepro.training.stage import train
 from tests.conftest import tiny_params
 
@@ -46,6 +48,12 @@ def test_metrics_json(trained, synthetic_processed):
     assert saved["miou"] == result["miou"] and 0 <= saved["miou"] <= 1
     assert len(saved["iou"]) == 11 and saved["test_images"] == 4
     assert saved["input_size"] == [48, 64] and saved["flops"] > 0 and saved["latency_s"] > 0
+    # Where it ran, for the report's latency: this machine, with the thread count evaluate set.
+    device = select_device(params.runtime.device)
+    assert saved["evaluation_environment"] == machine_description(device)
+    assert saved["evaluation_environment"]["threads"] == str(params.runtime.threads)
+    assert saved["device"] == (torch.cuda.get_device_name(device) if device.type == "cuda"
+                               else platform.processor() or "cpu")   # kept as before
     # Evaluating twice gives the same accuracy numbers (latency aside).
     again = evaluate(params, "baseline", 0, synthetic_processed, ckpt, tmp / "m2.json", tmp / "m2.npz")
     assert again["iou"] == result["iou"]

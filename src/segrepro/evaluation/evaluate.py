@@ -11,6 +11,12 @@ per-image ``.npz`` describes itself (``registry.describe``: its BF
 tolerances, trimap widths and class names), so compare and the report never
 re-read the ``evaluate`` parameters.
 
+Where it ran: ``evaluation_environment`` in the metrics JSON is
+``runtime.machine_description`` of the evaluating machine (torch, device,
+CPU capability and model, GPU, CUDA, threads), what the latency must be
+quoted with; ``device`` (the GPU name, else the processor or ``cpu``) is
+kept as before.
+
 Outputs: both paths are checked at the start (``atomic.check_output``: not a
 directory, writable, neither the checkpoint nor each other), so a wrong
 ``--out`` fails before the checkpoint is read; the two files are written
@@ -47,7 +53,7 @@ from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.models.build import SegmentationModel, build_model
 from segrepro.params import Base, Evaluate, Params
 from segrepro.progress import task, track
-from segrepro.runtime import make_deterministic, select_device
+from segrepro.runtime import machine_description, make_deterministic, select_device
 
 
 QUALITATIVE_SAMPLES = 4
@@ -151,6 +157,7 @@ def evaluate(params: Params, method: str, seed: int, processed: Path, checkpoint
         "flops": flops,
         "latency_s": latency,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "evaluation_environment": machine_description(device),
         "torch": str(torch.__version__),
         "backbone": state["build"]["backbone"],
         "decoder": state["build"]["decoder"],
