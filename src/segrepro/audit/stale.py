@@ -27,12 +27,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from segrepro.audit.check import Check
 from segrepro.audit.edits import audited_stages
 from segrepro.audit.lock import stage_params
-from segrepro.errors import SegreproError
+from segrepro.strict_yaml import read_yaml
 
 _ABSENT = object()
 SHOWN = 4  # keys shown in full in a row; the rest are counted
@@ -79,10 +77,7 @@ def _show(params: dict, keys: list[str]) -> str:
 def _read(path: Path) -> dict | None:
     if not path.is_file():
         return None
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SegreproError(f"{path} is not valid YAML: {exc}; fix it, then rerun `dvc repro`") from exc
+    return read_yaml(path, "params file", "the one dvc.lock names, beside it") or {}
 
 
 def _tree(recorded: dict) -> dict:
