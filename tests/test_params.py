@@ -215,7 +215,7 @@ def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("stage,seed", [("train", "-1"), ("evaluate", str(2 ** 32))])
 def test_a_seed_outside_numpys_range_is_one_line(tmp_path, stage, seed):
-    """``--seed`` follows base.seeds' rule (params.SEEDS); it ended in numpy's ValueError traceback."""
+    """``--seed`` follows base.seeds' rule (params_ranges.SEEDS); it ended in numpy's ValueError traceback."""
     params = write(tmp_path, tiny_params())
     outs = ["--live", "live"] if stage == "train" else ["--out", "m.json", "--per-image", "p.npz"]
     done = _cli(tmp_path, "segrepro.cli", stage, "--params", str(params), "--method", "baseline", "--seed", seed,

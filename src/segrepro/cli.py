@@ -57,7 +57,8 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from segrepro.params import check_seed, load_params
+    from segrepro.params import load_params
+    from segrepro.params_ranges import check_seed
     from segrepro.training.stage import train
 
     check_seed(args.seed)
@@ -68,7 +69,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from segrepro.evaluation.evaluate import evaluate
-    from segrepro.params import check_seed, load_params
+    from segrepro.params import load_params
+    from segrepro.params_ranges import check_seed
 
     check_seed(args.seed)
     params = load_params(args.params)

@@ -58,7 +58,8 @@ from segrepro.errors import SegreproError
 from segrepro.inference import predict
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.models.build import build_model, model_kwargs
-from segrepro.params import OPTIMIZERS, Params, Train
+from segrepro.params import Params, Train
+from segrepro.params_ranges import OPTIMIZERS
 from segrepro.runtime import environment, make_deterministic
 from segrepro.training import resume
 from segrepro.training.device_batches import DeviceBatches

@@ -1,0 +1,153 @@
+"""What the values of ``params.yaml`` may be: the range rules ``params.load_params`` applies.
+
+``params`` gives the file its shape (sections, keys, types); this module
+refuses values that have the right type but cannot work, all problems in one
+line, each naming its key and the fix.
+
+Choices beyond the obvious ones: every number must be
+finite (no ``.nan``/``.inf`` anywhere, option blocks included); the pipeline
+supports only CamVid's labelling, so ``base.num_classes`` must be 11 and
+``base.ignore_index`` (void) 11 (``data.camvid.CLASSES``, ``VOID``): the
+labels preprocess writes, the loss, class weights and metrics all assume it;
+``preprocess.height``/``width`` may upscale CamVid's frames
+(``CAMVID_FRAME``; params.yaml halves them, the GPU profile keeps them) at
+most ``MAX_UPSCALE`` times per side: an upscale adds no information, and
+beyond that it is surely a typo (an extra zero) that would only fail later
+for memory; seeds lie in ``SEEDS``, what NumPy's seeding accepts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING, Any
+
+from segrepro.data.camvid import CLASSES, VOID
+from segrepro.data.class_weights import WEIGHTING_SCHEMES
+from segrepro.data.input_norms import input_norm_problem
+from segrepro.errors import SegreproError
+from segrepro.models.methods import BASELINE, METHOD_NAMES
+
+if TYPE_CHECKING:
+    from segrepro.params import Params
+
+OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_optimizer
+SEEDS = range(2 ** 32)  # base.seeds and --seed: what NumPy's seeding accepts (runtime.make_deterministic)
+CAMVID_FRAME = (360, 480)  # height, width of CamVid's frames (data.camvid's docstring)
+MAX_UPSCALE = 4  # preprocess.height/width at most this many times CAMVID_FRAME (docstring)
+
+
+def _nonfinite(value: Any, path: str) -> list[str]:
+    """A problem for every NaN or infinite float in a params value (sections, option blocks, lists)."""
+    if dataclasses.is_dataclass(value) and hasattr(value, "options") and hasattr(value, "variants"):
+        # the model section, named as params.yaml spells it: model.<method>.<key>, model.<variant>.<key>
+        value = {**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                    if f.name not in ("options", "variants")}, **value.options, **value.variants}
+    elif dataclasses.is_dataclass(value):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return [bad for k, v in value.items() for bad in _nonfinite(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [bad for i, v in enumerate(value) for bad in _nonfinite(v, f"{path}[{i}]")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"params key {path} must be a finite number, got {value}"]
+    return []
+
+
+def seed_problem(seed: int, what: str) -> str | None:
+    """Why ``seed`` (named ``what``) cannot seed a run, or None."""
+    if seed in SEEDS:
+        return None
+    return f"{what} must lie in 0..2^32-1 (what NumPy's seeding accepts), got {seed}"
+
+
+def check_seed(seed: int, what: str = "--seed") -> None:
+    """Refuse a seed outside ``SEEDS`` before any work (the CLI's ``--seed``)."""
+    problem = seed_problem(seed, what)
+    if problem:
+        raise SegreproError(f"{problem}; pick one in that range, e.g. one of base.seeds")
+
+
+def check_ranges(params: Params) -> None:
+    """Refuse every out-of-range value of ``params`` at once, one line (module docstring)."""
+    b, p, t = params.base, params.preprocess, params.train
+    nonfinite = _nonfinite(params, "")
+    if nonfinite:  # every comparison below is meaningless on NaN, and inf breaks the arithmetic after
+        raise SegreproError("invalid params.yaml: " + "; ".join(nonfinite) + "; write a finite value (an "
+                            "option that means 'unbounded' takes null, e.g. model.ddsm.offset_bound)")
+    problems = []
+    if b.dataset != "camvid":
+        problems.append(f"base.dataset {b.dataset!r} is not supported; use 'camvid'")
+    if (b.num_classes, b.ignore_index) != (len(CLASSES), VOID):
+        problems.append(f"base.num_classes and base.ignore_index must be {len(CLASSES)} and {VOID} (CamVid's "
+                        f"{len(CLASSES)} classes and its void label, the only labelling the pipeline supports), "
+                        f"got {b.num_classes} and {b.ignore_index}; set base.num_classes: {len(CLASSES)} and "
+                        f"base.ignore_index: {VOID}")
+    with_options = [m for m in METHOD_NAMES if m != BASELINE]
+    for name, block in params.model.variants.items():
+        if block["of"] not in with_options:
+            problems.append(f"model.{name}.of must name a method with options ({', '.join(with_options)}), "
+                            f"got {block['of']!r}")
+    known = METHOD_NAMES + tuple(params.model.variants)
+    for m in b.methods:
+        if m not in known:
+            problems.append(f"base.methods contains unknown method {m!r}; choose from {', '.join(known)}")
+    if not b.methods or not b.seeds:
+        problems.append("base.methods and base.seeds must not be empty")
+    if len(set(b.methods)) != len(b.methods) or len(set(b.seeds)) != len(b.seeds):
+        problems.append("base.methods and base.seeds must not repeat entries")
+    if b.methods and b.methods[0] != BASELINE and len(b.methods) > 1:
+        problems.append(f"base.methods must start with {BASELINE!r}: methods are compared against it")
+    positive = {"preprocess.height": p.height, "preprocess.width": p.width, "train.epochs": t.epochs,
+                "train.batch_size": t.batch_size, "train.crop_height": t.crop_height,
+                "train.crop_width": t.crop_width, "runtime.threads": params.runtime.threads,
+                "runtime.inference_batch_size": params.runtime.inference_batch_size,
+                "model.channels": params.model.channels}
+    problems += [f"params key {k} must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    for key, value, frame in (("preprocess.height", p.height, CAMVID_FRAME[0]),
+                              ("preprocess.width", p.width, CAMVID_FRAME[1])):
+        if value > MAX_UPSCALE * frame:
+            problems.append(f"params key {key} must be at most {MAX_UPSCALE * frame} ({MAX_UPSCALE}x CamVid's "
+                            f"{frame}), got {value}; CamVid's frames are {CAMVID_FRAME[0]}x{CAMVID_FRAME[1]}: "
+                            "use that size or less")
+    ev = params.evaluate
+    if not ev.bf_tolerances or not ev.trimap_widths or min(ev.bf_tolerances + ev.trimap_widths) < 1:
+        problems.append("evaluate.bf_tolerances and evaluate.trimap_widths must be non-empty lists of "
+                        "pixel counts >= 1")
+    if not 0 < ev.boundary_iou_ratio < 1:
+        problems.append(f"evaluate.boundary_iou_ratio must be in (0, 1), got {ev.boundary_iou_ratio}")
+    if p.max_images < 0:
+        problems.append("params key preprocess.max_images must be >= 0 (0 keeps every image)")
+    if t.lr <= 0:
+        problems.append(f"train.lr must be > 0, got {t.lr}")
+    if not 0 < t.scale_min <= t.scale_max:
+        problems.append("train.scale_min and train.scale_max must satisfy 0 < scale_min <= scale_max")
+    for key, value in (("train.momentum", t.momentum), ("train.weight_decay", t.weight_decay),
+                       ("train.poly_power", t.poly_power), ("train.warmup_epochs", t.warmup_epochs)):
+        if value < 0:
+            problems.append(f"params key {key} must be >= 0, got {value}")
+    if t.warmup_epochs > t.epochs > 0:
+        problems.append(f"train.warmup_epochs ({t.warmup_epochs}) must not exceed train.epochs ({t.epochs})")
+    if t.val_every < 1:
+        problems.append(f"train.val_every must be >= 1, got {t.val_every}")
+    if t.optimizer not in OPTIMIZERS:
+        problems.append(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
+    if t.optimizer == "adamw" and not t.momentum < 1:
+        problems.append(f"train.momentum is AdamW's beta1 and must be < 1, got {t.momentum}")
+    if t.class_weighting not in WEIGHTING_SCHEMES:
+        problems.append(f"train.class_weighting must be one of {', '.join(WEIGHTING_SCHEMES)}, "
+                        f"got {t.class_weighting!r}")
+    if min(p.height, p.width) > 0 and (t.crop_height > 2 * p.height * t.scale_max
+                                       or t.crop_width > 2 * p.width * t.scale_max):
+        problems.append(f"train crop {t.crop_height}x{t.crop_width} is more than twice the largest scaled image "
+                        f"({p.height * t.scale_max:.0f}x{p.width * t.scale_max:.0f}); lower train.crop_height/"
+                        "crop_width or raise train.scale_max")
+    problems += filter(None, (seed_problem(s, "base.seeds") for s in b.seeds))
+    if params.evaluate.latency_runs < 1:
+        problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
+    if params.runtime.device not in ("auto", "cpu", "cuda"):
+        problems.append(f"runtime.device must be auto, cpu or cuda, got {params.runtime.device!r}")
+    problems += filter(None, [input_norm_problem(params.model.input_norm)])
+    if params.model.decoder not in ("fcn", "fpn"):
+        problems.append(f"model.decoder must be 'fcn' or 'fpn', got {params.model.decoder!r}")
+    if problems:
+        raise SegreproError("invalid params.yaml: " + "; ".join(problems))
