@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from segrepro.atomic import atomic_file
-from segrepro.errors import SegreproError
+from segrepro.errors import SegreproError, reason
 from segrepro.params import Params
 
 HASH_KEY = "sha256"
@@ -69,12 +69,6 @@ def retrain_advice(path: Path) -> str:
     """How to rebuild the checkpoint at ``path`` (``models/<method>-<seed>.pt``) and nothing upstream."""
     return (f"retrain it with `dvc repro -s -f train@{Path(path).stem}` "
             f"(or restore the recorded one with `dvc checkout {path}`)")
-
-
-def reason(exc: BaseException, limit: int = 200) -> str:
-    """``exc`` for a one-line message: its type and text on one line, cut at ``limit`` characters."""
-    text = " ".join(f"{type(exc).__name__}: {exc}".split()) if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:

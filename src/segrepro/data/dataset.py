@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from segrepro.data.camvid import CLASSES, VOID
-from segrepro.errors import SegreproError
+from segrepro.errors import SegreproError, reason
 
 FIX = "rerun `dvc repro preprocess`"
 
@@ -57,7 +57,7 @@ def _read_uint8(path: Path, processed: Path, split: str) -> np.ndarray:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - numpy's header parser raises EOFError, ValueError,
         # OSError, SyntaxError, tokenize.TokenError... for a damaged file; every one means the same.
-        raise _corrupt(processed, split, f"{path.name}: {type(exc).__name__}: {exc}") from exc
+        raise _corrupt(processed, split, f"{path.name}: {reason(exc)}") from exc
     if not isinstance(mapped, np.ndarray):   # an .npz archive under an .npy name
         mapped.close()
         raise _corrupt(processed, split, f"{path.name} is not a single .npy array")

@@ -48,7 +48,7 @@ import numpy as np
 
 from segrepro import layout
 from segrepro.atomic import write_json
-from segrepro.errors import SegreproError
+from segrepro.errors import SegreproError, reason
 from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
 from segrepro.metrics.stats import describe_interval, mean_std, paired_bootstrap_ci
 
@@ -98,8 +98,7 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int],
         # EOFError, zipfile.BadZipFile, zlib.error, ValueError, KeyError, OSError, NotImplementedError
         # (an unknown zip method), RuntimeError (a zip "encryption" bit) and tokenize.TokenError (the header).
         except Exception as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise SegreproError(f"per-image statistics {path} are corrupt ({reason}); rerun evaluate") from exc
+            raise SegreproError(f"per-image statistics {path} are corrupt ({reason(exc)}); rerun evaluate") from exc
         if names is not None and not np.array_equal(names, this_names):
             raise SegreproError(f"{path} lists different test images than the other seeds of {method}")
         names = this_names

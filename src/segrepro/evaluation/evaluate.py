@@ -43,7 +43,7 @@ from segrepro import checkpoint
 from segrepro.atomic import atomic_files, check_output, json_text
 from segrepro.data.camvid import CLASSES
 from segrepro.data.dataset import load_split
-from segrepro.errors import SegreproError
+from segrepro.errors import SegreproError, reason
 from segrepro.layout import checkpoint as checkpoint_file, run_key
 from segrepro.evaluation.cost import count_flops, count_params, measure_latency
 from segrepro.inference import predict
@@ -70,7 +70,7 @@ def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
         raise
     except Exception as exc:  # constructor arguments missing, unknown or of the wrong type
         raise SegreproError(f"checkpoint {path} records model arguments build_model cannot take "
-                            f"({checkpoint.reason(exc)}); {checkpoint.retrain_advice(path)}") from exc
+                            f"({reason(exc)}); {checkpoint.retrain_advice(path)}") from exc
     mismatch = weights_mismatch(model.state_dict(), state["model"])
     if mismatch:
         raise SegreproError(f"checkpoint {path} does not fit the model it records ({mismatch}); "
@@ -78,7 +78,7 @@ def load_checkpoint(path: Path) -> tuple[SegmentationModel, dict[str, Any]]:
     try:
         model.load_state_dict(state["model"])
     except Exception as exc:  # what weights_mismatch does not see (a dtype torch cannot copy)
-        raise SegreproError(f"checkpoint {path} does not fit the model it records ({checkpoint.reason(exc)}); "
+        raise SegreproError(f"checkpoint {path} does not fit the model it records ({reason(exc)}); "
                             f"{checkpoint.retrain_advice(path)}") from exc
     return model, state
 
