@@ -25,7 +25,7 @@ from segrepro.data.camvid import CLASSES, VOID
 from segrepro.data.class_weights import WEIGHTING_SCHEMES
 from segrepro.data.input_norms import input_norm_problem
 from segrepro.errors import SegreproError
-from segrepro.models.methods import BASELINE, METHOD_NAMES
+from segrepro.models.methods import BASELINE
 
 if TYPE_CHECKING:
     from segrepro.params import Params
@@ -82,12 +82,13 @@ def check_ranges(params: Params) -> None:
                         f"{len(CLASSES)} classes and its void label, the only labelling the pipeline supports), "
                         f"got {b.num_classes} and {b.ignore_index}; set base.num_classes: {len(CLASSES)} and "
                         f"base.ignore_index: {VOID}")
-    with_options = [m for m in METHOD_NAMES if m != BASELINE]
+    method_names = tuple(params.model.options)  # one block per listed method (params groups them)
+    with_options = [m for m in method_names if m != BASELINE]
     for name, block in params.model.variants.items():
         if block["of"] not in with_options:
             problems.append(f"model.{name}.of must name a method with options ({', '.join(with_options)}), "
                             f"got {block['of']!r}")
-    known = METHOD_NAMES + tuple(params.model.variants)
+    known = method_names + tuple(params.model.variants)
     for m in b.methods:
         if m not in known:
             problems.append(f"base.methods contains unknown method {m!r}; choose from {', '.join(known)}")
