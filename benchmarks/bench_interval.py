@@ -14,10 +14,20 @@ difference to the baseline is ``--effect``. Choices where nothing prescribes one
 give an image-bootstrap half-width of about 0.3 points at N = 233, the size of this project's
 one-seed intervals, and ``--seed-sd`` 0.01 the 1-point seed spread of its runs (README).
 
+With ``--frame-corr φ`` the images are the frames of CamVid's two test videos (62 and 171
+frames, ``TEST_VIDEOS``) and each method also has its own gain on every frame, shared by its
+seeds and classes: a first-order autoregressive series along each video (normal, sd
+``FRAME_SD`` = 0.03, correlation φ from one frame to the next), so a method's advantage on one
+frame predicts its advantage on the next, as in the project's runs (lag-1 autocorrelation up
+to 0.7, ``evaluation.compare``'s docstring). Each comparison is then made twice from the
+same data: drawing frames independently, and in blocks of ``compare.FRAME_BLOCK`` frames
+within each video as the compare stage does (``--frame-block`` overrides the length).
+
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_interval.py                 # S 2, 3, 5 × four seed spreads
     PYTHONPATH=src python benchmarks/bench_interval.py --seeds 3 --seed-sd 0.01 --reps 300
+    PYTHONPATH=src python benchmarks/bench_interval.py --seeds 1 3 --seed-sd 0.01 --frame-corr 0 0.4 0.7
 
 Prints one line per setting: how often the interval holds the true difference and how often
 it excludes 0 (with ``--effect 0``: the false-verdict rate). Seeded: the same numbers on any
@@ -29,7 +39,11 @@ import argparse
 
 import numpy as np
 
+from segrepro.evaluation.compare import FRAME_BLOCK
 from segrepro.metrics.stats import paired_bootstrap_ci
+
+TEST_VIDEOS = (62, 171)  # frames of 0001TP and Seq05VD in CamVid's test split (data.camvid)
+FRAME_SD = 0.03  # sd of a method's own per-frame gain with --frame-corr (docstring)
 
 
 def mean_score(stats: np.ndarray) -> np.ndarray:
@@ -37,20 +51,46 @@ def mean_score(stats: np.ndarray) -> np.ndarray:
     return stats.mean(axis=-1)
 
 
+def frame_gains(rng: np.random.Generator, corr: float) -> np.ndarray:
+    """One method's gain on every test frame (1, N, 1): an AR(1) series along each video,
+    stationary with sd ``FRAME_SD`` and correlation ``corr`` between neighbouring frames."""
+    series = []
+    for frames in TEST_VIDEOS:
+        x = np.empty(frames)
+        x[0] = rng.normal(0, FRAME_SD)
+        for i in range(1, frames):
+            x[i] = corr * x[i - 1] + rng.normal(0, FRAME_SD * (1 - corr ** 2) ** 0.5)
+        series.append(x)
+    return np.concatenate(series)[None, :, None]
+
+
 def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int, n_boot: int,
-             classes: int = 4) -> tuple[float, float]:
-    """(fraction of intervals holding ``effect``, fraction excluding 0) over ``reps`` comparisons."""
+             classes: int = 4, frame_corr: float | None = None,
+             frame_block: int = FRAME_BLOCK) -> dict[str, tuple[float, float]]:
+    """How each image draw fared over ``reps`` comparisons: draw -> (fraction of intervals holding
+    ``effect``, fraction excluding 0). Draws: "independent", and with ``frame_corr`` also
+    "blocks" (frames of ``TEST_VIDEOS`` in blocks of ``frame_block``)."""
     rng = np.random.default_rng(7)
-    holds = excludes_zero = 0
+    if frame_corr is not None:
+        images = sum(TEST_VIDEOS)
+        starts = np.cumsum((0,) + TEST_VIDEOS[:-1])
+        videos = [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)]
+    draws = {"independent": {}} if frame_corr is None else {"independent": {}, "blocks": {
+        "sequences": videos, "frame_block": frame_block}}
+    holds = dict.fromkeys(draws, 0)
+    excludes_zero = dict.fromkeys(draws, 0)
     for rep in range(reps):
         image = rng.normal(0.6, 0.15, size=(1, images, 1))
         base = image + rng.normal(0, seed_sd, (seeds, 1, 1)) + rng.normal(0, 0.05, (seeds, images, classes))
         meth = image + effect + rng.normal(0, seed_sd, (seeds, 1, 1)) \
             + rng.normal(0, 0.05, (seeds, images, classes))
-        ci = paired_bootstrap_ci(meth, base, mean_score, n_boot=n_boot, seed=rep)
-        holds += ci.low <= effect <= ci.high
-        excludes_zero += ci.low > 0 or ci.high < 0
-    return holds / reps, excludes_zero / reps
+        if frame_corr is not None:
+            base, meth = base + frame_gains(rng, frame_corr), meth + frame_gains(rng, frame_corr)
+        for draw, how in draws.items():
+            ci = paired_bootstrap_ci(meth, base, mean_score, n_boot=n_boot, seed=rep, **how)
+            holds[draw] += ci.low <= effect <= ci.high
+            excludes_zero[draw] += ci.low > 0 or ci.high < 0
+    return {draw: (holds[draw] / reps, excludes_zero[draw] / reps) for draw in draws}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,13 +101,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--images", type=int, default=233)
     parser.add_argument("--n-boot", type=int, default=400)
+    parser.add_argument("--frame-corr", type=float, nargs="+", default=[None],
+                        help="frames of two videos, each method's gain correlated along them (docstring)")
+    parser.add_argument("--frame-block", type=int, default=FRAME_BLOCK)
     args = parser.parse_args(argv)
-    print(f"{args.reps} comparisons per line, {args.images} images, {args.n_boot} bootstrap resamples, "
+    videos = f"frames of videos of {TEST_VIDEOS} frames, blocks of {args.frame_block}" \
+        if args.frame_corr != [None] else f"{args.images} images"
+    print(f"{args.reps} comparisons per line, {videos}, {args.n_boot} bootstrap resamples, "
           f"true difference {args.effect}")
     for seeds in args.seeds:
         for seed_sd in args.seed_sd:
-            held, excluded = coverage(seeds, seed_sd, args.effect, args.reps, args.images, args.n_boot)
-            print(f"  S={seeds}  seed sd {seed_sd:<7g}  holds the truth {held:6.1%}   excludes 0 {excluded:6.1%}")
+            for corr in args.frame_corr:
+                found = coverage(seeds, seed_sd, args.effect, args.reps, args.images, args.n_boot,
+                                 frame_corr=corr, frame_block=args.frame_block)
+                setting = f"  S={seeds}  seed sd {seed_sd:<7g}" + ("" if corr is None else f"  frame corr {corr:<4g}")
+                print(setting + "".join(f"   {draw}: holds the truth {held:6.1%}, excludes 0 {excluded:6.1%}"
+                                        for draw, (held, excluded) in found.items()))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from segrepro.errors import SegreproError
-from segrepro.evaluation.compare import compare
+from segrepro.evaluation.compare import FRAME_BLOCK, compare
 from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.metrics.stats import describe_interval
@@ -40,7 +40,7 @@ def test_summary_matches_plain_metrics():
 
 def save(tmp_path, method, seed, pred, gt):
     stats = per_image_stats(pred, gt, 4, 4, TOL, WIDTHS, 0.05)
-    np.savez(tmp_path / f"{method}-{seed}.npz", names=np.array([f"img{i}" for i in range(len(gt))]), **stats,
+    np.savez(tmp_path / f"{method}-{seed}.npz", names=np.array([f"0001TP_{30 * i:06d}" for i in range(len(gt))]), **stats,
              **describe(TOL, WIDTHS, CLASSES))
 
 
@@ -56,7 +56,9 @@ def test_compare_identical_methods_gives_zero_interval(tmp_path):
         assert entry["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0}, metric
         assert entry["std"] is not None
     assert "delta" not in saved["methods"]["baseline"]["miou"]
-    assert saved["interval"] == describe_interval(200, 2)  # the artefact says how its intervals were made
+    # The artefact says how its intervals were made: the test images as frames of one video here.
+    assert saved["interval"] == describe_interval(200, 2, sequences=1, frame_block=FRAME_BLOCK)
+    assert saved["sequences"] == {"0001TP": len(gt)} and saved["frame_block"] == FRAME_BLOCK
 
 
 def test_compare_detects_a_better_method(tmp_path):
@@ -185,7 +187,7 @@ def test_compare_refuses_files_made_with_other_tolerances_or_classes(tmp_path):
     pred, gt = labels(5)
     save(tmp_path, "baseline", 0, pred, gt)
     stats = per_image_stats(pred, gt, 4, 4, (1, 2), WIDTHS, 0.05)
-    names = np.array([f"img{i}" for i in range(len(gt))])
+    names = np.array([f"0001TP_{30 * i:06d}" for i in range(len(gt))])
     np.savez(tmp_path / "sdn-0.npz", names=names, **stats, **describe((1, 2), WIDTHS, CLASSES))
     with pytest.raises(SegreproError, match=r"sdn-0.npz and .*baseline-0.npz were made with different "
                                             r"bf_tolerances_px \(\[1, 2\] vs \[1, 3\]\)"):
@@ -219,3 +221,21 @@ def test_summary_is_the_comparison_headline(tmp_path):
         assert entry == {"mean": full["mean"], "delta": full["delta"]["point"], "low": full["delta"]["low"],
                          "high": full["delta"]["high"]}
     assert summary["baseline"]["miou"] == {"mean": result["methods"]["baseline"]["miou"]["mean"]}
+
+
+def test_test_images_are_grouped_into_their_videos_and_unplaceable_names_refused(tmp_path):
+    pred, gt = labels(4, n=6)
+    stats = {**per_image_stats(pred, gt, 4, 4, TOL, WIDTHS, 0.05), **describe(TOL, WIDTHS, CLASSES)}
+
+    def save_named(names: list[str]) -> None:
+        for method in ("baseline", "ddsm"):
+            np.savez(tmp_path / f"{method}-0.npz", names=np.array(names), **stats)
+
+    save_named(["Seq05VD_f00060", "0001TP_008580", "Seq05VD_f00000", "0001TP_008550", "Seq05VD_f00030",
+                "0001TP_008610"])
+    result = compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "c.json", n_boot=50)
+    assert result["sequences"] == {"0001TP": 3, "Seq05VD": 3}
+    save_named([f"frame{i}" for i in range(6)])
+    with pytest.raises(SegreproError, match=r"frame0, frame1, frame2 are not <sequence>_<frame>.*preprocess"):
+        compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "d.json", n_boot=50)
+    assert not (tmp_path / "d.json").exists()

@@ -12,7 +12,18 @@ For every method of the run and every metric of ``metrics.registry``:
   component add to the full module".
 
 Seeds are paired by their position in ``base.seeds``; images by their order
-in the test split (checked by name). Choices where no source prescribes one:
+in the test split (checked by name). The test images are frames of two videos
+(``data.camvid.video_sequences``), resampled in blocks of ``FRAME_BLOCK``
+consecutive frames within each (``metrics.stats``, "Frames of a video"). Why 8
+frames (8 s of driving): in this project's three-seed Zen 3 runs the per-image
+differences to the baseline stay correlated over several frames (PDN's pixel
+accuracy: lag-1 autocorrelation 0.7 in Seq05VD, 0.57 at lag 5), and simulated
+with such a correlation (``benchmarks/bench_interval.py --frame-corr``) blocks
+of 8 recover most of the coverage the independent draw loses while longer
+blocks gain little (README, "Benchmarks"); the data-driven length of Politis &
+White (2004), computed on those runs' per-image differences, scattered from 1 to
+21 frames between methods and metrics, too noisy on 62- and 171-frame videos to
+let each comparison pick its own. Other choices where no source prescribes one:
 the same bootstrap seed (0) for every pair, so a variant's interval against
 its parent and against the reference use the same resamples; a variant whose
 parent is not in the run is still recorded as a variant (``variants``) but
@@ -23,6 +34,7 @@ recomputes a statistic::
 
     {"reference": "baseline", "seeds": [0, 1], "n_boot": 1000, "level": 0.95,
      "interval": "95% interval: a paired bootstrap …",                # how the intervals were made
+     "frame_block": 8, "sequences": {"0001TP": 62, "Seq05VD": 171},  # frames per test video
      "bf_tolerances_px": [1, ...], "trimap_widths_px": [2, ...],   # from the per-image files
      "classes": ["Sky", ...],
      "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in registry order
@@ -48,6 +60,7 @@ import numpy as np
 
 from segrepro import layout
 from segrepro.atomic import write_json
+from segrepro.data.camvid import video_sequences
 from segrepro.errors import SegreproError, reason
 from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
 from segrepro.metrics.stats import describe_interval, mean_std, paired_bootstrap_ci
@@ -118,8 +131,12 @@ def _check_parents(methods: Sequence[str], parents: Mapping[str, str]) -> dict[s
     return variants
 
 
-def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int) -> dict[str, float]:
-    ci = paired_bootstrap_ci(x, y, reducer, n_boot=n_boot, seed=0)
+FRAME_BLOCK = 8  # frames per resampled block of a test video (module docstring)
+
+
+def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int,
+              videos: list[np.ndarray]) -> dict[str, float]:
+    ci = paired_bootstrap_ci(x, y, reducer, n_boot=n_boot, seed=0, sequences=videos, frame_block=FRAME_BLOCK)
     return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
 
 
@@ -150,8 +167,12 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
     loaded = {m: _load(per_image_dir, m, seeds, described) for m in methods}
     registry = metrics(described.value["bf_tolerances_px"], described.value["trimap_widths_px"])
     reference = methods[0]
-    result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot,
-                              "level": 0.95, "interval": describe_interval(n_boot, len(seeds)), "metrics": [m.name for m in registry], "variants": variants,
+    sequences = video_sequences([str(name) for name in loaded[reference][1]])
+    videos = list(sequences.values())
+    result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot, "level": 0.95,
+                              "interval": describe_interval(n_boot, len(seeds), len(videos), FRAME_BLOCK),
+                              "frame_block": FRAME_BLOCK, "sequences": {k: len(v) for k, v in sequences.items()},
+                              "metrics": [m.name for m in registry], "variants": variants,
                               "methods": {}, "vs_parent": {}, **described.value}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):
@@ -164,14 +185,14 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
                              "std": float(summary.std) if len(seeds) > 1 else None}
             if method != reference:
                 entry[m.name]["delta"] = _interval(stats[m.statistic], loaded[reference][0][m.statistic],
-                                                   m.reduce, n_boot)
+                                                   m.reduce, n_boot, videos)
         result["methods"][method] = entry
     for variant, parent in variants.items():
         if parent in loaded:
             vs = {"parent": parent}
             for m in registry:
                 vs[m.name] = _interval(loaded[variant][0][m.statistic], loaded[parent][0][m.statistic],
-                                       m.reduce, n_boot)
+                                       m.reduce, n_boot, videos)
             result["vs_parent"][variant] = vs
     if summary_out is not None:
         write_json(summary_out, summarize_comparison(result))
