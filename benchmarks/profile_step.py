@@ -36,11 +36,13 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from bench_train import describe_machine, table, train_step
+from cpu_class import describe_machine
 from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
 from segrepro.training.train import make_optimizer
+from text_table import table
+from train_step_timing import train_step
 
 # (category, op-name pattern); ops are matched in this order, the first hit wins.
 CATEGORIES: tuple[tuple[str, str], ...] = (
