@@ -21,8 +21,9 @@ Tables are aligned text, or Markdown with ``--markdown`` (``bench_train_report``
 Targets print as PASS/FAIL lines: baseline step ≥ 60% of the matmul peak.
 Every argument is checked (and ``--data`` read) before anything is measured
 or printed, so a mistake is one ``bench_train: error:`` line on stderr, exit
-status 2, and nothing on stdout. Everything runs after ``make_deterministic(0, threads)``,
-as training does; ``--threads`` defaults to ``runtime.threads``.
+status 2, and nothing on stdout. The measurements run after
+``make_deterministic(0, threads)``, as training does (the machine line is
+taken before it); ``--threads`` defaults to ``runtime.threads``.
 
 ``--host-only`` stops after the machine line and the matmul/conv rates (a few
 seconds): how fast this host is *now*, which ``scripts/pipeline`` prints around
