@@ -171,7 +171,7 @@ def test_blocks_keep_the_coverage_that_independent_frames_lose():
     # One seed, per-frame gains correlated along two videos of CamVid's test sizes (lag-1
     # correlation 0.7, as PDN − baseline in the project's runs), no true effect. Frames drawn
     # independently cover the truth far less than 95%; blocks of 8 frames recover most of it
-    # (benchmarks/bench_interval.py --frame-corr: 68% against 85% over 300 comparisons).
+    # (benchmarks/bench_interval.py --frame-corr: 69% against 86% over 1000 comparisons).
     rng = np.random.default_rng(11)
     videos = [np.arange(62), np.arange(62, 233)]
     held = {"independent": 0, "blocks": 0}

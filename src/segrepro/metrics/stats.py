@@ -50,8 +50,9 @@ frames are 1 s apart, from two drives: in this project's three-seed runs the lag
 autocorrelation of PDN − baseline per-image pixel accuracy is 0.7 over the 171 frames of
 Seq05VD), so resampling frames independently counts N images' worth of evidence where there is
 less, and narrows the interval: simulated with that correlation, the independent draw held the
-truth in 60% of one-seed comparisons (``benchmarks/bench_interval.py --frame-corr 0.7``). With
-``sequences`` (index arrays, frames in time order, together every image once), each
+truth in 69% of one-seed comparisons, blocks of 8 frames in 86% (``benchmarks/bench_interval.py
+--frame-corr 0.7``; still short of 95%: 171 frames this correlated hold little evidence of
+their own spread, and longer blocks gained 1 point). With ``sequences`` (index arrays, frames in time order, together every image once), each
 replicate rebuilds every sequence of k frames from ceil(k / L) blocks of L consecutive frames
 with uniformly drawn starts, wrapping at the end (so each frame is equally likely), cut to k
 frames; the replicate keeps each sequence's size. Choices where no source prescribes one: the

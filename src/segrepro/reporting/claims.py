@@ -13,8 +13,8 @@ no metric): a boundary claim is tested with boundary F at 2 px (the
 smallest tolerance ≥ 2 px computed, else the largest) and Boundary IoU; an
 effectiveness / performance claim with mIoU. The verdict reads the 95%
 interval of the difference to the baseline that ``compare`` writes
-(``metrics.stats``: test images by the paired bootstrap, training seeds by
-Student's t over the per-seed differences):
+(``metrics.stats``: test images by the paired bootstrap, in blocks of frames
+of their videos; training seeds by Student's t over the per-seed differences):
 
 * **reproduced** — the whole interval is above 0 (an improvement we can detect);
 * **not reproduced** — the whole interval is below 0 (we measure a loss);
