@@ -16,9 +16,11 @@ timed with ``time.perf_counter`` and summed over the epoch:
   share of an average epoch is given too;
 * other: the rest of the epoch's wall time (batch indexing, loop overhead).
 
-What it does not copy from ``run_training``: the model and batches stay NCHW
-(``train.channels_last`` is not applied) and ``augment`` normalises with its
-default, ImageNet statistics (``model.input_norm`` is not passed).
+Like ``run_training`` on the CPU, the model and batches are channels-last when
+``train.channels_last`` says so, and ``augment`` normalises as the model's
+``input_norm`` says (until 2026-12-07 this benchmark kept NCHW and ImageNet
+statistics, so its epochs timed another layout than the recipe trains in).
+What it does not copy: resuming, DDP, ``torch.compile`` and the CUDA path.
 
 ``load_data`` reads the splits before anything is timed, so a missing or
 incomplete ``--data`` fails at once, naming ``dvc repro preprocess``.
@@ -55,6 +57,8 @@ def epoch_breakdown(params: Any, method: str, data: tuple[Split, Split, torch.Te
     gen = make_deterministic(0, threads, CPU)
     train_split, val_split, weight = data
     model = build_model(**model_kwargs(params.model, method, base.num_classes))
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, t)
     n = len(train_split)
     batch = min(t.batch_size, n)
@@ -68,7 +72,9 @@ def epoch_breakdown(params: Any, method: str, data: tuple[Split, Split, torch.Te
         idx = order[step * batch:(step + 1) * batch]
         t0 = time.perf_counter()
         x, y = augment(train_split.images[idx], train_split.labels[idx], crop, (t.scale_min, t.scale_max),
-                       t.flip, base.ignore_index, gen)
+                       t.flip, base.ignore_index, gen, model.input_norm)
+        if t.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
         loss = loss_fn(model(x), y, weight, base.ignore_index)
         loss.item()
