@@ -61,12 +61,47 @@ def test_missing_key_is_named(tmp_path):
      r"base.seeds must lie in 0..2\^32-1 \(what NumPy's seeding accepts\), got 4294967296"),
     ("base", "seeds", [0, -1], r"base.seeds must lie in 0..2\^32-1 \(what NumPy's seeding accepts\), got -1"),
     ("evaluate", "latency_runs", 0, "evaluate.latency_runs must be >= 1"),
+    ("model", "output_stride", 7, r"model.output_stride must be one of 8, 16, 32 \(the ResNet backbone's "
+                                  r"downsampling\), got 7; params.yaml uses 32, the GPU profile 16$"),
+    ("model", "backbone", "resnet19", r"model.backbone must be one of resnet18, resnet34, resnet50, resnet101, "
+                                      r"got 'resnet19'; params.yaml uses resnet18$"),
 ])
 def test_bad_values_are_rejected(tmp_path, section, key, value, message):
     raw = tiny_params()
     raw[section][key] = value
     with pytest.raises(SegreproError, match=message):
         load_params(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize("pretrained,sha256,message", [
+    ("", "ab" * 32, r"model.pretrained_sha256 is set but model.pretrained is empty, so no weights would be loaded "
+                    r"\(a run from scratch\); set model.pretrained to the weights' path or URL, or clear "
+                    r"model.pretrained_sha256$"),
+    ("https://example.org/resnet18.pth", "", r"model.pretrained is an URL: set model.pretrained_sha256 to its "
+                                             r"sha256$"),
+    ("weights.pth", "abc123", r"model.pretrained_sha256 'abc123' is not a sha256; give all 64 hex digits "
+                              r"\(sha256sum of the weights file\)$"),
+])
+def test_pretrained_weights_that_cannot_load_are_refused_before_any_stage(tmp_path, pretrained, sha256, message):
+    """These failed in train (models.backbone.load_pretrained), after preprocess; a sha256 without weights
+    never failed (a silent run from scratch)."""
+    raw = tiny_params(model={"pretrained": pretrained, "pretrained_sha256": sha256})
+    with pytest.raises(SegreproError, match=message):
+        load_params(write(tmp_path, raw))
+    # A local file that does not exist yet is the train stage's business, not the params file's.
+    raw["model"].update(pretrained="weights.pth", pretrained_sha256="ab" * 32)
+    assert load_params(write(tmp_path, raw)).model.pretrained == "weights.pth"
+
+
+def test_the_backbone_builds_exactly_what_params_accepts():
+    """One list each: models.backbone takes OUTPUT_STRIDES and BACKBONES from params_ranges."""
+    from segrepro import params_ranges
+    from segrepro.models import backbone
+
+    assert backbone.OUTPUT_STRIDES is params_ranges.OUTPUT_STRIDES
+    assert tuple(backbone._DEPTHS) == backbone.BACKBONES == params_ranges.BACKBONES
+    with pytest.raises(SegreproError, match="output_stride must be one of 8, 16, 32, got 7"):
+        backbone.ResNet("resnet18", 7)
 
 
 def test_cli_reports_bad_params_without_traceback(tmp_path, capsys):

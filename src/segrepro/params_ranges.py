@@ -14,11 +14,20 @@ labels preprocess writes, the loss, class weights and metrics all assume it;
 most ``MAX_UPSCALE`` times per side: an upscale adds no information, and
 beyond that it is surely a typo (an extra zero) that would only fail later
 for memory; seeds lie in ``SEEDS``, what NumPy's seeding accepts.
+
+``model.output_stride`` is one of ``OUTPUT_STRIDES`` and ``model.backbone``
+one of ``BACKBONES``: ``models.backbone`` builds only those (it imports both
+from here, so the lists exist once and params stay torch-free);
+``pretrained_problem`` holds the checks of ``model.pretrained`` and its
+sha256 that need no file (``models.backbone.load_pretrained`` applies them
+too), plus one only params can see: a sha256 without weights to check it
+against is a forgotten ``model.pretrained``, a silent run from scratch.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from segrepro.data.camvid import CLASSES, VOID
@@ -34,6 +43,8 @@ OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_o
 SEEDS = range(2 ** 32)  # base.seeds and --seed: what NumPy's seeding accepts (runtime.make_deterministic)
 CAMVID_FRAME = (360, 480)  # height, width of CamVid's frames (data.camvid's docstring)
 MAX_UPSCALE = 4  # preprocess.height/width at most this many times CAMVID_FRAME (docstring)
+OUTPUT_STRIDES = (8, 16, 32)  # model.output_stride: models.backbone dilates layer4 for 16, layers 3 and 4 for 8
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")  # model.backbone; their depths: models.backbone
 
 
 def _nonfinite(value: Any, path: str) -> list[str]:
@@ -58,6 +69,22 @@ def seed_problem(seed: int, what: str) -> str | None:
     if seed in SEEDS:
         return None
     return f"{what} must lie in 0..2^32-1 (what NumPy's seeding accepts), got {seed}"
+
+
+def pretrained_problem(source: str, sha256: str | None) -> str | None:
+    """Why ``model.pretrained`` (``source``) and ``model.pretrained_sha256`` cannot load weights, or None:
+    the checks that need no file (module docstring)."""
+    # torch.hub compares only as many digits as it is given: a shortened sha256 must not pass.
+    if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        return (f"model.pretrained_sha256 {sha256!r} is not a sha256; give all 64 hex digits "
+                "(sha256sum of the weights file)")
+    if source.startswith(("http://", "https://")) and not sha256:
+        return "model.pretrained is an URL: set model.pretrained_sha256 to its sha256"
+    if sha256 and not source:
+        return ("model.pretrained_sha256 is set but model.pretrained is empty, so no weights would be loaded "
+                "(a run from scratch); set model.pretrained to the weights' path or URL, or clear "
+                "model.pretrained_sha256")
+    return None
 
 
 def check_seed(seed: int, what: str = "--seed") -> None:
@@ -150,5 +177,13 @@ def check_ranges(params: Params) -> None:
     problems += filter(None, [input_norm_problem(params.model.input_norm)])
     if params.model.decoder not in ("fcn", "fpn"):
         problems.append(f"model.decoder must be 'fcn' or 'fpn', got {params.model.decoder!r}")
+    if params.model.backbone not in BACKBONES:
+        problems.append(f"model.backbone must be one of {', '.join(BACKBONES)}, got {params.model.backbone!r}; "
+                        "params.yaml uses resnet18")
+    if params.model.output_stride not in OUTPUT_STRIDES:
+        problems.append(f"model.output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))} (the ResNet "
+                        f"backbone's downsampling), got {params.model.output_stride}; params.yaml uses 32, "
+                        "the GPU profile 16")
+    problems += filter(None, [pretrained_problem(params.model.pretrained, params.model.pretrained_sha256)])
     if problems:
         raise SegreproError("invalid params.yaml: " + "; ".join(problems))

@@ -23,7 +23,6 @@ it stays off.
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,14 +31,15 @@ import torch
 from torch import nn
 
 from segrepro.errors import SegreproError
+from segrepro.params_ranges import BACKBONES, OUTPUT_STRIDES, pretrained_problem
 
-_DEPTHS = {
-    "resnet18": ("basic", (2, 2, 2, 2)),
-    "resnet34": ("basic", (3, 4, 6, 3)),
-    "resnet50": ("bottleneck", (3, 4, 6, 3)),
-    "resnet101": ("bottleneck", (3, 4, 23, 3)),
-}
-BACKBONES = tuple(_DEPTHS)
+# Block kind and blocks per stage of each of BACKBONES (named once there, so params checks them torch-free).
+_DEPTHS = dict(zip(BACKBONES, (
+    ("basic", (2, 2, 2, 2)),        # resnet18
+    ("basic", (3, 4, 6, 3)),        # resnet34
+    ("bottleneck", (3, 4, 6, 3)),   # resnet50
+    ("bottleneck", (3, 4, 23, 3)),  # resnet101
+), strict=True))
 
 
 class BasicBlock(nn.Module):
@@ -108,8 +108,9 @@ class ResNet(nn.Module):
         super().__init__()
         if name not in _DEPTHS:
             raise SegreproError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-        if output_stride not in (8, 16, 32):
-            raise SegreproError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        if output_stride not in OUTPUT_STRIDES:
+            raise SegreproError(f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, "
+                                f"got {output_stride}")
         kind, depths = _DEPTHS[name]
         block = BasicBlock if kind == "basic" else Bottleneck
         self.inplanes, self.dilation = 64, 1
@@ -176,13 +177,10 @@ def load_pretrained(model: ResNet, source: str, sha256: str | None) -> None:
     stderr carries only errors. ``fc.*`` entries are dropped; every other key
     must match (``strict``), so a wrong architecture fails loudly.
     """
-    # torch.hub compares only as many digits as it is given: a shortened sha256 must not pass.
-    if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise SegreproError(f"model.pretrained_sha256 {sha256!r} is not a sha256; give all 64 hex digits "
-                            "(sha256sum of the weights file)")
+    problem = pretrained_problem(source, sha256)  # a whole sha256, one for an URL (params checked it too)
+    if problem:
+        raise SegreproError(problem)
     if source.startswith(("http://", "https://")):
-        if not sha256:
-            raise SegreproError("model.pretrained is an URL: set model.pretrained_sha256 to its sha256")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "weights.pth"
             try:
