@@ -61,15 +61,38 @@ def test_missing_key_is_named(tmp_path):
      r"base.seeds must lie in 0..2\^32-1 \(what NumPy's seeding accepts\), got 4294967296"),
     ("base", "seeds", [0, -1], r"base.seeds must lie in 0..2\^32-1 \(what NumPy's seeding accepts\), got -1"),
     ("evaluate", "latency_runs", 0, "evaluate.latency_runs must be >= 1"),
+    ("train", "lr", 1e300, r"train.lr must be < 1, got 1e\+300; this pipeline's recipes use 0.001 with AdamW "
+                          r"and 0.01 with SGD$"),
+    ("train", "lr", 1.0, r"train.lr must be < 1, got 1.0; "),
+    ("train", "weight_decay", 5e4, r"train.lr x train.weight_decay must be < 1 \(the decay alone moves every "
+                                   r"weight by that fraction of itself each step\), got 0.001 x 50000.0; lower "
+                                   r"train.weight_decay \(AdamW runs use 0.01, SGD runs 0.0005\)$"),
+    ("train", "momentum", 1.0, r"train.momentum is AdamW's beta1 and must be < 1, got 1.0; 0.9 is usual$"),
+    ("train", "scale_max", 15.0, r"train.scale_max must be at most 4, got 15.0; random-scale augmentation spans "
+                                 r"0.5-2 \(params.yaml caps it at 1.5, the GPU profile at 2.0\)$"),
     ("model", "output_stride", 7, r"model.output_stride must be one of 8, 16, 32 \(the ResNet backbone's "
                                   r"downsampling\), got 7; params.yaml uses 32, the GPU profile 16$"),
     ("model", "backbone", "resnet19", r"model.backbone must be one of resnet18, resnet34, resnet50, resnet101, "
                                       r"got 'resnet19'; params.yaml uses resnet18$"),
+    ("runtime", "threads", 100000, r"runtime.threads must be at most 1024, got 100000; use the machine's core "
+                                   r"count or less \(params.yaml's 2 keeps CPU results comparable\)$"),
+    ("audit", "pins", "", r"audit.pins must name the pins file, got ''; set it to e.g. pins.yaml \(pins-gpu.yaml "
+                          r"for the GPU profile\)$"),
+    ("audit", "pins", " \t", r"audit.pins must name the pins file, got ' \\t'; set it to e.g. pins.yaml"),
 ])
 def test_bad_values_are_rejected(tmp_path, section, key, value, message):
     raw = tiny_params()
     raw[section][key] = value
     with pytest.raises(SegreproError, match=message):
+        load_params(write(tmp_path, raw))
+
+
+def test_sgd_momentum_of_one_or_more_is_rejected_too(tmp_path):
+    """Only AdamW's beta1 was bounded; SGD at momentum >= 1 accumulated its steps until the run diverged."""
+    raw = tiny_params(train={"optimizer": "sgd", "lr": 0.01, "momentum": 9.0})  # 9 for 0.9
+    with pytest.raises(SegreproError, match=r"train.momentum is SGD's momentum \(at 1 or more past gradients never "
+                                            r"fade and the steps accumulate without limit\) and must be < 1, got "
+                                            r"9.0; 0.9 is usual$"):
         load_params(write(tmp_path, raw))
 
 

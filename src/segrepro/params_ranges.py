@@ -15,6 +15,24 @@ most ``MAX_UPSCALE`` times per side: an upscale adds no information, and
 beyond that it is surely a typo (an extra zero) that would only fail later
 for memory; seeds lie in ``SEEDS``, what NumPy's seeding accepts.
 
+``train.lr`` must be below ``MAX_LR`` (1): this pipeline's recipes use 0.001
+(AdamW) and 0.01 (SGD), as do published segmentation recipes (SGD ~0.01,
+AdamW 1e-4 to 1e-3); even ImageNet's linear-scaling rule (0.1 per 256
+images) reaches 1 only at a batch of 2560, far beyond what fits here. A rate
+of 1 or more is a slipped exponent or decimal point, which would otherwise
+show only as a diverged run.
+``train.momentum`` must be < 1 for SGD too, not only as AdamW's beta1: at 1
+or more past gradients never fade and the steps accumulate without limit (a
+diverged run, noticed only in its losses). ``train.lr × train.weight_decay``
+must be < 1: the decay term alone moves each weight by that fraction of
+itself every step, so at 1 it zeroes the weights and beyond it flips them.
+``train.scale_max`` is at most ``MAX_SCALE`` (4): random-scale recipes span
+0.5-2 (the GPU profile's 2.0 is the largest here), and a dropped decimal
+point (15 for 1.5) would resize every training frame 15 times per side
+before a small crop is taken from it, and larger typos exhaust memory (the
+crop rule, at most twice the largest scaled image, grows with scale_max, so
+it bounds nothing then).
+
 ``model.output_stride`` is one of ``OUTPUT_STRIDES`` and ``model.backbone``
 one of ``BACKBONES``: ``models.backbone`` builds only those (it imports both
 from here, so the lists exist once and params stay torch-free);
@@ -22,6 +40,20 @@ from here, so the lists exist once and params stay torch-free);
 sha256 that need no file (``models.backbone.load_pretrained`` applies them
 too), plus one only params can see: a sha256 without weights to check it
 against is a forgotten ``model.pretrained``, a silent run from scratch.
+
+``runtime.threads`` is at most ``MAX_THREADS`` (1024), a fixed bound rather
+than ``os.cpu_count()``: params.yaml must stay valid on every machine (CPU
+results are bit-identical only at the same thread count, so a file written
+for a large host must still load on a small one, merely oversubscribed),
+and 1024 exceeds the hardware threads of today's largest two-socket hosts.
+The batch sizes, ``train.epochs``, ``model.channels`` and
+``evaluate.latency_runs`` have no upper bound: train takes at most the whole
+split per batch and inference slices the split, so a huge batch size means
+"the whole split at once" (memory permitting: a GPU out-of-memory error
+names ``train.batch_size``), and a long schedule or many timing runs work,
+just slowly, with nothing to tell a large intended value from a typo.
+``audit.pins`` must name a file: an empty or blank path would read and
+rewrite the working directory as the pins file.
 """
 from __future__ import annotations
 
@@ -43,6 +75,9 @@ OPTIMIZERS = ("sgd", "adamw")  # train.optimizer; built by training.train.make_o
 SEEDS = range(2 ** 32)  # base.seeds and --seed: what NumPy's seeding accepts (runtime.make_deterministic)
 CAMVID_FRAME = (360, 480)  # height, width of CamVid's frames (data.camvid's docstring)
 MAX_UPSCALE = 4  # preprocess.height/width at most this many times CAMVID_FRAME (docstring)
+MAX_LR = 1.0  # train.lr must be below it (docstring)
+MAX_SCALE = 4.0  # train.scale_max at most this (docstring)
+MAX_THREADS = 1024  # runtime.threads at most this (docstring)
 OUTPUT_STRIDES = (8, 16, 32)  # model.output_stride: models.backbone dilates layer4 for 16, layers 3 and 4 for 8
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")  # model.backbone; their depths: models.backbone
 
@@ -147,8 +182,18 @@ def check_ranges(params: Params) -> None:
         problems.append("params key preprocess.max_images must be >= 0 (0 keeps every image)")
     if t.lr <= 0:
         problems.append(f"train.lr must be > 0, got {t.lr}")
+    elif not t.lr < MAX_LR:
+        problems.append(f"train.lr must be < {MAX_LR:g}, got {t.lr}; this pipeline's recipes use 0.001 with "
+                        "AdamW and 0.01 with SGD")
+    elif t.weight_decay >= 0 and not t.lr * t.weight_decay < 1:
+        problems.append(f"train.lr x train.weight_decay must be < 1 (the decay alone moves every weight by that "
+                        f"fraction of itself each step), got {t.lr} x {t.weight_decay}; lower "
+                        "train.weight_decay (AdamW runs use 0.01, SGD runs 0.0005)")
     if not 0 < t.scale_min <= t.scale_max:
         problems.append("train.scale_min and train.scale_max must satisfy 0 < scale_min <= scale_max")
+    if t.scale_max > MAX_SCALE:
+        problems.append(f"train.scale_max must be at most {MAX_SCALE:g}, got {t.scale_max}; random-scale "
+                        "augmentation spans 0.5-2 (params.yaml caps it at 1.5, the GPU profile at 2.0)")
     for key, value in (("train.momentum", t.momentum), ("train.weight_decay", t.weight_decay),
                        ("train.poly_power", t.poly_power), ("train.warmup_epochs", t.warmup_epochs)):
         if value < 0:
@@ -159,8 +204,10 @@ def check_ranges(params: Params) -> None:
         problems.append(f"train.val_every must be >= 1, got {t.val_every}")
     if t.optimizer not in OPTIMIZERS:
         problems.append(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
-    if t.optimizer == "adamw" and not t.momentum < 1:
-        problems.append(f"train.momentum is AdamW's beta1 and must be < 1, got {t.momentum}")
+    if not t.momentum < 1:
+        role = ("AdamW's beta1" if t.optimizer == "adamw" else
+                "SGD's momentum (at 1 or more past gradients never fade and the steps accumulate without limit)")
+        problems.append(f"train.momentum is {role} and must be < 1, got {t.momentum}; 0.9 is usual")
     if t.class_weighting not in WEIGHTING_SCHEMES:
         problems.append(f"train.class_weighting must be one of {', '.join(WEIGHTING_SCHEMES)}, "
                         f"got {t.class_weighting!r}")
@@ -172,6 +219,9 @@ def check_ranges(params: Params) -> None:
     problems += filter(None, (seed_problem(s, "base.seeds") for s in b.seeds))
     if params.evaluate.latency_runs < 1:
         problems.append(f"evaluate.latency_runs must be >= 1, got {params.evaluate.latency_runs}")
+    if params.runtime.threads > MAX_THREADS:
+        problems.append(f"runtime.threads must be at most {MAX_THREADS}, got {params.runtime.threads}; use the "
+                        "machine's core count or less (params.yaml's 2 keeps CPU results comparable)")
     if params.runtime.device not in ("auto", "cpu", "cuda"):
         problems.append(f"runtime.device must be auto, cpu or cuda, got {params.runtime.device!r}")
     problems += filter(None, [input_norm_problem(params.model.input_norm)])
@@ -185,5 +235,8 @@ def check_ranges(params: Params) -> None:
                         f"backbone's downsampling), got {params.model.output_stride}; params.yaml uses 32, "
                         "the GPU profile 16")
     problems += filter(None, [pretrained_problem(params.model.pretrained, params.model.pretrained_sha256)])
+    if not params.audit.pins.strip():
+        problems.append(f"audit.pins must name the pins file, got {params.audit.pins!r}; set it to e.g. "
+                        "pins.yaml (pins-gpu.yaml for the GPU profile)")
     if problems:
         raise SegreproError("invalid params.yaml: " + "; ".join(problems))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -49,8 +50,13 @@ def test_different_seed_gives_different_weights(tmp_path, synthetic_processed):
 
 
 def test_failed_training_leaves_no_checkpoint(tmp_path, synthetic_processed):
+    # params.yaml refuses train.lr >= 1 (params_ranges), so the diverging rate is set past the file's check.
+    params_path = tmp_path / "bad.yaml"
+    params_path.write_text(yaml.safe_dump(tiny_params()))
+    params = load_params(params_path)
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, lr=1e30))
     with pytest.raises(SegreproError, match="diverged"):
-        run(tmp_path, synthetic_processed, "bad", train={"lr": 1e30})
+        train(params, "baseline", 0, synthetic_processed, tmp_path / "bad.pt", tmp_path / "live-bad")
     assert not (tmp_path / "bad.pt").exists()
 
 
