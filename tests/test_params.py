@@ -96,6 +96,31 @@ def test_sgd_momentum_of_one_or_more_is_rejected_too(tmp_path):
         load_params(write(tmp_path, raw))
 
 
+@pytest.mark.parametrize("key,pixels,message", [
+    ("bf_tolerances", [1, 2, 2], r"evaluate.bf_tolerances must be strictly increasing \(each value names a metric, "
+                                 r"bf@<t>px\), got \[1, 2, 2\]; write \[1, 2\]$"),
+    ("trimap_widths", [8, 4, 2], r"evaluate.trimap_widths must be strictly increasing \(each value names a metric, "
+                                 r"trimap@<w>px\), got \[8, 4, 2\]; write \[2, 4, 8\]$"),
+    ("bf_tolerances", [1, 10 ** 9], r"evaluate.bf_tolerances must be at most 80 px, the diagonal of the 48x64 "
+                                    r"images preprocess writes \(a larger value scores as 80 does\), got "
+                                    r"1000000000; lower it$"),
+    ("trimap_widths", [2, 81], r"evaluate.trimap_widths must be at most 80 px, .*got 81; lower it$"),
+])
+def test_boundary_metric_pixels_are_distinct_increasing_and_within_the_image(tmp_path, key, pixels, message):
+    """A repeat made two metrics named bf@2px; a tolerance of 10**9 px ran the morphology 10**9 times."""
+    with pytest.raises(SegreproError, match=message):
+        load_params(write(tmp_path, tiny_params(evaluate={key: pixels})))
+
+
+def test_the_pixel_bound_follows_the_processed_size(tmp_path):
+    """300 px at params.yaml's 180x240 (the GPU profile's 360x480: 600)."""
+    raw = tiny_params(preprocess={"height": 180, "width": 240}, evaluate={"trimap_widths": [2, 300]})
+    assert load_params(write(tmp_path, raw)).evaluate.trimap_widths == (2, 300)
+    raw["evaluate"]["trimap_widths"] = [2, 301]
+    with pytest.raises(SegreproError, match=r"trimap_widths must be at most 300 px, the diagonal of the 180x240"):
+        load_params(write(tmp_path, raw))
+
+
 @pytest.mark.parametrize("pretrained,sha256,message", [
     ("", "ab" * 32, r"model.pretrained_sha256 is set but model.pretrained is empty, so no weights would be loaded "
                     r"\(a run from scratch\); set model.pretrained to the weights' path or URL, or clear "

@@ -41,6 +41,16 @@ sha256 that need no file (``models.backbone.load_pretrained`` applies them
 too), plus one only params can see: a sha256 without weights to check it
 against is a forgotten ``model.pretrained``, a silent run from scratch.
 
+``evaluate.bf_tolerances`` and ``evaluate.trimap_widths`` are strictly
+increasing: each value names a metric (``bf@2px``; ``metrics.registry``), so
+a repeat would make two metrics of one name, and one order per set keeps one
+spelling per experiment (another order writes the same numbers in other
+bytes, a different DVC experiment, with the report's columns out of order).
+Each is at most the diagonal of the processed image, ``isqrt(height² +
+width²)`` px (300 at 180×240): no two pixels lie farther apart, so a larger
+value scores exactly as the diagonal does, while the morphology's cost grows
+with it (10**9 never finishes).
+
 ``runtime.threads`` is at most ``MAX_THREADS`` (1024), a fixed bound rather
 than ``os.cpu_count()``: params.yaml must stay valid on every machine (CPU
 results are bit-identical only at the same thread count, so a file written
@@ -176,6 +186,16 @@ def check_ranges(params: Params) -> None:
     if not ev.bf_tolerances or not ev.trimap_widths or min(ev.bf_tolerances + ev.trimap_widths) < 1:
         problems.append("evaluate.bf_tolerances and evaluate.trimap_widths must be non-empty lists of "
                         "pixel counts >= 1")
+    diagonal = math.isqrt(p.height ** 2 + p.width ** 2)  # px: no two pixels of the processed image lie farther
+    for key, pixels, name in (("evaluate.bf_tolerances", ev.bf_tolerances, "bf@<t>px"),
+                              ("evaluate.trimap_widths", ev.trimap_widths, "trimap@<w>px")):
+        if list(pixels) != sorted(set(pixels)):
+            problems.append(f"{key} must be strictly increasing (each value names a metric, {name}), got "
+                            f"{list(pixels)}; write {sorted(set(pixels))}")
+        if pixels and min(p.height, p.width) > 0 and max(pixels) > diagonal:
+            problems.append(f"{key} must be at most {diagonal} px, the diagonal of the {p.height}x{p.width} "
+                            f"images preprocess writes (a larger value scores as {diagonal} does), got "
+                            f"{max(pixels)}; lower it")
     if not 0 < ev.boundary_iou_ratio < 1:
         problems.append(f"evaluate.boundary_iou_ratio must be in (0, 1), got {ev.boundary_iou_ratio}")
     if p.max_images < 0:
