@@ -128,6 +128,14 @@ def params_change(**train) -> Callable[[Workspace], Callable[[], None]]:
     return apply
 
 
+def params_set(section: str, **values) -> Callable[[Workspace], Callable[[], None]]:
+    """The tiny params with ``values`` set in ``section`` (any section, unlike ``params_change``)."""
+    def apply(ws: Workspace) -> Callable[[], None]:
+        ws.write_params(tiny_params(**{section: values}))
+        return lambda: ws.write_params(ws.params)
+    return apply
+
+
 def duplicate_key(ws: Workspace) -> Callable[[], None]:
     text = ws.path("params.yaml").read_text()
     ws.path("params.yaml").write_text(text.replace("train:\n", "train:\n  lr: 0.5\n", 1))
@@ -164,6 +172,12 @@ BROKEN = [
     ("wrong-checksum", "download", wrong_checksum, "wrong sha256: CamVid/"),
     ("nan-lr", "preprocess", params_change(lr=float("nan")), "train.lr"),
     ("negative-momentum", "preprocess", params_change(momentum=-0.5), "train.momentum"),
+    ("absurd-lr", "preprocess", params_change(lr=1e300), "train.lr must be < 1, got 1e+300"),
+    ("unsupported-output-stride", "preprocess", params_set("model", output_stride=7),
+     "model.output_stride must be one of 8, 16, 32"),
+    ("repeated-bf-tolerance", "preprocess", params_set("evaluate", bf_tolerances=[2, 2]),
+     "evaluate.bf_tolerances must be strictly increasing"),
+    ("empty-pins-path", "preprocess", params_set("audit", pins=""), "audit.pins must name the pins file"),
     ("duplicate-key", "preprocess", duplicate_key, "params key 'lr' appears twice"),
     ("foreign-out-dir", "preprocess", out_is_not_ours, "refusing to replace out/processed"),
     ("metrics-path-is-a-directory", "evaluate", path_is_a_directory("out/m.json"),

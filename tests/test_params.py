@@ -96,6 +96,18 @@ def test_sgd_momentum_of_one_or_more_is_rejected_too(tmp_path):
         load_params(write(tmp_path, raw))
 
 
+@pytest.mark.parametrize("section,values", [
+    ("train", {"lr": 0.999, "weight_decay": 1.0}), ("train", {"scale_max": 4.0}), ("runtime", {"threads": 1024}),
+    ("model", {"output_stride": 8, "backbone": "resnet101"}), ("model", {"output_stride": 16}),
+    ("evaluate", {"bf_tolerances": [80], "trimap_widths": [1, 79, 80]}),  # 80 px: the diagonal of 48x64
+    ("train", {"optimizer": "sgd", "lr": 0.5, "momentum": 0.99}),
+])
+def test_values_at_the_new_bounds_are_accepted(tmp_path, section, values):
+    params = load_params(write(tmp_path, tiny_params(**{section: values})))
+    assert all(getattr(getattr(params, section), k) == (tuple(v) if isinstance(v, list) else v)
+               for k, v in values.items())
+
+
 @pytest.mark.parametrize("key,pixels,message", [
     ("bf_tolerances", [1, 2, 2], r"evaluate.bf_tolerances must be strictly increasing \(each value names a metric, "
                                  r"bf@<t>px\), got \[1, 2, 2\]; write \[1, 2\]$"),
@@ -150,6 +162,26 @@ def test_the_backbone_builds_exactly_what_params_accepts():
     assert tuple(backbone._DEPTHS) == backbone.BACKBONES == params_ranges.BACKBONES
     with pytest.raises(SegreproError, match="output_stride must be one of 8, 16, 32, got 7"):
         backbone.ResNet("resnet18", 7)
+
+
+def test_every_committed_params_file_still_loads(tmp_path):
+    """params.yaml, every profile merged onto it, and every arm of the GPU sweep on the GPU profile."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_sweep
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    from segrepro import profiles
+
+    load_params(REPO / "params.yaml")
+    found = sorted((REPO / "profiles").glob("*.yaml"))
+    assert found
+    for profile in found:
+        profiles.merge(REPO / "params.yaml", profile, tmp_path / f"{profile.stem}.yaml")
+    planned = gpu_sweep.plan(REPO / "benchmarks" / "gpu_sweep.yaml", tmp_path / "paper-gpu.yaml", tmp_path / "plan")
+    assert planned["arms"]
+    for arm in planned["arms"]:
+        load_params(arm["params"])
 
 
 def test_cli_reports_bad_params_without_traceback(tmp_path, capsys):
