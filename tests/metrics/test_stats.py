@@ -128,7 +128,8 @@ def test_describe_interval_names_what_varies():
     one = describe_interval(500, 1)
     assert "500 resamples" in one and "one seed" in one and "Student" not in one and "block" not in one
     videos = describe_interval(1000, 3, sequences=2, frame_block=8)
-    assert "blocks of up to 8 consecutive frames" in videos and "2 video sequences" in videos
+    assert "blocks of up to 8 consecutive frames" in videos and "each of the 2 video sequences" in videos
+    assert "within their one video sequence (" in describe_interval(1000, 1, sequences=1, frame_block=4)
 
 
 def ar1(rng: np.random.Generator, frames: int, corr: float, sd: float) -> np.ndarray:

@@ -106,8 +106,9 @@ def describe_interval(n_boot: int, seeds: int, sequences: int = 0, frame_block: 
     drawn independently); ``frame_block``: the block length L in frames.
     """
     if sequences:
+        videos = "their one video sequence" if sequences == 1 else f"each of the {sequences} video sequences"
         images = (f"a paired bootstrap over the test images in blocks of up to {frame_block} consecutive "
-                  f"frames within each of the {sequences} video sequences ({n_boot} resamples)")
+                  f"frames within {videos} ({n_boot} resamples)")
     else:
         images = f"a paired bootstrap over the test images ({n_boot} resamples)"
     if seeds < 2:
