@@ -71,12 +71,12 @@ def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int, 
     ``effect``, fraction excluding 0). Draws: "independent", and with ``frame_corr`` also
     "blocks" (frames of ``TEST_VIDEOS`` in blocks of ``frame_block``)."""
     rng = np.random.default_rng(7)
+    draws: dict[str, dict] = {"independent": {}}
     if frame_corr is not None:
         images = sum(TEST_VIDEOS)
         starts = np.cumsum((0,) + TEST_VIDEOS[:-1])
-        videos = [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)]
-    draws = {"independent": {}} if frame_corr is None else {"independent": {}, "blocks": {
-        "sequences": videos, "frame_block": frame_block}}
+        draws["blocks"] = {"sequences": [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)],
+                           "frame_block": frame_block}
     holds = dict.fromkeys(draws, 0)
     excludes_zero = dict.fromkeys(draws, 0)
     for rep in range(reps):

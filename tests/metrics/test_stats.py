@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +11,10 @@ import torch
 from segrepro.errors import SegreproError
 from segrepro.metrics.confusion import iou
 from segrepro.metrics.stats import MIN_BLOCKS, block_length, describe_interval, mean_std, paired_bootstrap_ci
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import bench_interval  # noqa: E402  (the benchmark's model of per-frame gains)
 
 
 def mean_f(stats: np.ndarray) -> np.ndarray:
@@ -132,15 +137,6 @@ def test_describe_interval_names_what_varies():
     assert "within their one video sequence (" in describe_interval(1000, 1, sequences=1, frame_block=4)
 
 
-def ar1(rng: np.random.Generator, frames: int, corr: float, sd: float) -> np.ndarray:
-    """A stationary AR(1) series: sd ``sd``, correlation ``corr`` between neighbours."""
-    x = np.empty(frames)
-    x[0] = rng.normal(0, sd)
-    for i in range(1, frames):
-        x[i] = corr * x[i - 1] + rng.normal(0, sd * math.sqrt(1 - corr ** 2))
-    return x
-
-
 def test_frames_of_a_video_are_resampled_within_it():
     # A constant gain per video (+1 on the first 30 frames, -1 on the other 50): drawing frames
     # independently varies the mix of videos and so the mean; drawing within each video keeps
@@ -177,7 +173,7 @@ def test_blocks_keep_the_coverage_that_independent_frames_lose():
     videos = [np.arange(62), np.arange(62, 233)]
     held = {"independent": 0, "blocks": 0}
     for rep in range(150):
-        gain = np.concatenate([ar1(rng, 62, 0.7, 0.03), ar1(rng, 171, 0.7, 0.03)])
+        gain = bench_interval.frame_gains(rng, 0.7)[0, :, 0]  # AR(1) along each video, sd 0.03
         base = rng.normal(0.6, 0.05, size=(1, 233, 2))
         meth = base + gain[None, :, None]
         for draw, how in (("independent", {}), ("blocks", {"sequences": videos, "frame_block": 8})):
