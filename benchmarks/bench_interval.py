@@ -28,18 +28,26 @@ Usage::
     PYTHONPATH=src python benchmarks/bench_interval.py                 # S 2, 3, 5 × four seed spreads
     PYTHONPATH=src python benchmarks/bench_interval.py --seeds 3 --seed-sd 0.01 --reps 300
     PYTHONPATH=src python benchmarks/bench_interval.py --seeds 1 3 --seed-sd 0.01 --frame-corr 0 0.4 0.7
+    PYTHONPATH=src python benchmarks/bench_interval.py --family 6 --seeds 3 --seed-sd 0.01 --frame-corr 0.7
 
 Prints one line per setting: how often the interval holds the true difference and how often
-it excludes 0 (with ``--effect 0``: the false-verdict rate). Seeded: the same numbers on any
+it excludes 0 (with ``--effect 0``: the false-verdict rate). With ``--family K``: families of K
+claims with no true effect, each a method against one shared baseline (the report's claims
+table), and how often at least one claim of a family gets a verdict, read claim by claim at 95%
+and after Holm's adjustment (``metrics.multiplicity``); with ``--effect`` the first claim of each
+family has that true difference, and how often it is found is printed beside (the cost of the
+adjustment). Seeded: the same numbers on any
 machine with the same numpy.
 """
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
 import numpy as np
 
 from segrepro.evaluation.compare import FRAME_BLOCK
+from segrepro.metrics.multiplicity import holm_adjusted
 from segrepro.metrics.stats import paired_bootstrap_ci
 
 TEST_VIDEOS = (62, 171)  # frames of 0001TP and Seq05VD in CamVid's test split (data.camvid)
@@ -64,6 +72,20 @@ def frame_gains(rng: np.random.Generator, corr: float) -> np.ndarray:
     return np.concatenate(series)[None, :, None]
 
 
+def runs(rng: np.random.Generator, image: np.ndarray, seeds: int, seed_sd: float, shift: float,
+         classes: int) -> np.ndarray:
+    """One method's per-image scores (S, N, C): the shared image difficulty, its true ``shift``, a
+    training draw per seed and noise per (seed, image, class) (docstring)."""
+    return image + shift + rng.normal(0, seed_sd, (seeds, 1, 1)) \
+        + rng.normal(0, 0.05, (seeds, image.shape[1], classes))
+
+
+def video_draw(frame_block: int) -> dict:
+    """The compare stage's draw for frames of ``TEST_VIDEOS``: paired_bootstrap_ci's keywords."""
+    starts = np.cumsum((0,) + TEST_VIDEOS[:-1])
+    return {"sequences": [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)], "frame_block": frame_block}
+
+
 def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int, n_boot: int,
              classes: int = 4, frame_corr: float | None = None,
              frame_block: int = FRAME_BLOCK) -> dict[str, tuple[float, float]]:
@@ -74,16 +96,13 @@ def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int, 
     draws: dict[str, dict] = {"independent": {}}
     if frame_corr is not None:
         images = sum(TEST_VIDEOS)
-        starts = np.cumsum((0,) + TEST_VIDEOS[:-1])
-        draws["blocks"] = {"sequences": [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)],
-                           "frame_block": frame_block}
+        draws["blocks"] = video_draw(frame_block)
     holds = dict.fromkeys(draws, 0)
     excludes_zero = dict.fromkeys(draws, 0)
     for rep in range(reps):
         image = rng.normal(0.6, 0.15, size=(1, images, 1))
-        base = image + rng.normal(0, seed_sd, (seeds, 1, 1)) + rng.normal(0, 0.05, (seeds, images, classes))
-        meth = image + effect + rng.normal(0, seed_sd, (seeds, 1, 1)) \
-            + rng.normal(0, 0.05, (seeds, images, classes))
+        base = runs(rng, image, seeds, seed_sd, 0.0, classes)
+        meth = runs(rng, image, seeds, seed_sd, effect, classes)
         if frame_corr is not None:
             base, meth = base + frame_gains(rng, frame_corr), meth + frame_gains(rng, frame_corr)
         for draw, how in draws.items():
@@ -91,6 +110,45 @@ def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int, 
             holds[draw] += ci.low <= effect <= ci.high
             excludes_zero[draw] += ci.low > 0 or ci.high < 0
     return {draw: (holds[draw] / reps, excludes_zero[draw] / reps) for draw in draws}
+
+
+class FamilyRates(NamedTuple):
+    """Over the families simulated: how often SOME null claim got a verdict, and how often the one
+    true effect (if any) was found, read claim by claim at 95% and with Holm's adjustment."""
+
+    false_alone: float
+    false_holm: float
+    found_alone: float | None
+    found_holm: float | None
+
+
+def family_error(claims: int, seeds: int, seed_sd: float, reps: int, n_boot: int, classes: int = 4,
+                 frame_corr: float | None = None, frame_block: int = FRAME_BLOCK,
+                 effect: float = 0.0) -> FamilyRates:
+    """Families of ``claims`` comparisons, each a method against the SAME baseline runs, as the
+    report's claims are (so they are correlated through the baseline's draws). The first claim's
+    method carries the true ``effect`` (0: every claim is null); a verdict counts as found only in
+    the effect's direction. With ``frame_corr`` the images are the frames of ``TEST_VIDEOS``,
+    drawn in blocks as the compare stage draws them."""
+    rng = np.random.default_rng(13)
+    images, how = (sum(TEST_VIDEOS), video_draw(frame_block)) if frame_corr is not None else (233, {})
+    false = {"alone": 0, "holm": 0}
+    found = {"alone": 0, "holm": 0}
+    for rep in range(reps):
+        image = rng.normal(0.6, 0.15, size=(1, images, 1))
+        base = runs(rng, image, seeds, seed_sd, 0.0, classes)
+        methods = [runs(rng, image, seeds, seed_sd, effect if k == 0 else 0.0, classes) for k in range(claims)]
+        if frame_corr is not None:
+            base = base + frame_gains(rng, frame_corr)
+            methods = [m + frame_gains(rng, frame_corr) for m in methods]
+        cis = [paired_bootstrap_ci(m, base, mean_score, n_boot=n_boot, seed=rep, **how) for m in methods]
+        p = np.array([ci.p for ci in cis])
+        nulls = slice(1, None) if effect else slice(None)
+        for reading, q in (("alone", p), ("holm", holm_adjusted(p))):
+            false[reading] += bool(np.any(q[nulls] <= 0.05))
+            found[reading] += bool(effect and q[0] <= 0.05 and (cis[0].point > 0) == (effect > 0))
+    return FamilyRates(false["alone"] / reps, false["holm"] / reps,
+                       found["alone"] / reps if effect else None, found["holm"] / reps if effect else None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,9 +162,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frame-corr", type=float, nargs="+", default=[None],
                         help="frames of two videos, each method's gain correlated along them (docstring)")
     parser.add_argument("--frame-block", type=int, default=FRAME_BLOCK)
+    parser.add_argument("--family", type=int, nargs="+", metavar="CLAIMS",
+                        help="instead: how often families of this many null claims give a false verdict")
     args = parser.parse_args(argv)
     videos = f"frames of videos of {TEST_VIDEOS} frames, blocks of {args.frame_block}" \
         if args.frame_corr != [None] else f"{args.images} images"
+    if args.family:
+        truth = "every claim without a true effect" if not args.effect else \
+            f"the first claim with a true difference of {args.effect}, the others without"
+        print(f"{args.reps} families per line, {truth}, {videos}, {args.n_boot} bootstrap resamples")
+        for claims in args.family:
+            for seeds in args.seeds:
+                for seed_sd in args.seed_sd:
+                    for corr in args.frame_corr:
+                        rates = family_error(claims, seeds, seed_sd, args.reps, args.n_boot, frame_corr=corr,
+                                             frame_block=args.frame_block, effect=args.effect)
+                        setting = f"  {claims} claims  S={seeds}  seed sd {seed_sd:<7g}" + \
+                            ("" if corr is None else f"  frame corr {corr:<4g}")
+                        found = "" if rates.found_alone is None else (
+                            f"   effect found: claim by claim {rates.found_alone:6.1%}, Holm {rates.found_holm:6.1%}")
+                        print(f"{setting}   some false verdict: claim by claim {rates.false_alone:6.1%}, "
+                              f"Holm {rates.false_holm:6.1%}{found}")
+        return
     print(f"{args.reps} comparisons per line, {videos}, {args.n_boot} bootstrap resamples, "
           f"true difference {args.effect}")
     for seeds in args.seeds:

@@ -53,7 +53,8 @@ def test_compare_identical_methods_gives_zero_interval(tmp_path):
     compare(tmp_path, ["baseline", "sdn"], [0, 1], out, n_boot=200)
     saved = json.loads(out.read_text())
     for metric, entry in saved["methods"]["sdn"].items():
-        assert entry["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0}, metric
+        # No difference anywhere: no level excludes 0, so p is 1.
+        assert entry["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}, metric
         assert entry["std"] is not None
     assert "delta" not in saved["methods"]["baseline"]["miou"]
     # The artefact says how its intervals were made: the test images as frames of one video here.
@@ -68,6 +69,7 @@ def test_compare_detects_a_better_method(tmp_path):
     result = compare(tmp_path, ["baseline", "pdn"], [0], tmp_path / "c.json", n_boot=300)
     delta = result["methods"]["pdn"]["miou"]["delta"]
     assert 0 < delta["low"] <= delta["point"] <= delta["high"]
+    assert delta["p"] <= 0.05   # the 95% interval leaves 0 out: the inverted interval agrees
     assert result["methods"]["pdn"]["miou"]["std"] is None   # one seed: no spread to report
 
 
@@ -130,12 +132,13 @@ def test_variant_gets_its_interval_against_the_parent(tmp_path):
     for metric in saved["metrics"]:
         full = saved["methods"]["sdn"][metric]
         variant = saved["methods"]["sdn_cdc"][metric]
-        assert variant["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0}, metric   # same as the baseline
+        assert variant["delta"] == {"point": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}, metric   # = the baseline
         # variant − parent is baseline − sdn resample by resample: the mirror image of sdn's interval
         assert vs[metric]["point"] == pytest.approx(variant["mean"] - full["mean"], abs=1e-12)
         assert vs[metric]["point"] == pytest.approx(-full["delta"]["point"], abs=1e-12)
         assert vs[metric]["low"] == pytest.approx(-full["delta"]["high"], abs=1e-12)
         assert vs[metric]["high"] == pytest.approx(-full["delta"]["low"], abs=1e-12)
+        assert vs[metric]["p"] == pytest.approx(full["delta"]["p"], abs=1e-9)   # the same test, mirrored
     assert vs["miou"]["high"] < 0 < full["mean"]             # the ablation loses against the perfect parent
 
 

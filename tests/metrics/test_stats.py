@@ -183,6 +183,38 @@ def test_blocks_keep_the_coverage_that_independent_frames_lose():
     assert held["blocks"] >= 0.8 * 150 and held["blocks"] - held["independent"] >= 15
 
 
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_p_is_the_interval_inverted(seeds):
+    # p <= α exactly where the interval of level 1 − α leaves 0 out, at every level, on data whose
+    # intervals fall on both sides of 0 (the bisection's resolution is far below these margins).
+    rng = np.random.default_rng(21)
+    checked = 0
+    for rep in range(12):
+        image = rng.normal(0.6, 0.15, size=(1, 120, 1))
+        base = image + rng.normal(0, 0.01, (seeds, 1, 1)) + rng.normal(0, 0.05, (seeds, 120, 3))
+        meth = image + rng.normal(0.004 * (rep - 4), 0.01, (seeds, 1, 1)) + rng.normal(0, 0.05, (seeds, 120, 3))
+        p = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=rep).p
+        assert 0 <= p <= 1
+        for level in (0.5, 0.8, 0.9, 0.95, 0.99):
+            ci = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=rep, level=level)
+            if abs(p - (1 - level)) > 1e-6:
+                assert (ci.low > 0 or ci.high < 0) == (p < 1 - level), (rep, level, p, ci)
+                checked += 1
+    assert checked == 60
+    # Both sides occur among these draws: small and large p alike.
+    ps = [paired_bootstrap_ci(image + 0.004 * (k - 4) + rng.normal(0, 0.05, (seeds, 120, 3)),
+                              image + rng.normal(0, 0.05, (seeds, 120, 3)), mean_f, n_boot=300).p for k in range(9)]
+    assert min(ps) < 0.01 and max(ps) > 0.3
+
+
+def test_p_at_the_edges():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.9, size=(3, 60, 2))
+    assert paired_bootstrap_ci(base, base.copy(), mean_f, n_boot=100).p == 1.0   # no difference at all
+    # A constant shift on every image and seed: the interval is the point at every level.
+    assert paired_bootstrap_ci(base + 0.05, base, mean_f, n_boot=100).p < 1e-9
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(method=np.zeros((2, 5, 3)), baseline=np.zeros((2, 4, 3))), "share a shape"),
     (dict(method=np.zeros(5), baseline=np.zeros(5)), r"\(S, N, \.\.\.\)"),

@@ -22,12 +22,12 @@ OFFSETS = {"miou": 0.0, "bf@1px": -0.2, "bf@3px": -0.1, "trimap@2px": -0.3, "tri
            "boundary_iou": -0.25}
 MIOU = {("baseline", 0): 0.50, ("baseline", 1): 0.52, ("sdn", 0): 0.55, ("sdn", 1): 0.57,
         ("sdn_cdc", 0): 0.53, ("sdn_cdc", 1): 0.54}
-DELTAS = {  # (method, against) → metric → interval, as compare would write them
-    ("sdn", "baseline"): {"miou": (0.05, 0.031, 0.069), "bf@1px": (0.02, 0.011, 0.029),
-                          "bf@3px": (0.004, -0.003, 0.012), "trimap@2px": (-0.03, -0.041, -0.017),
-                          "trimap@8px": (0.01, 0.002, 0.02), "boundary_iou": (-0.01, -0.02, 0.004)},
-    ("sdn_cdc", "baseline"): {k: (0.025, 0.01, 0.04) for k in OFFSETS},
-    ("sdn_cdc", "sdn"): {k: (-0.025, -0.0412, -0.0093) for k in OFFSETS},
+DELTAS = {  # (method, against) → metric → (point, low, high, p), as compare would write them
+    ("sdn", "baseline"): {"miou": (0.05, 0.031, 0.069, 0.004), "bf@1px": (0.02, 0.011, 0.029, 0.008),
+                          "bf@3px": (0.004, -0.003, 0.012, 0.31), "trimap@2px": (-0.03, -0.041, -0.017, 0.006),
+                          "trimap@8px": (0.01, 0.002, 0.02, 0.04), "boundary_iou": (-0.01, -0.02, 0.004, 0.2)},
+    ("sdn_cdc", "baseline"): {k: (0.025, 0.01, 0.04, 0.003) for k in OFFSETS},
+    ("sdn_cdc", "sdn"): {k: (-0.025, -0.0412, -0.0093, 0.002) for k in OFFSETS},
 }
 
 
@@ -47,8 +47,8 @@ def result(method: str, seed: int, miou: float) -> dict:
             **{k: miou + off for k, off in OFFSETS.items()}}
 
 
-def interval(t: tuple[float, float, float]) -> dict:
-    return dict(zip(("point", "low", "high"), t))
+def interval(t: tuple[float, float, float, float]) -> dict:
+    return dict(zip(("point", "low", "high", "p"), t))
 
 
 def comparison(methods: list[str], variants: dict[str, str]) -> dict:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from segrepro.errors import SegreproError
+from segrepro.reporting.claims import ALONE, TOGETHER
 from segrepro.reporting.render import render_report
 from tests.conftest import REPO
 from tests.reporting.fixtures import (build, fake_md5, fixture_results, img_tag, params,  # noqa: F401
@@ -42,7 +43,10 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
     column = claims[0].index("paper's number")
     cells = [row[column] for row in claims[1:]]
     assert cells and all(cell.startswith("not available") and not re.search(r"\d", cell) for cell in cells), cells
-    assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>inconclusive", text)
+    # Then p, the verdict of the claim alone, p after Holm over the table's two rows (0.2 × 2) and
+    # the verdict of all claims together.
+    assert re.search(r"Boundary IoU</td>\s*<td>-1.00 \[-2.00, \+0.40\]</td>\s*<td>0.200</td>\s*<td>inconclusive"
+                     r"</td>\s*<td>0.400</td>\s*<td>inconclusive</td>", text)
     # Cost and Provenance name the machine that evaluated and timed the runs (evaluation_environment).
     machine = "AMD EPYC 7763 64-Core Processor (family 25, model 1) (AVX2, 2 threads), torch 2.13.0"
     assert f"latency measured on {machine} (batch 1" in text
@@ -89,8 +93,9 @@ def test_forest_plot_and_pivot_show_the_comparison_values(rendered):
     # metric labels and the unit in its column names.
     assert "Every metric against the baseline" not in text
     deltas = (root / "tables" / "deltas.csv").read_text().splitlines()
-    assert deltas[0] == "method,against,metric,Δ (pp),95% CI low (pp),95% CI high (pp)"
-    assert "sdn,baseline,mIoU,5.0,3.1,6.9" in deltas and "sdn,baseline,trimap mIoU@2px,-3.0,-4.1,-1.7" in deltas
+    assert deltas[0] == "method,against,metric,Δ (pp),95% CI low (pp),95% CI high (pp),p"
+    assert "sdn,baseline,mIoU,5.0,3.1,6.9,0.004" in deltas
+    assert "sdn,baseline,trimap mIoU@2px,-3.0,-4.1,-1.7,0.006" in deltas
     assert not any("bf@" in line or "miou" in line for line in deltas)
 
 
@@ -150,6 +155,23 @@ def test_bad_input_fails_the_report_with_one_line_naming_the_file(fixture_result
         render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", html, params(fixture_results))
     assert "\n" not in str(info.value)
     assert not html.exists()
+
+
+@pytest.mark.parametrize("p, problem", [(None, "no p-value"), (1.5, "no p-value"), (float("nan"), "no p-value")])
+def test_a_comparison_without_valid_p_values_is_refused(fixture_results, p, problem):
+    # A comparison.json of the compare before p-values (or a damaged one): refused, naming the fix.
+    from segrepro.reporting.results import load_comparison
+
+    path = fixture_results / "results" / "comparison.json"
+    saved = json.loads(path.read_text())
+    delta = saved["methods"]["sdn"]["bf@1px"]["delta"]
+    if p is None:
+        del delta["p"]
+    else:
+        delta["p"] = p
+    path.write_text(json.dumps(saved))
+    with pytest.raises(SegreproError, match=problem + r".*rerun `dvc repro compare`"):
+        load_comparison(path, ["baseline", "sdn"], [0, 1])
 
 
 @pytest.mark.parametrize("environment, match", [
@@ -250,8 +272,37 @@ def test_one_seed_never_gives_a_verdict():
     assert verdict(-0.02, -0.01, seeds=2) == "not reproduced (two seeds: provisional)"
     assert verdict(-0.02, 0.01, seeds=2) == "inconclusive"
     comparison = {"seeds": [0], "metrics": ["miou"],
-                  "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05}}}}}
-    assert claims_table(comparison)["verdict"].tolist() == ["inconclusive (one seed)"]
+                  "methods": {"pdn": {"miou": {"delta": {"point": -0.1, "low": -0.2, "high": -0.05, "p": 0.001}}}}}
+    table = claims_table(comparison)
+    assert table[ALONE].tolist() == table[TOGETHER].tolist() == ["inconclusive (one seed)"]
+
+
+def test_claims_read_together_are_adjusted_by_holm():
+    from segrepro.reporting.claims import claims_table
+
+    def delta(point, p):   # an interval consistent with p: it leaves 0 out exactly when p <= 0.05
+        half = abs(point) * (0.5 if p <= 0.05 else 2.0)
+        return {"delta": {"point": point, "low": point - half, "high": point + half, "p": p}}
+
+    p_values = {("sdn", "bf@2px"): (0.01, 0.03), ("sdn", "boundary_iou"): (0.002, 0.4),
+                ("ddsm", "bf@2px"): (-0.01, 0.004), ("ddsm", "boundary_iou"): (0.003, 0.6),
+                ("ddsm", "miou"): (0.001, 0.7), ("pdn", "miou"): (0.006, 0.02)}
+    methods = {m: {k: delta(*v) for (mm, k), v in p_values.items() if mm == m} for m in ("sdn", "ddsm", "pdn")}
+    table = claims_table({"seeds": [0, 1, 2], "metrics": ["miou", "bf@2px", "boundary_iou"], "methods": methods})
+    by_row = {(r["method"], r["metric"]): r for r in table.to_dict("records")}
+    assert len(by_row) == 6 and "p, Holm over 6" in table.columns
+    # Alone, three rows clear 0.05. Together, Holm: 0.004 × 6 = 0.024 (passes), then 0.02 × 5 = 0.10
+    # (fails) and every larger p fails too.
+    assert by_row["SDN", "BF@2px"][ALONE] == "reproduced" and by_row["SDN", "BF@2px"][TOGETHER] == "inconclusive"
+    assert by_row["PDN", "mIoU"][ALONE] == "reproduced" and by_row["PDN", "mIoU"][TOGETHER] == "inconclusive"
+    assert by_row["DDSM", "BF@2px"][ALONE] == by_row["DDSM", "BF@2px"][TOGETHER] == "not reproduced"
+    assert by_row["DDSM", "BF@2px"]["p"] == "0.004" and by_row["DDSM", "BF@2px"]["p, Holm over 6"] == "0.024"
+    assert by_row["PDN", "mIoU"]["p, Holm over 6"] == "0.100"
+    assert all(by_row[k][ALONE] == by_row[k][TOGETHER] == "inconclusive" for k in
+               [("SDN", "Boundary IoU"), ("DDSM", "Boundary IoU"), ("DDSM", "mIoU")])
+    # Two seeds: both readings carry the provisional mark.
+    two = claims_table({"seeds": [0, 1], "metrics": ["miou", "bf@2px", "boundary_iou"], "methods": methods})
+    assert set(two[TOGETHER]) == {"not reproduced (two seeds: provisional)", "inconclusive"}
 
 
 def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(rendered):

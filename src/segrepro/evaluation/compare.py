@@ -40,8 +40,12 @@ recomputes a statistic::
      "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in registry order
      "variants": {"sdn_cdc": "sdn"},                               # variant → parent, every variant run
      "methods": {"<method>": {"<metric>": {"per_seed": [...], "mean": m, "std": s or null,
-                                            "delta": {"point", "low", "high"}}}},   # delta: not for the reference
-     "vs_parent": {"sdn_cdc": {"parent": "sdn", "<metric>": {"point", "low", "high"}}}}
+                                            "delta": {"point", "low", "high", "p"}}}},   # not for the reference
+     "vs_parent": {"sdn_cdc": {"parent": "sdn", "<metric>": {"point", "low", "high", "p"}}}}
+
+``p`` is the interval inverted (``metrics.stats``, "p-value"): the smallest α at which the
+interval of level 1 − α leaves 0 out, so p ≤ 0.05 exactly where the 95% interval does; the
+report's claims table adjusts the p of its claims together (``reporting.claims``).
 
 With ``summary_out``, a compact view of it for ``dvc metrics show`` / ``dvc exp show``
 (the pipeline's ``metrics``): only the headline metrics (``registry.headline``: mIoU,
@@ -137,7 +141,7 @@ FRAME_BLOCK = 8  # frames per resampled block of a test video (module docstring)
 def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int,
               videos: list[np.ndarray]) -> dict[str, float]:
     ci = paired_bootstrap_ci(x, y, reducer, n_boot=n_boot, seed=0, sequences=videos, frame_block=FRAME_BLOCK)
-    return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high)}
+    return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high), "p": float(ci.p)}
 
 
 def summarize_comparison(comparison: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:

@@ -61,6 +61,18 @@ drawn); L = ``frame_block`` frames, capped at k // ``MIN_BLOCKS`` for a short se
 varies (a sequence of L frames or fewer drawn as one block would always come back whole);
 the caller chooses L (``evaluation.compare`` says why its value).
 
+p-value: the interval inverted. For a level 1 − α the interval above is built at α; as α grows,
+the image percentiles move inward and the t quantile shrinks, so the interval narrows
+monotonically, and :attr:`BootstrapCI.p` is the smallest α at which it excludes 0 (found by
+bisection, ``P_STEPS``). So p ≤ 0.05 exactly where the 95% interval excludes 0, and a verdict
+can be read at any level (the duality of a two-sided test and a confidence interval: the test
+rejects a zero difference at level α exactly where the 1 − α interval leaves 0 out). Its
+resolution: with one seed the image percentiles stop moving below
+α = 2 / n_boot, so a smaller p means that no resample crossed 0; with seeds the t part keeps
+widening the interval as α shrinks.
+
+A family of such tests read together: ``metrics.multiplicity``.
+
 Reducer contract: the dataset metric must be a function of the MEAN over images of the
 per-image statistics (a resample is then a weighted mean, computed for all replicates with one
 matrix product). This covers the segrepro metrics: mean per-image F (boundary F-score),
@@ -97,6 +109,7 @@ class BootstrapCI:
     high: float
     n_boot: int
     level: float
+    p: float  # the smallest 1 − level whose interval excludes 0 (module docstring, "p-value")
 
 
 def describe_interval(n_boot: int, seeds: int, sequences: int = 0, frame_block: int = 1) -> str:
@@ -245,12 +258,39 @@ def paired_bootstrap_ci(method: ArrayLike, baseline: ArrayLike,
     if not np.all(np.isfinite(r)):
         raise SegreproError("the reducer returned a non-finite metric on a bootstrap resample; "
                             "make it robust to classes missing from a resample (e.g. nanmean)")
-    alpha = 1.0 - level
+    seed_diffs = on_full_x - on_full_y  # (S,): each seed's difference on the full test set
+    low, high = _bounds(point, r, seed_diffs, 1.0 - level)
+    return BootstrapCI(point=point, low=low, high=high, n_boot=n_boot, level=level,
+                       p=_p_value(point, r, seed_diffs))
+
+
+def _bounds(point: float, r: np.ndarray, seed_diffs: np.ndarray, alpha: float) -> tuple[float, float]:
+    """The interval at level 1 − ``alpha`` from the image replicates ``r`` and the seeds' differences
+    (module docstring): the percentile interval with one seed, else the MOVER combination."""
     image_low, image_high = (float(q) for q in np.percentile(r, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+    s = seed_diffs.size
     if s == 1:
-        return BootstrapCI(point=point, low=image_low, high=image_high, n_boot=n_boot, level=level)
-    seed_sd = float(np.std(on_full_x - on_full_y, ddof=1))
-    seed_half = float(student_t.ppf(1 - alpha / 2, s - 1)) * seed_sd / s ** 0.5
+        return image_low, image_high
+    seed_half = float(student_t.ppf(1 - alpha / 2, s - 1)) * float(np.std(seed_diffs, ddof=1)) / s ** 0.5
     low = point - float(np.hypot(seed_half, max(point - image_low, 0.0)))
     high = point + float(np.hypot(seed_half, max(image_high - point, 0.0)))
-    return BootstrapCI(point=point, low=low, high=high, n_boot=n_boot, level=level)
+    return low, high
+
+
+P_STEPS = 40  # bisection steps of the p-value: a resolution of 2**-40 in α
+
+
+def _p_value(point: float, r: np.ndarray, seed_diffs: np.ndarray) -> float:
+    """The smallest α at which the interval of level 1 − α excludes 0 (module docstring, "p-value"):
+    1.0 when even α = 1 keeps 0 inside."""
+    def excludes(alpha: float) -> bool:
+        low, high = _bounds(point, r, seed_diffs, alpha)
+        return low > 0 or high < 0
+
+    if not excludes(1.0):
+        return 1.0
+    keeps, drops = 0.0, 1.0  # excludes() is False at keeps (α → 0 widens without end), True at drops
+    for _ in range(P_STEPS):
+        middle = (keeps + drops) / 2
+        keeps, drops = (keeps, middle) if excludes(middle) else (middle, drops)
+    return drops

@@ -23,6 +23,23 @@ of their videos; training seeds by Student's t over the per-seed differences):
   then the interval covers test-image variation alone, not the seed-to-seed
   variation of training, and cannot carry a verdict.
 
+Many claims at once: the table tests several (claim, metric) rows, each at 95%, against the same
+baseline runs. Read claim by claim, each row is wrong about 1 time in 20 when its module changes
+nothing, but the chance that SOME row of the table says reproduced or not reproduced by chance
+is larger: simulated with six claims and no true effect, 3 seeds and frames correlated as
+CamVid's (``benchmarks/bench_interval.py --family``; README, "Benchmarks"), 19% of tables at a
+1-point seed spread and 26% at 0.3 points held at least one false verdict; read with Holm's
+adjustment, 2.0% and 3.7%. So each row carries two verdicts: *this claim alone*, from its own
+95% interval (the question of a reader of that one paper), and *all claims together*, from
+Holm's adjusted p-values over every row of the table (``metrics.multiplicity``: at most
+a 5% chance that the table holds any false verdict, whatever the dependence between rows; one
+of the procedures Demšar, JMLR 2006, "Statistical comparisons of classifiers over multiple data
+sets", discusses for comparing several methods with one control). Choices where no
+source prescribes one: the family is the claims table's rows (every claim and metric of the
+methods run), not every metric of the report, which shows intervals but draws no verdicts from
+them; Holm rather than Bonferroni, which rejects no more and sometimes less; a row's p is its
+comparison's own (``compare``: the interval inverted).
+
 With exactly two seeds a verdict other than inconclusive is marked
 *(two seeds: provisional)*: the seed variance then rests on one degree of
 freedom, and the CPU's rounding alone moved two-seed verdicts. Measured
@@ -38,10 +55,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from segrepro.metrics import registry
+from segrepro.metrics.multiplicity import holm_adjusted
 from segrepro.reporting.results import fmt_delta
 
 NOT_AVAILABLE = "not available (no number in the abstract; the paper's tables were not retrieved)"
 BF = "bf"   # placeholder metric: boundary F at the tolerance chosen by ``_resolve``
+ALPHA = 0.05  # the verdicts' level: 95% intervals, 5% family-wise with Holm
 
 
 @dataclass(frozen=True)
@@ -74,15 +93,27 @@ CLAIMS = (
 
 def verdict(low: float, high: float, seeds: int = 3) -> str:
     """The verdict of a 95% interval of the difference, from ``seeds`` training seeds (module docstring)."""
+    return _verdict(low > 0 or high < 0, low > 0, seeds)
+
+
+def family_verdict(point: float, p_adjusted: float, seeds: int = 3) -> str:
+    """The verdict of one claim read with all the table's claims: its Holm-adjusted p at most
+    ``ALPHA`` (module docstring), in the direction of its point estimate."""
+    return _verdict(p_adjusted <= ALPHA, point > 0, seeds)
+
+
+def _verdict(detected: bool, above: bool, seeds: int) -> str:
     if seeds < 2:
         return "inconclusive (one seed)"
-    if low > 0:
-        outcome = "reproduced"
-    elif high < 0:
-        outcome = "not reproduced"
-    else:
+    if not detected:
         return "inconclusive"
+    outcome = "reproduced" if above else "not reproduced"
     return f"{outcome} (two seeds: provisional)" if seeds == 2 else outcome
+
+
+def fmt_p(p: float) -> str:
+    """A p-value in three decimals, "< 0.001" below that."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def more_seeds_advice(seeds: list[int]) -> str:
@@ -104,17 +135,23 @@ def _resolve(metric: str, computed: list[str]) -> str | None:
     return registry.headline_bf(computed)
 
 
+ALONE = "verdict, this claim alone"
+TOGETHER = "verdict, all claims together (Holm)"
+
+
 def claims_table(comparison: dict) -> pd.DataFrame:
-    """One row per (claim, metric) of a method present in the comparison."""
+    """One row per (claim, metric) of a method present in the comparison, with both verdicts
+    (module docstring, "Many claims at once")."""
     computed = list(comparison.get("metrics") or next(iter(comparison["methods"].values()), {}))
-    rows = []
+    seeds = len(comparison.get("seeds", []))
+    rows, deltas = [], []
     for claim in CLAIMS:
         for metric in claim.metrics:
             key = _resolve(metric, computed)
             entry = comparison["methods"].get(claim.method, {}).get(key) if key else None
             if entry is None or "delta" not in entry:
                 continue
-            d = entry["delta"]
+            deltas.append(d := entry["delta"])
             rows.append({
                 "method": claim.method.upper(),
                 "claim (verbatim)": f"“{claim.quote}”",
@@ -122,6 +159,11 @@ def claims_table(comparison: dict) -> pd.DataFrame:
                 "paper's number": NOT_AVAILABLE,
                 "metric": registry.label(key),
                 "measured Δ vs baseline [95% CI]": fmt_delta(d),
-                "verdict": verdict(d["low"], d["high"], len(comparison.get("seeds", []))),
+                "p": fmt_p(d["p"]),
+                ALONE: verdict(d["low"], d["high"], seeds),
             })
+    adjusted = holm_adjusted([d["p"] for d in deltas]) if deltas else []
+    for row, d, p in zip(rows, deltas, adjusted):
+        row[f"p, Holm over {len(rows)}"] = fmt_p(p)
+        row[TOGETHER] = family_verdict(d["point"], p, seeds)
     return pd.DataFrame(rows)

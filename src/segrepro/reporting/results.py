@@ -72,6 +72,8 @@ def load_results(metrics_dir: Path, methods: Sequence[str], seeds: Sequence[int]
 def _check_interval(d: object, where: str) -> str | None:
     if not isinstance(d, dict) or not all(_finite(d.get(k)) for k in ("point", "low", "high")):
         return f"{where} is not a finite interval ({d!r})"
+    if not _finite(d.get("p")) or not 0 <= d["p"] <= 1:
+        return f"{where} has no p-value in [0, 1] ({d.get('p')!r}; written by an older compare)"
     return None
 
 
@@ -165,12 +167,12 @@ def comparison_table(comparison: dict, methods: Sequence[str], metrics: Sequence
     return pd.DataFrame(records).set_index("method")
 
 
-DELTA_COLUMNS = ["method", "against", "metric", "Δ (pp)", "95% CI low (pp)", "95% CI high (pp)"]
+DELTA_COLUMNS = ["method", "against", "metric", "Δ (pp)", "95% CI low (pp)", "95% CI high (pp)", "p"]
 
 
 def delta_table(comparison: dict) -> pd.DataFrame:
     """Long format, every metric by its report label: method, against (reference or parent), metric,
-    Δ and its 95% interval bounds in percentage points."""
+    Δ and its 95% interval bounds in percentage points, and the comparison's own p (unadjusted)."""
     records = []
     for method in sorted(comparison["methods"]):
         for metric in comparison["metrics"]:
@@ -179,7 +181,7 @@ def delta_table(comparison: dict) -> pd.DataFrame:
             if vs is not None:
                 intervals.append((vs["parent"], vs[metric]))
             records += [dict(zip(DELTA_COLUMNS, (method, against, registry.label(metric), d["point"] * 100,
-                                                 d["low"] * 100, d["high"] * 100)))
+                                                 d["low"] * 100, d["high"] * 100, d["p"])))
                         for against, d in intervals if d]
     return pd.DataFrame(records, columns=DELTA_COLUMNS)
 
