@@ -32,7 +32,8 @@ CamVid's (``benchmarks/bench_interval.py --family``; README, "Benchmarks"), 19% 
 adjustment, 2.0% and 3.7%. So each row carries two verdicts: *this claim alone*, from its own
 95% interval (the question of a reader of that one paper), and *all claims together*, from
 Holm's adjusted p-values over every row of the table (``metrics.multiplicity``: at most
-a 5% chance that the table holds any false verdict, whatever the dependence between rows; one
+a 5% chance that the table holds any false verdict, whatever the dependence between rows, as far
+as each row's interval holds its level; simulated up to 10% where it does not; one
 of the procedures Demšar, JMLR 2006, "Statistical comparisons of classifiers over multiple data
 sets", discusses for comparing several methods with one control). Choices where no
 source prescribes one: the family is the claims table's rows (every claim and metric of the
