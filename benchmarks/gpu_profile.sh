@@ -306,6 +306,15 @@ for path in metrics:
 comparison = work / "results/comparison.json"
 if comparison.is_file():
     print("\n== comparison.json: present")
+    try:  # the claims as the report reads them, so the window's verdicts are read in the window
+        from segrepro.reporting.claims import ALONE, TOGETHER, claims_table
+        claims = claims_table(json.loads(comparison.read_text())).to_dict("records")
+        print("\n== claims (Δ in points [95% CI], p; verdict alone | all claims together, Holm)")
+        for c in claims:
+            print(f"{c['method']:>5} {c['metric']:<13} {c['measured Δ vs baseline [95% CI]']:<25} "
+                  f"p {c['p']:<7} {c[ALONE]} | {c[TOGETHER]}")
+    except Exception as error:  # never lose the rest of the summary to this view
+        print(f"\n== claims: not shown ({type(error).__name__}: {error})")
 print("\n== checkpoints (md5; not packed)")
 lines = [f"{hashlib.md5(p.read_bytes()).hexdigest()}  models/{p.name}" for p in sorted((work / "models").glob("*.pt"))]
 (work / "checkpoints.md5").write_text("".join(l + "\n" for l in lines))

@@ -145,6 +145,10 @@ def test_the_grid_dry_run_packs_results_that_report_and_pin_here(tmp_path, mirro
     done, out = run_script(tmp_path, SEGREPRO_CAMVID_MIRROR=str(mirror))
     summary = (out / "summary.txt").read_text()
     assert "== test metrics (%)" in summary and "== comparison.json: present" in summary
+    # The claims, read in the window as the report reads them: one seed gives no verdict either way.
+    claims = summary.split("== claims (")[1].split("\n\n")[0].splitlines()[1:]
+    assert len(claims) == 1 and claims[0].split()[:2] == ["PDN", "mIoU"], claims
+    assert claims[0].endswith("inconclusive (one seed) | inconclusive (one seed)"), claims
     for key in ("baseline-0", "pdn-0"):
         result = json.loads((tmp_path / "work" / "results" / "metrics" / f"{key}.json").read_text())
         assert 0 <= result["miou"] <= 1 and result["device"] == "cpu"
