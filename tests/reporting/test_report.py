@@ -300,6 +300,10 @@ def test_claims_read_together_are_adjusted_by_holm():
     assert by_row["PDN", "mIoU"]["p, Holm over 6"] == "0.100"
     assert all(by_row[k][ALONE] == by_row[k][TOGETHER] == "inconclusive" for k in
                [("SDN", "Boundary IoU"), ("DDSM", "Boundary IoU"), ("DDSM", "mIoU")])
+    # A p below the bootstrap's resolution (2 / n_boot: no resample crossed 0) is shown as a bound.
+    resolved = claims_table({"seeds": [0, 1, 2], "n_boot": 1000, "metrics": ["miou"],
+                             "methods": {"pdn": {"miou": delta(0.006, 1e-12)}}})
+    assert resolved["p"].tolist() == resolved["p, Holm over 1"].tolist() == ["< 0.002"]
     # Two seeds: both readings carry the provisional mark.
     two = claims_table({"seeds": [0, 1], "metrics": ["miou", "bf@2px", "boundary_iou"], "methods": methods})
     assert set(two[TOGETHER]) == {"not reproduced (two seeds: provisional)", "inconclusive"}

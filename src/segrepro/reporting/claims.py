@@ -39,7 +39,9 @@ sets", discusses for comparing several methods with one control). Choices where 
 source prescribes one: the family is the claims table's rows (every claim and metric of the
 methods run), not every metric of the report, which shows intervals but draws no verdicts from
 them; Holm rather than Bonferroni, which rejects no more and sometimes less; a row's p is its
-comparison's own (``compare``: the interval inverted).
+comparison's own (``compare``: the interval inverted), shown as "< 2 / n_boot" below what the
+bootstrap resolves (no resample crossed 0); with the table's six rows and 1000 resamples,
+6 × 0.002 = 0.012 < 0.05, so such a row's verdict does not hang on its exact p.
 
 With exactly two seeds a verdict other than inconclusive is marked
 *(two seeds: provisional)*: the seed variance then rests on one degree of
@@ -112,9 +114,9 @@ def _verdict(detected: bool, above: bool, seeds: int) -> str:
     return f"{outcome} (two seeds: provisional)" if seeds == 2 else outcome
 
 
-def fmt_p(p: float) -> str:
-    """A p-value in three decimals, "< 0.001" below that."""
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+def fmt_p(p: float, resolution: float = 0.001) -> str:
+    """A p-value in three decimals; "< resolution" below what the bootstrap can tell apart."""
+    return f"< {resolution:.3g}" if p < resolution else f"{p:.3f}"
 
 
 def more_seeds_advice(seeds: list[int]) -> str:
@@ -145,6 +147,8 @@ def claims_table(comparison: dict) -> pd.DataFrame:
     (module docstring, "Many claims at once")."""
     computed = list(comparison.get("metrics") or next(iter(comparison["methods"].values()), {}))
     seeds = len(comparison.get("seeds", []))
+    # Below 2 / n_boot the image percentiles stop moving (metrics.stats, "p-value"): p is not resolved.
+    resolution = 2 / comparison["n_boot"] if comparison.get("n_boot") else 0.001
     rows, deltas = [], []
     for claim in CLAIMS:
         for metric in claim.metrics:
@@ -160,11 +164,11 @@ def claims_table(comparison: dict) -> pd.DataFrame:
                 "paper's number": NOT_AVAILABLE,
                 "metric": registry.label(key),
                 "measured Δ vs baseline [95% CI]": fmt_delta(d),
-                "p": fmt_p(d["p"]),
+                "p": fmt_p(d["p"], resolution),
                 ALONE: verdict(d["low"], d["high"], seeds),
             })
     adjusted = holm_adjusted([d["p"] for d in deltas]) if deltas else []
     for row, d, p in zip(rows, deltas, adjusted):
-        row[f"p, Holm over {len(rows)}"] = fmt_p(p)
+        row[f"p, Holm over {len(rows)}"] = fmt_p(p, resolution)
         row[TOGETHER] = family_verdict(d["point"], p, seeds)
     return pd.DataFrame(rows)
