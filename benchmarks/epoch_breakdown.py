@@ -35,11 +35,10 @@ import torch
 
 from cpu_class import CPU
 from segrepro.data.dataset import Split, load_split
-from segrepro.data.transforms import augment
 from segrepro.errors import SegreproError
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.runtime import make_deterministic
-from segrepro.training.train import class_weights, lr_schedule, make_optimizer, validate
+from segrepro.training.train import class_weights, cpu_batch, lr_schedule, make_optimizer, validate
 from train_step_timing import loss_fn
 
 
@@ -71,10 +70,7 @@ def epoch_breakdown(params: Any, method: str, data: tuple[Split, Split, torch.Te
     for step in range(n // batch):
         idx = order[step * batch:(step + 1) * batch]
         t0 = time.perf_counter()
-        x, y = augment(train_split.images[idx], train_split.labels[idx], crop, (t.scale_min, t.scale_max),
-                       t.flip, base.ignore_index, gen, model.input_norm)
-        if t.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x, y = cpu_batch(train_split, idx, crop, t, base.ignore_index, gen, model.input_norm, t.channels_last)
         t1 = time.perf_counter()
         loss = loss_fn(model(x), y, weight, base.ignore_index)
         loss.item()

@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+import segrepro.training.train as train_module
 from segrepro.params import load_params
 from tests.conftest import REPO, tiny_params
 
@@ -29,13 +30,13 @@ def test_the_epoch_follows_the_recipes_layout_and_normalisation(monkeypatch, tmp
                                                model={"input_norm": input_norm})))
     params = load_params(path)
     seen = SimpleNamespace(norms=[], batch_nhwc=[], weight_nhwc=[])
-    augment = epoch_breakdown.augment
+    augment = train_module.augment  # the benchmark's batches come from training.train.cpu_batch
 
     def recording_augment(*args, **kwargs):
         seen.norms.append(args[7] if len(args) > 7 else kwargs.get("input_norm", "imagenet"))
         return augment(*args, **kwargs)
 
-    monkeypatch.setattr(epoch_breakdown, "augment", recording_augment)
+    monkeypatch.setattr(train_module, "augment", recording_augment)
     build = epoch_breakdown.build_model
 
     def recording_build(**kwargs):

@@ -42,10 +42,10 @@ def test_missing_key_is_named(tmp_path):
     ("train", "lr", "fast", "train.lr must be of type float"),
     ("train", "epochs", 0, "train.epochs must be > 0"),
     ("base", "methods", ["baseline", "sdm"], "unknown method 'sdm'"),
-    ("model", "decoder", "unet", "model.decoder must be 'fcn' or 'fpn'"),
+    ("model", "decoder", "unet", "model.decoder must be one of fcn, fpn, got 'unet'"),
     ("model", "input_norm", "zscore", "model.input_norm must be one of imagenet, per_image, got 'zscore'"),
     ("model", "zero_init_residual", "maybe", "model.zero_init_residual must be of type bool"),
-    ("runtime", "device", "tpu", "runtime.device must be auto, cpu or cuda"),
+    ("runtime", "device", "tpu", "runtime.device must be one of auto, cpu, cuda, got 'tpu'"),
     ("runtime", "threads", 0, "runtime.threads must be > 0"),
     ("runtime", "inference_batch_size", 0, "runtime.inference_batch_size must be > 0"),
     ("runtime", "threads", 2.5, "runtime.threads must be of type int"),
@@ -70,8 +70,8 @@ def test_missing_key_is_named(tmp_path):
     ("train", "momentum", 1.0, r"train.momentum is AdamW's beta1 and must be < 1, got 1.0; 0.9 is usual$"),
     ("train", "scale_max", 15.0, r"train.scale_max must be at most 4, got 15.0; random-scale augmentation spans "
                                  r"0.5-2 \(params.yaml caps it at 1.5, the GPU profile at 2.0\)$"),
-    ("model", "output_stride", 7, r"model.output_stride must be one of 8, 16, 32 \(the ResNet backbone's "
-                                  r"downsampling\), got 7; params.yaml uses 32, the GPU profile 16$"),
+    ("model", "output_stride", 7, r"model.output_stride must be one of 8, 16, 32, got 7; the ResNet backbone's "
+                                  r"downsampling; params.yaml uses 32, the GPU profile 16$"),
     ("model", "backbone", "resnet19", r"model.backbone must be one of resnet18, resnet34, resnet50, resnet101, "
                                       r"got 'resnet19'; params.yaml uses resnet18$"),
     ("runtime", "threads", 100000, r"runtime.threads must be at most 1024, got 100000; use the machine's core "

@@ -90,6 +90,8 @@ MAX_SCALE = 4.0  # train.scale_max at most this (docstring)
 MAX_THREADS = 1024  # runtime.threads at most this (docstring)
 OUTPUT_STRIDES = (8, 16, 32)  # model.output_stride: models.backbone dilates layer4 for 16, layers 3 and 4 for 8
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")  # model.backbone; their depths: models.backbone
+DECODERS = ("fcn", "fpn")  # model.decoder; built by models.build
+DEVICES = ("auto", "cpu", "cuda")  # runtime.device; resolved by runtime (auto: cuda when available)
 
 
 def _nonfinite(value: Any, path: str) -> list[str]:
@@ -107,6 +109,14 @@ def _nonfinite(value: Any, path: str) -> list[str]:
     if isinstance(value, float) and not math.isfinite(value):
         return [f"params key {path} must be a finite number, got {value}"]
     return []
+
+
+def choice_problem(key: str, value: Any, choices: tuple, hint: str = "") -> str | None:
+    """What is wrong with a params value that must be one of ``choices`` (None when it is one)."""
+    if value in choices:
+        return None
+    return (f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}"
+            + (f"; {hint}" if hint else ""))
 
 
 def seed_problem(seed: int, what: str) -> str | None:
@@ -222,15 +232,12 @@ def check_ranges(params: Params) -> None:
         problems.append(f"train.warmup_epochs ({t.warmup_epochs}) must not exceed train.epochs ({t.epochs})")
     if t.val_every < 1:
         problems.append(f"train.val_every must be >= 1, got {t.val_every}")
-    if t.optimizer not in OPTIMIZERS:
-        problems.append(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
+    problems += filter(None, [choice_problem("train.optimizer", t.optimizer, OPTIMIZERS)])
     if not t.momentum < 1:
         role = ("AdamW's beta1" if t.optimizer == "adamw" else
                 "SGD's momentum (at 1 or more past gradients never fade and the steps accumulate without limit)")
         problems.append(f"train.momentum is {role} and must be < 1, got {t.momentum}; 0.9 is usual")
-    if t.class_weighting not in WEIGHTING_SCHEMES:
-        problems.append(f"train.class_weighting must be one of {', '.join(WEIGHTING_SCHEMES)}, "
-                        f"got {t.class_weighting!r}")
+    problems += filter(None, [choice_problem("train.class_weighting", t.class_weighting, WEIGHTING_SCHEMES)])
     if min(p.height, p.width) > 0 and (t.crop_height > 2 * p.height * t.scale_max
                                        or t.crop_width > 2 * p.width * t.scale_max):
         problems.append(f"train crop {t.crop_height}x{t.crop_width} is more than twice the largest scaled image "
@@ -242,18 +249,15 @@ def check_ranges(params: Params) -> None:
     if params.runtime.threads > MAX_THREADS:
         problems.append(f"runtime.threads must be at most {MAX_THREADS}, got {params.runtime.threads}; use the "
                         "machine's core count or less (params.yaml's 2 keeps CPU results comparable)")
-    if params.runtime.device not in ("auto", "cpu", "cuda"):
-        problems.append(f"runtime.device must be auto, cpu or cuda, got {params.runtime.device!r}")
-    problems += filter(None, [input_norm_problem(params.model.input_norm)])
-    if params.model.decoder not in ("fcn", "fpn"):
-        problems.append(f"model.decoder must be 'fcn' or 'fpn', got {params.model.decoder!r}")
-    if params.model.backbone not in BACKBONES:
-        problems.append(f"model.backbone must be one of {', '.join(BACKBONES)}, got {params.model.backbone!r}; "
-                        "params.yaml uses resnet18")
-    if params.model.output_stride not in OUTPUT_STRIDES:
-        problems.append(f"model.output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))} (the ResNet "
-                        f"backbone's downsampling), got {params.model.output_stride}; params.yaml uses 32, "
-                        "the GPU profile 16")
+    m = params.model
+    problems += filter(None, [
+        choice_problem("runtime.device", params.runtime.device, DEVICES),
+        input_norm_problem(m.input_norm),
+        choice_problem("model.decoder", m.decoder, DECODERS),
+        choice_problem("model.backbone", m.backbone, BACKBONES, "params.yaml uses resnet18"),
+        choice_problem("model.output_stride", m.output_stride, OUTPUT_STRIDES,
+                       "the ResNet backbone's downsampling; params.yaml uses 32, the GPU profile 16"),
+    ])
     problems += filter(None, [pretrained_problem(params.model.pretrained, params.model.pretrained_sha256)])
     if not params.audit.pins.strip():
         problems.append(f"audit.pins must name the pins file, got {params.audit.pins!r}; set it to e.g. "

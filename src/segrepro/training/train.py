@@ -158,6 +158,17 @@ def _step(trained: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
     return value
 
 
+def cpu_batch(split: Any, idx: torch.Tensor, crop: tuple[int, int], t: Train, ignore_index: int,
+              generator: torch.Generator, input_norm: str, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training batch ``idx`` of ``split``, augmented on the CPU as the recipe ``t`` says
+    (``data.transforms.augment``: scale, crop, flip, ``input_norm``), channels-last when asked."""
+    x, y = augment(split.images[idx], split.labels[idx], crop, (t.scale_min, t.scale_max), t.flip,
+                   ignore_index, generator, input_norm)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
 def validate(model: nn.Module, params: Params, val_split: Any, device: torch.device) -> float:
     pred = predict(model, val_split.images, params.runtime.inference_batch_size, device)
     b = params.base
@@ -225,11 +236,8 @@ def run_training(params: Params, method: str, seed: int, processed: Path, ctx: C
             if on_device is not None:
                 x, y = on_device(idx.to(device))  # channels-last (B, 3, h, w), (B, h, w), on the GPU
             else:
-                x, y = augment(train_split.images[idx], train_split.labels[idx],
-                               (t.crop_height, t.crop_width), (t.scale_min, t.scale_max), t.flip,
-                               base.ignore_index, generator, model.input_norm)
-                if nhwc:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x, y = cpu_batch(train_split, idx, (t.crop_height, t.crop_width), t, base.ignore_index,
+                                 generator, model.input_norm, nhwc)
             x, y = x[rows], y[rows]  # (batch/world, 3, h, w), (batch/world, h, w): all rows in one process
             try:
                 value = _step(trained, optimizer, x, y, weight, base.ignore_index, ctx, cuda)
