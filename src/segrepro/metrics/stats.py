@@ -289,7 +289,7 @@ def _p_value(point: float, r: np.ndarray, seed_diffs: np.ndarray) -> float:
 
     if not excludes(1.0):
         return 1.0
-    keeps, drops = 0.0, 1.0  # excludes() is False at keeps (α → 0 widens without end), True at drops
+    keeps, drops = 0.0, 1.0  # drops excludes 0; keeps (α = 0, the widest interval) is taken not to
     for _ in range(P_STEPS):
         middle = (keeps + drops) / 2
         keeps, drops = (keeps, middle) if excludes(middle) else (middle, drops)
