@@ -49,6 +49,7 @@ import numpy as np
 from segrepro.evaluation.compare import FRAME_BLOCK
 from segrepro.metrics.multiplicity import holm_adjusted
 from segrepro.metrics.stats import paired_bootstrap_ci
+from segrepro.reporting.claims import ALPHA
 
 TEST_VIDEOS = (62, 171)  # frames of 0001TP and Seq05VD in CamVid's test split (data.camvid)
 FRAME_SD = 0.03  # sd of a method's own per-frame gain with --frame-corr (docstring)
@@ -145,8 +146,8 @@ def family_error(claims: int, seeds: int, seed_sd: float, reps: int, n_boot: int
         p = np.array([ci.p for ci in cis])
         nulls = slice(1, None) if effect else slice(None)
         for reading, q in (("alone", p), ("holm", holm_adjusted(p))):
-            false[reading] += bool(np.any(q[nulls] <= 0.05))
-            found[reading] += bool(effect and q[0] <= 0.05 and (cis[0].point > 0) == (effect > 0))
+            false[reading] += bool(np.any(q[nulls] <= ALPHA))
+            found[reading] += bool(effect and q[0] <= ALPHA and (cis[0].point > 0) == (effect > 0))
     return FamilyRates(false["alone"] / reps, false["holm"] / reps,
                        found["alone"] / reps if effect else None, found["holm"] / reps if effect else None)
 
