@@ -280,6 +280,12 @@ def _bounds(point: float, r: np.ndarray, seed_diffs: np.ndarray, alpha: float) -
 P_STEPS = 40  # bisection steps of the p-value: a resolution of 2**-40 in α
 
 
+def p_resolution(n_boot: int) -> float:
+    """The smallest p that ``n_boot`` image resamples resolve with one seed (module docstring,
+    "p-value"): below it no resample crossed 0."""
+    return 2 / n_boot
+
+
 def _p_value(point: float, r: np.ndarray, seed_diffs: np.ndarray) -> float:
     """The smallest α at which the interval of level 1 − α excludes 0 (module docstring, "p-value"):
     1.0 when even α = 1 keeps 0 inside."""

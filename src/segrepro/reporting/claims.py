@@ -59,6 +59,7 @@ import pandas as pd
 
 from segrepro.metrics import registry
 from segrepro.metrics.multiplicity import holm_adjusted
+from segrepro.metrics.stats import p_resolution
 from segrepro.reporting.results import fmt_delta
 
 NOT_AVAILABLE = "not available (no number in the abstract; the paper's tables were not retrieved)"
@@ -147,8 +148,7 @@ def claims_table(comparison: dict) -> pd.DataFrame:
     (module docstring, "Many claims at once")."""
     computed = list(comparison.get("metrics") or next(iter(comparison["methods"].values()), {}))
     seeds = len(comparison.get("seeds", []))
-    # Below 2 / n_boot the image percentiles stop moving (metrics.stats, "p-value"): p is not resolved.
-    resolution = 2 / comparison["n_boot"] if comparison.get("n_boot") else 0.001
+    resolution = p_resolution(comparison["n_boot"]) if comparison.get("n_boot") else 0.001
     rows, deltas = [], []
     for claim in CLAIMS:
         for metric in claim.metrics:
