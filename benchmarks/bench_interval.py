@@ -1,4 +1,4 @@
-"""Coverage of the verdict's interval (``metrics.stats.paired_bootstrap_ci``) by simulation.
+"""Coverage of the verdict's interval (``metrics.stats.paired_interval``) by simulation.
 
 A verdict is only as good as its interval: a 95% interval should hold the true difference in
 95% of comparisons, so that "reproduced" / "not reproduced" is wrong about 1 time in 20 when
@@ -11,33 +11,36 @@ by both methods and all seeds (normal, sd 0.15); every (method, seed) run is shi
 own training draw (normal, sd ``--seed-sd``: the seed-to-seed spread of one method); every
 (method, seed, image, class) score gets its own noise (normal, sd 0.05). The method's true
 difference to the baseline is ``--effect``. Choices where nothing prescribes one: these sds
-give an image-bootstrap half-width of about 0.3 points at N = 233, the size of this project's
-one-seed intervals, and ``--seed-sd`` 0.01 the 1-point seed spread of its runs (README).
+give an image half-width of about 0.3 points at N = 233 independent images, the size of this
+project's one-seed intervals before frames were batched, and ``--seed-sd`` 0.01 the 1-point seed spread of its runs (README).
 
 With ``--frame-corr φ`` the images are the frames of CamVid's two test videos (62 and 171
 frames, ``TEST_VIDEOS``) and each method also has its own gain on every frame, shared by its
 seeds and classes: a first-order autoregressive series along each video (normal, sd
 ``FRAME_SD`` = 0.03, correlation φ from one frame to the next), so a method's advantage on one
-frame predicts its advantage on the next, as in the project's runs (lag-1 autocorrelation up
-to 0.7, ``evaluation.compare``'s docstring). Each comparison is then made twice from the
-same data: drawing frames independently, and in blocks of ``compare.FRAME_BLOCK`` frames
-within each video as the compare stage does (``--frame-block`` overrides the length).
+frame predicts its advantage on the next, as in the project's runs (PDN − baseline: lag-1
+autocorrelation 0.66, still 0.45 at lag 8 and 0.24 at lag 20, which φ = 0.95 mimics;
+``evaluation.compare``'s docstring). Each comparison is then made twice from the same data:
+with every frame its own batch (frames taken as independent), and in batches of
+``compare.FRAME_BATCH`` consecutive frames within each video as the compare stage does
+(``--frame-batch`` overrides the length).
 
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_interval.py                 # S 2, 3, 5 × four seed spreads
     PYTHONPATH=src python benchmarks/bench_interval.py --seeds 3 --seed-sd 0.01 --reps 300
-    PYTHONPATH=src python benchmarks/bench_interval.py --seeds 1 3 --seed-sd 0.01 --frame-corr 0 0.4 0.7
-    PYTHONPATH=src python benchmarks/bench_interval.py --family 6 --seeds 3 --seed-sd 0.01 --frame-corr 0.7
+    PYTHONPATH=src python benchmarks/bench_interval.py --seeds 1 3 --seed-sd 0.003 --frame-corr 0 0.7 0.95
+    PYTHONPATH=src python benchmarks/bench_interval.py --family 6 --seeds 3 --seed-sd 0.01 --frame-corr 0.95
 
-Prints one line per setting: how often the interval holds the true difference and how often
-it excludes 0 (with ``--effect 0``: the false-verdict rate). With ``--family K``: families of K
+Prints one line per setting: how often the interval holds the true difference, how often it
+excludes 0 (with ``--effect 0``: the false-verdict rate) and its mean width in points (what the
+coverage costs). With ``--family K``: families of K
 claims with no true effect, each a method against one shared baseline (the report's claims
 table), and how often at least one claim of a family gets a verdict, read claim by claim at 95%
 and after Holm's adjustment (``metrics.multiplicity``); with ``--effect`` the first claim of each
 family has that true difference, and how often it is found is printed beside (the cost of the
 adjustment). Seeded: the same numbers on any
-machine with the same numpy.
+machine with the same numpy and scipy.
 """
 from __future__ import annotations
 
@@ -46,9 +49,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from segrepro.evaluation.compare import FRAME_BLOCK
+from segrepro.evaluation.compare import FRAME_BATCH
 from segrepro.metrics.multiplicity import holm_adjusted
-from segrepro.metrics.stats import paired_bootstrap_ci
+from segrepro.metrics.stats import paired_interval
 from segrepro.reporting.claims import ALPHA
 
 TEST_VIDEOS = (62, 171)  # frames of 0001TP and Seq05VD in CamVid's test split (data.camvid)
@@ -81,36 +84,39 @@ def runs(rng: np.random.Generator, image: np.ndarray, seeds: int, seed_sd: float
         + rng.normal(0, 0.05, (seeds, image.shape[1], classes))
 
 
-def video_draw(frame_block: int) -> dict:
-    """The compare stage's draw for frames of ``TEST_VIDEOS``: paired_bootstrap_ci's keywords."""
+def video_batches(frame_batch: int) -> dict:
+    """The compare stage's batches of the frames of ``TEST_VIDEOS``: paired_interval's keywords."""
     starts = np.cumsum((0,) + TEST_VIDEOS[:-1])
-    return {"sequences": [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)], "frame_block": frame_block}
+    return {"sequences": [np.arange(a, a + k) for a, k in zip(starts, TEST_VIDEOS)], "frame_batch": frame_batch}
 
 
-def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int, n_boot: int,
+def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int,
              classes: int = 4, frame_corr: float | None = None,
-             frame_block: int = FRAME_BLOCK) -> dict[str, tuple[float, float]]:
-    """How each image draw fared over ``reps`` comparisons: draw -> (fraction of intervals holding
-    ``effect``, fraction excluding 0). Draws: "independent", and with ``frame_corr`` also
-    "blocks" (frames of ``TEST_VIDEOS`` in blocks of ``frame_block``)."""
+             frame_batch: int = FRAME_BATCH) -> dict[str, tuple[float, float, float]]:
+    """How each way of batching the images fared over ``reps`` comparisons: way -> (fraction of
+    intervals holding ``effect``, fraction excluding 0, mean width in points). Ways: "independent" (every image its own
+    batch), and with ``frame_corr`` also "batches" (frames of ``TEST_VIDEOS`` in batches of
+    ``frame_batch``)."""
     rng = np.random.default_rng(7)
-    draws: dict[str, dict] = {"independent": {}}
+    ways: dict[str, dict] = {"independent": {}}
     if frame_corr is not None:
         images = sum(TEST_VIDEOS)
-        draws["blocks"] = video_draw(frame_block)
-    holds = dict.fromkeys(draws, 0)
-    excludes_zero = dict.fromkeys(draws, 0)
+        ways["batches"] = video_batches(frame_batch)
+    holds = dict.fromkeys(ways, 0)
+    excludes_zero = dict.fromkeys(ways, 0)
+    width = dict.fromkeys(ways, 0.0)
     for rep in range(reps):
         image = rng.normal(0.6, 0.15, size=(1, images, 1))
         base = runs(rng, image, seeds, seed_sd, 0.0, classes)
         meth = runs(rng, image, seeds, seed_sd, effect, classes)
         if frame_corr is not None:
             base, meth = base + frame_gains(rng, frame_corr), meth + frame_gains(rng, frame_corr)
-        for draw, how in draws.items():
-            ci = paired_bootstrap_ci(meth, base, mean_score, n_boot=n_boot, seed=rep, **how)
-            holds[draw] += ci.low <= effect <= ci.high
-            excludes_zero[draw] += ci.low > 0 or ci.high < 0
-    return {draw: (holds[draw] / reps, excludes_zero[draw] / reps) for draw in draws}
+        for way, how in ways.items():
+            ci = paired_interval(meth, base, mean_score, **how)
+            holds[way] += ci.low <= effect <= ci.high
+            excludes_zero[way] += ci.low > 0 or ci.high < 0
+            width[way] += 100 * (ci.high - ci.low)
+    return {way: (holds[way] / reps, excludes_zero[way] / reps, width[way] / reps) for way in ways}
 
 
 class FamilyRates(NamedTuple):
@@ -123,16 +129,16 @@ class FamilyRates(NamedTuple):
     found_holm: float | None
 
 
-def family_error(claims: int, seeds: int, seed_sd: float, reps: int, n_boot: int, classes: int = 4,
-                 frame_corr: float | None = None, frame_block: int = FRAME_BLOCK,
+def family_error(claims: int, seeds: int, seed_sd: float, reps: int, classes: int = 4,
+                 frame_corr: float | None = None, frame_batch: int = FRAME_BATCH,
                  effect: float = 0.0) -> FamilyRates:
     """Families of ``claims`` comparisons, each a method against the SAME baseline runs, as the
     report's claims are (so they are correlated through the baseline's draws). The first claim's
     method carries the true ``effect`` (0: every claim is null); a verdict counts as found only in
     the effect's direction. With ``frame_corr`` the images are the frames of ``TEST_VIDEOS``,
-    drawn in blocks as the compare stage draws them."""
+    in batches as the compare stage cuts them."""
     rng = np.random.default_rng(13)
-    images, how = (sum(TEST_VIDEOS), video_draw(frame_block)) if frame_corr is not None else (233, {})
+    images, how = (sum(TEST_VIDEOS), video_batches(frame_batch)) if frame_corr is not None else (233, {})
     false = {"alone": 0, "holm": 0}
     found = {"alone": 0, "holm": 0}
     for rep in range(reps):
@@ -142,7 +148,7 @@ def family_error(claims: int, seeds: int, seed_sd: float, reps: int, n_boot: int
         if frame_corr is not None:
             base = base + frame_gains(rng, frame_corr)
             methods = [m + frame_gains(rng, frame_corr) for m in methods]
-        cis = [paired_bootstrap_ci(m, base, mean_score, n_boot=n_boot, seed=rep, **how) for m in methods]
+        cis = [paired_interval(m, base, mean_score, **how) for m in methods]
         p = np.array([ci.p for ci in cis])
         nulls = slice(1, None) if effect else slice(None)
         for reading, q in (("alone", p), ("holm", holm_adjusted(p))):
@@ -159,25 +165,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--effect", type=float, default=0.0)
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--images", type=int, default=233)
-    parser.add_argument("--n-boot", type=int, default=400)
     parser.add_argument("--frame-corr", type=float, nargs="+", default=[None],
                         help="frames of two videos, each method's gain correlated along them (docstring)")
-    parser.add_argument("--frame-block", type=int, default=FRAME_BLOCK)
+    parser.add_argument("--frame-batch", type=int, default=FRAME_BATCH)
     parser.add_argument("--family", type=int, nargs="+", metavar="CLAIMS",
                         help="instead: how often families of this many null claims give a false verdict")
     args = parser.parse_args(argv)
-    videos = f"frames of videos of {TEST_VIDEOS} frames, blocks of {args.frame_block}" \
+    videos = f"frames of videos of {TEST_VIDEOS} frames, batches of {args.frame_batch}" \
         if args.frame_corr != [None] else f"{args.images} images"
     if args.family:
         truth = "every claim without a true effect" if not args.effect else \
             f"the first claim with a true difference of {args.effect}, the others without"
-        print(f"{args.reps} families per line, {truth}, {videos}, {args.n_boot} bootstrap resamples")
+        print(f"{args.reps} families per line, {truth}, {videos}")
         for claims in args.family:
             for seeds in args.seeds:
                 for seed_sd in args.seed_sd:
                     for corr in args.frame_corr:
-                        rates = family_error(claims, seeds, seed_sd, args.reps, args.n_boot, frame_corr=corr,
-                                             frame_block=args.frame_block, effect=args.effect)
+                        rates = family_error(claims, seeds, seed_sd, args.reps, frame_corr=corr,
+                                             frame_batch=args.frame_batch, effect=args.effect)
                         setting = f"  {claims} claims  S={seeds}  seed sd {seed_sd:<7g}" + \
                             ("" if corr is None else f"  frame corr {corr:<4g}")
                         found = "" if rates.found_alone is None else (
@@ -185,16 +190,15 @@ def main(argv: list[str] | None = None) -> None:
                         print(f"{setting}   some false verdict: claim by claim {rates.false_alone:6.1%}, "
                               f"Holm {rates.false_holm:6.1%}{found}")
         return
-    print(f"{args.reps} comparisons per line, {videos}, {args.n_boot} bootstrap resamples, "
-          f"true difference {args.effect}")
+    print(f"{args.reps} comparisons per line, {videos}, true difference {args.effect}")
     for seeds in args.seeds:
         for seed_sd in args.seed_sd:
             for corr in args.frame_corr:
-                found = coverage(seeds, seed_sd, args.effect, args.reps, args.images, args.n_boot,
-                                 frame_corr=corr, frame_block=args.frame_block)
+                found = coverage(seeds, seed_sd, args.effect, args.reps, args.images,
+                                 frame_corr=corr, frame_batch=args.frame_batch)
                 setting = f"  S={seeds}  seed sd {seed_sd:<7g}" + ("" if corr is None else f"  frame corr {corr:<4g}")
-                print(setting + "".join(f"   {draw}: holds the truth {held:6.1%}, excludes 0 {excluded:6.1%}"
-                                        for draw, (held, excluded) in found.items()))
+                print(setting + "".join(f"   {way}: holds the truth {held:6.1%}, excludes 0 {excluded:6.1%}, "
+                                        f"width {wide:.2f}" for way, (held, excluded, wide) in found.items()))
 
 
 if __name__ == "__main__":

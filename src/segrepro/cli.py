@@ -85,7 +85,7 @@ def _compare(args: argparse.Namespace) -> None:
     from segrepro.params import load_params, parent_method
 
     params = load_params(args.params)
-    compare(args.per_image, params.base.methods, params.base.seeds, args.out, n_boot=args.n_boot,
+    compare(args.per_image, params.base.methods, params.base.seeds, args.out,
             parents={m: parent_method(params, m) for m in params.base.methods}, summary_out=args.summary)
     print(f"comparison written to {args.out}")
 
@@ -157,12 +157,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
             p.add_argument("--per-image", type=Path, required=True, help="per-image statistics (.npz) to write")
 
-    p = stage("compare", _compare, "Mean ± std over seeds and bootstrap CIs of each method vs the baseline.")
+    p = stage("compare", _compare, "Mean ± std over seeds and 95% intervals of each method vs the baseline.")
     p.add_argument("--per-image", type=Path, default=layout.PER_IMAGE)
     p.add_argument("--out", type=Path, default=layout.COMPARISON)
     p.add_argument("--summary", type=Path, default=layout.SUMMARY,
                    help="compact summary: the pipeline's DVC metrics (default: %(default)s)")
-    p.add_argument("--n-boot", type=int, default=1000)
 
     p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
     p.add_argument("--results", type=Path, default=layout.RESULTS)

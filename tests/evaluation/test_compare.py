@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from segrepro.errors import SegreproError
-from segrepro.evaluation.compare import FRAME_BLOCK, compare
+from segrepro.evaluation.compare import FRAME_BATCH, compare
 from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.metrics.stats import describe_interval
@@ -50,7 +50,7 @@ def test_compare_identical_methods_gives_zero_interval(tmp_path):
         save(tmp_path, "baseline", seed, pred, gt)
         save(tmp_path, "sdn", seed, pred, gt)
     out = tmp_path / "comparison.json"
-    compare(tmp_path, ["baseline", "sdn"], [0, 1], out, n_boot=200)
+    compare(tmp_path, ["baseline", "sdn"], [0, 1], out)
     saved = json.loads(out.read_text())
     for metric, entry in saved["methods"]["sdn"].items():
         # No difference anywhere: no level excludes 0, so p is 1.
@@ -58,15 +58,16 @@ def test_compare_identical_methods_gives_zero_interval(tmp_path):
         assert entry["std"] is not None
     assert "delta" not in saved["methods"]["baseline"]["miou"]
     # The artefact says how its intervals were made: the test images as frames of one video here.
-    assert saved["interval"] == describe_interval(200, 2, sequences=1, frame_block=FRAME_BLOCK)
-    assert saved["sequences"] == {"0001TP": len(gt)} and saved["frame_block"] == FRAME_BLOCK
+    assert saved["interval"] == describe_interval(2, 2, sequences=1, frame_batch=FRAME_BATCH)
+    assert saved["sequences"] == {"0001TP": len(gt)} and saved["frame_batch"] == FRAME_BATCH
+    assert saved["batches"] == 2   # a short video is still cut in two
 
 
 def test_compare_detects_a_better_method(tmp_path):
     pred, gt = labels(3, n=12)
     save(tmp_path, "baseline", 0, pred, gt)
     save(tmp_path, "pdn", 0, gt.clamp(max=3), gt)  # perfect predictions
-    result = compare(tmp_path, ["baseline", "pdn"], [0], tmp_path / "c.json", n_boot=300)
+    result = compare(tmp_path, ["baseline", "pdn"], [0], tmp_path / "c.json")
     delta = result["methods"]["pdn"]["miou"]["delta"]
     assert 0 < delta["low"] <= delta["point"] <= delta["high"]
     assert delta["p"] <= 0.05   # the 95% interval leaves 0 out: the inverted interval agrees
@@ -121,7 +122,7 @@ def test_variant_gets_its_interval_against_the_parent(tmp_path):
         save(tmp_path, "sdn_cdc", seed, pred, gt)           # the ablation: no better than the baseline
         save(tmp_path, "pdn_1layer", seed, pred, gt)        # a variant whose parent is not run
     out = tmp_path / "c.json"
-    compare(tmp_path, ["baseline", "sdn", "sdn_cdc", "pdn_1layer"], [0, 1], out, n_boot=300,
+    compare(tmp_path, ["baseline", "sdn", "sdn_cdc", "pdn_1layer"], [0, 1], out,
             parents={"sdn_cdc": "sdn", "pdn_1layer": "pdn", "sdn": "sdn"})
     saved = json.loads(out.read_text())
     assert saved["variants"] == {"sdn_cdc": "sdn", "pdn_1layer": "pdn"}
@@ -146,7 +147,7 @@ def test_no_parents_means_no_variants_and_bad_parents_are_named(tmp_path):
     pred, gt = labels(0)
     for method in ("baseline", "sdn", "sdn_cdc"):
         save(tmp_path, method, 0, pred, gt)
-    result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json", n_boot=50)
+    result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json")
     assert result["variants"] == {} and result["vs_parent"] == {}
     with pytest.raises(SegreproError, match="parents for ddsm_spatial, which are not in base.methods"):
         compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "d.json",
@@ -171,7 +172,7 @@ def test_compare_output_is_what_the_report_reads(tmp_path):
             noisy[:, :, : 4 * i] = 0                       # each method a little different
             save(tmp_path, method, seed, noisy, gt)
     out = tmp_path / "comparison.json"
-    compare(tmp_path, methods, [0, 1], out, n_boot=100, parents={"pdn_3layer": "pdn"})
+    compare(tmp_path, methods, [0, 1], out, parents={"pdn_3layer": "pdn"})
     comparison = load_comparison(out, methods, [0, 1])
     metrics = main_metrics(comparison, [3])
     assert metrics == ["miou", "bf@3px", "trimap@4px", "boundary_iou"]
@@ -204,7 +205,7 @@ def test_compare_refuses_files_made_with_other_tolerances_or_classes(tmp_path):
     with pytest.raises(SegreproError, match="do not record bf_tolerances_px, trimap_widths_px, classes"):
         compare(tmp_path, ["baseline", "pdn"], [0], tmp_path / "c.json")
     assert not (tmp_path / "c.json").exists()
-    result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json", n_boot=20)
+    result = compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json")
     assert (result["bf_tolerances_px"], result["trimap_widths_px"], result["classes"]) == ([1, 3], [2, 4], list(CLASSES))
     assert result["metrics"] == ["miou", "bf@1px", "bf@3px", "trimap@2px", "trimap@4px", "boundary_iou"]
 
@@ -216,13 +217,13 @@ def test_summary_is_the_comparison_headline(tmp_path):
         save(tmp_path, "baseline", seed, pred, gt)
         save(tmp_path, "sdn", seed, pred.flip(-1), gt)
     summary_path = tmp_path / "summary.json"
-    result = compare(tmp_path, ["baseline", "sdn"], [0, 1], tmp_path / "c.json", n_boot=50, summary_out=summary_path)
+    result = compare(tmp_path, ["baseline", "sdn"], [0, 1], tmp_path / "c.json", summary_out=summary_path)
     summary = json.loads(summary_path.read_text())
     assert set(summary["sdn"]) == {"miou", "bf@3px", "trimap@4px", "boundary_iou"}   # BF ≥ 2 px, trimap 4 px
     for metric, entry in summary["sdn"].items():
         full = result["methods"]["sdn"][metric]
         assert entry == {"mean": full["mean"], "delta": full["delta"]["point"], "low": full["delta"]["low"],
-                         "high": full["delta"]["high"]}
+                         "high": full["delta"]["high"], "p": full["delta"]["p"]}
     assert summary["baseline"]["miou"] == {"mean": result["methods"]["baseline"]["miou"]["mean"]}
 
 
@@ -236,9 +237,9 @@ def test_test_images_are_grouped_into_their_videos_and_unplaceable_names_refused
 
     save_named(["Seq05VD_f00060", "0001TP_008580", "Seq05VD_f00000", "0001TP_008550", "Seq05VD_f00030",
                 "0001TP_008610"])
-    result = compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "c.json", n_boot=50)
+    result = compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "c.json")
     assert result["sequences"] == {"0001TP": 3, "Seq05VD": 3}
     save_named([f"frame{i}" for i in range(6)])
     with pytest.raises(SegreproError, match=r"frame0, frame1, frame2 are not <sequence>_<frame>.*preprocess"):
-        compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "d.json", n_boot=50)
+        compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "d.json")
     assert not (tmp_path / "d.json").exists()

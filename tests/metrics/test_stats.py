@@ -1,4 +1,4 @@
-"""Seed statistics and the paired bootstrap: known answers, coverage, determinism."""
+"""Seed statistics and the paired interval: known answers, the jackknife, coverage."""
 from __future__ import annotations
 
 import math
@@ -7,10 +7,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from scipy.stats import t as student_t
 
 from segrepro.errors import SegreproError
 from segrepro.metrics.confusion import iou
-from segrepro.metrics.stats import MIN_BLOCKS, block_length, describe_interval, mean_std, paired_bootstrap_ci
+from segrepro.metrics.stats import (batches_per_sequence, describe_interval, image_batches, jackknife_se,
+                                    mean_std, paired_interval)
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -42,8 +44,8 @@ def test_mean_std_known_values_and_single_seed():
 def test_known_shift_gives_a_degenerate_interval_at_the_shift():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.3, 0.9, size=(3, 120, 5))  # (S, N, C) per-image F
-    ci = paired_bootstrap_ci(base + 0.05, base, mean_f, n_boot=500, seed=1)
-    # A linear metric of paired data shifted by 0.05: every resample differs by exactly 0.05.
+    ci = paired_interval(base + 0.05, base, mean_f)
+    # A linear metric of paired data shifted by 0.05: every replicate differs by exactly 0.05.
     assert ci.point == pytest.approx(0.05, abs=1e-12)
     assert ci.low == pytest.approx(0.05, abs=1e-12) and ci.high == pytest.approx(0.05, abs=1e-12)
 
@@ -51,8 +53,36 @@ def test_known_shift_gives_a_degenerate_interval_at_the_shift():
 def test_identical_inputs_give_zero_interval():
     rng = np.random.default_rng(1)
     conf = rng.integers(0, 50, size=(2, 40, 4, 4)).astype(np.int64)
-    ci = paired_bootstrap_ci(conf, conf.copy(), miou, n_boot=200)
-    assert (ci.point, ci.low, ci.high, ci.n_boot) == (0.0, 0.0, 0.0, 200)
+    ci = paired_interval(conf, conf.copy(), miou)
+    assert (ci.point, ci.low, ci.high, ci.batches) == (0.0, 0.0, 0.0, 40)  # every image its own batch
+
+
+def test_one_seed_of_independent_images_is_the_t_interval_of_the_mean():
+    # A linear metric, every image its own batch: the jackknife's standard error is the textbook
+    # s / sqrt(N) of the per-image differences, read with t on N - 1 degrees of freedom.
+    rng = np.random.default_rng(12)
+    base = rng.normal(size=(1, 50, 4))
+    meth = base + rng.normal(0.05, 0.3, size=(1, 50, 4))
+    d = (meth - base).mean(axis=(0, 2))
+    half = 2.009575237 * d.std(ddof=1) / math.sqrt(50)  # t(49) 97.5% quantile (tables)
+    ci = paired_interval(meth, base, mean_f)
+    assert ci.point == pytest.approx(d.mean(), abs=1e-12)
+    assert ci.high - ci.point == pytest.approx(half, rel=1e-9) and ci.point - ci.low == pytest.approx(half, rel=1e-9)
+
+
+def test_jackknife_se_of_a_mean_is_that_of_the_batch_means_even_for_unequal_batches():
+    # For a mean over images the pseudo-value of batch g is the batch's own mean, so the standard
+    # error is sqrt(sum_g m_g (mean_g - mean)^2 / (N - m_g) / G); equal batches give s_batch / sqrt(G).
+    rng = np.random.default_rng(13)
+    d = rng.normal(size=57)
+    for sizes in ([19, 19, 19], [5, 30, 22], [1] * 57):
+        edges = np.cumsum([0] + sizes)
+        means = np.array([d[a:b].mean() for a, b in zip(edges[:-1], edges[1:])])
+        deleted = np.array([np.delete(d, np.arange(a, b)).mean() for a, b in zip(edges[:-1], edges[1:])])
+        m = np.array(sizes, dtype=float)
+        expected = math.sqrt(np.sum(m * (means - d.mean()) ** 2 / (57 - m)) / len(sizes))
+        assert jackknife_se(d.mean(), deleted, m) == pytest.approx(expected, rel=1e-12)
+    assert jackknife_se(d.mean(), deleted, m) == pytest.approx(d.std(ddof=1) / math.sqrt(57), rel=1e-12)
 
 
 def test_interval_covers_the_true_difference_and_excludes_zero():
@@ -63,13 +93,13 @@ def test_interval_covers_the_true_difference_and_excludes_zero():
         image = rng.normal(0.6, 0.15, size=(1, 200, 1))
         base = image + rng.normal(0, 0.05, size=(3, 200, 4))
         meth = image + 0.03 + rng.normal(0, 0.05, size=(3, 200, 4))
-        ci = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=rep)
+        ci = paired_interval(meth, base, mean_f)
         hits += ci.low <= 0.03 <= ci.high
         excludes_zero += ci.low > 0
     assert hits >= 34  # nominal 95 % of 40 = 38; allow sampling slack
     assert excludes_zero == 40  # the shift is about 10 standard errors
-    wide = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=0, level=0.99)
-    narrow = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=0, level=0.5)
+    wide = paired_interval(meth, base, mean_f, level=0.99)
+    narrow = paired_interval(meth, base, mean_f, level=0.5)
     assert wide.low < narrow.low < narrow.high < wide.high
 
 
@@ -77,110 +107,116 @@ def test_point_estimate_uses_dataset_level_metric_averaged_over_seeds():
     rng = np.random.default_rng(2)
     meth = rng.integers(0, 30, size=(2, 25, 3, 3))
     base = rng.integers(0, 30, size=(2, 25, 3, 3))
-    ci = paired_bootstrap_ci(meth, base, miou, n_boot=50)
+    ci = paired_interval(meth, base, miou)
     expected = np.mean([iou(torch.from_numpy(meth[s].sum(0))).item() for s in range(2)]) \
         - np.mean([iou(torch.from_numpy(base[s].sum(0))).item() for s in range(2)])
     assert ci.point == pytest.approx(expected, abs=1e-12)
     assert ci.low <= ci.point <= ci.high
 
 
-def test_same_seed_same_interval_other_seed_other_interval():
+def test_a_nonlinear_metric_leaves_out_whole_batches_of_images():
+    # mIoU of summed confusions: replicate g must be the mIoU of the confusions of every image
+    # outside batch g, which the jackknife's standard error is built from.
+    rng = np.random.default_rng(14)
+    meth = rng.integers(0, 30, size=(1, 12, 3, 3)).astype(float)
+    base = rng.integers(0, 30, size=(1, 12, 3, 3)).astype(float)
+    videos = [np.arange(5), np.arange(5, 12)]
+    ci = paired_interval(meth, base, miou, sequences=videos, frame_batch=3)
+    groups = image_batches(12, videos, 3)
+    score = lambda x, keep: iou(torch.from_numpy(x[0, keep].sum(0))).item()  # noqa: E731
+    point = score(meth, np.arange(12)) - score(base, np.arange(12))
+    deleted = np.array([score(meth, np.setdiff1d(np.arange(12), g)) - score(base, np.setdiff1d(np.arange(12), g))
+                        for g in groups])
+    se = jackknife_se(point, deleted, np.array([g.size for g in groups], dtype=float))
+    half = float(student_t.ppf(0.975, len(groups) - 1)) * se
+    assert ci.batches == len(groups) == 4 and ci.point == pytest.approx(point, abs=1e-12)
+    assert ci.low == pytest.approx(point - half, abs=1e-12) and ci.high == pytest.approx(point + half, abs=1e-12)
+
+
+def test_deterministic_and_the_videos_may_come_in_any_order():
     rng = np.random.default_rng(3)
     base = rng.uniform(size=(4, 60, 3))
     meth = base + rng.normal(0.01, 0.05, size=base.shape)
-    a = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=7)
-    b = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=7)
-    c = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=8)
-    assert a == b and (a.low, a.high) != (c.low, c.high)
-    # Blocking the replicates is an implementation detail: the draws are the same.
-    assert paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=7, block=37) == a
+    videos = [np.arange(25), np.arange(25, 60)]
+    a = paired_interval(meth, base, mean_f, sequences=videos, frame_batch=8)
+    assert paired_interval(meth, base, mean_f, sequences=videos, frame_batch=8) == a
+    assert paired_interval(meth, base, mean_f, sequences=videos[::-1], frame_batch=8) == pytest.approx(a)
+    assert paired_interval(meth, base, mean_f, sequences=videos, frame_batch=20) != a
 
 
 def test_seed_spread_alone_gives_the_t_interval_over_the_seeds():
-    # Per-seed shifts constant over images: the image bootstrap sees no variation, so the
+    # Per-seed shifts constant over images: the jackknife sees no variation over images, so the
     # interval is the textbook t-interval of the three differences, mean ± t(2) · s / √3.
     rng = np.random.default_rng(4)
     base = rng.uniform(0.4, 0.6, size=(3, 100, 2))
     shifts = np.array([0.001, 0.001, 0.010])
-    ci = paired_bootstrap_ci(base + shifts[:, None, None], base, mean_f, n_boot=400, seed=0)
+    ci = paired_interval(base + shifts[:, None, None], base, mean_f)
     t_975_2 = 4.302652729749464  # Student's t, 2 degrees of freedom, 97.5% quantile (tables)
     half = t_975_2 * shifts.std(ddof=1) / math.sqrt(3)
     assert ci.point == pytest.approx(0.004, abs=1e-12)
     assert ci.low == pytest.approx(0.004 - half, abs=1e-9) and ci.high == pytest.approx(0.004 + half, abs=1e-9)
     assert ci.low < 0 < ci.high  # all three seeds ahead is not yet a detectable gain
-    one_seed = paired_bootstrap_ci(base[:1] + shifts[0], base[:1], mean_f, n_boot=400, seed=0)
+    one_seed = paired_interval(base[:1] + shifts[0], base[:1], mean_f)
     assert one_seed.high - one_seed.low < 1e-12  # one seed: image variation only, here none
 
 
 def test_no_true_effect_excludes_zero_about_one_time_in_twenty_at_three_seeds():
     # Zero true difference, shared image difficulty, per-image noise and a seed-to-seed spread
     # larger than the image part (as in this project's runs): a 95% interval may exclude 0 in
-    # at most about 5% of repetitions. Resampling the three seeds in the bootstrap (this function's
-    # first version, d106ebc) excluded it in 32 of these 200; this version in 5.
+    # at most about 5% of repetitions. Resampling the three seeds in a bootstrap (the first
+    # version of the interval, d106ebc) excluded it in 32 of these 200.
     rng = np.random.default_rng(5)
     excluded = 0
     for rep in range(200):
         image = rng.normal(0.6, 0.15, size=(1, 100, 1))
         base = image + rng.normal(0, 0.01, (3, 1, 1)) + rng.normal(0, 0.05, (3, 100, 4))
         meth = image + rng.normal(0, 0.01, (3, 1, 1)) + rng.normal(0, 0.05, (3, 100, 4))
-        ci = paired_bootstrap_ci(meth, base, mean_f, n_boot=200, seed=rep)
+        ci = paired_interval(meth, base, mean_f)
         excluded += ci.low > 0 or ci.high < 0
     assert excluded <= 20  # nominal 10 of 200
 
 
 def test_describe_interval_names_what_varies():
-    assert "3 seeds" in describe_interval(1000, 3) and "Student's t" in describe_interval(1000, 3)
-    one = describe_interval(500, 1)
-    assert "500 resamples" in one and "one seed" in one and "Student" not in one and "block" not in one
-    videos = describe_interval(1000, 3, sequences=2, frame_block=8)
-    assert "blocks of up to 8 consecutive frames" in videos and "each of the 2 video sequences" in videos
-    assert "within their one video sequence (" in describe_interval(1000, 1, sequences=1, frame_block=4)
+    three = describe_interval(3, 233)
+    assert "3 seeds" in three and "Student's t" in three and "delete-one" in three and "232 degrees" in three
+    one = describe_interval(1, 6, sequences=2, frame_batch=40)
+    assert "one seed" in one and "seeds'" not in one
+    assert "each of 6 batches of about 40 consecutive frames of each of the 2 video sequences" in one
+    assert "5 degrees of freedom" in one
+    assert "of their one video sequence" in describe_interval(2, 4, sequences=1, frame_batch=10)
 
 
-def test_frames_of_a_video_are_resampled_within_it():
-    # A constant gain per video (+1 on the first 30 frames, -1 on the other 50): drawing frames
-    # independently varies the mix of videos and so the mean; drawing within each video keeps
-    # every video's size, so every resample gives the same mean: a degenerate interval.
-    base = np.zeros((1, 80, 1))
-    meth = base + np.r_[np.ones(30), -np.ones(50)][None, :, None]
-    videos = [np.arange(30), np.arange(30, 80)]
-    within = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, sequences=videos, frame_block=8)
-    assert within.low == pytest.approx(within.point, abs=1e-12) == within.high
-    independent = paired_bootstrap_ci(meth, base, mean_f, n_boot=300)
-    assert independent.high - independent.low > 0.2
-    # The videos may be listed in any order, and the frames of one in any positions.
-    shuffled = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, sequences=videos[::-1], frame_block=8)
-    assert shuffled.low == pytest.approx(within.point, abs=1e-12)
+def test_frames_are_cut_into_batches_within_each_video():
+    assert batches_per_sequence(171, 40) == 4 and batches_per_sequence(62, 40) == 2
+    assert batches_per_sequence(10, 40) == 2 and batches_per_sequence(1, 40) == 1 and batches_per_sequence(7, 1) == 7
+    videos = [np.arange(62, 233), np.arange(62)]
+    batches = image_batches(233, videos, 40)
+    assert [b.size for b in batches] == [43, 43, 42, 43, 31, 31]
+    for b in batches:  # consecutive frames of one video, every frame once
+        assert np.all(np.diff(b) == 1) and (b[0] >= 62) == (b[-1] >= 62)
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.arange(233))
+    assert [b.tolist() for b in image_batches(3, None, 40)] == [[0], [1], [2]]
+    # A video of one frame is one batch; the run still has two.
+    assert [b.tolist() for b in image_batches(2, [np.array([1]), np.array([0])], 40)] == [[1], [0]]
 
 
-def test_block_length_is_capped_so_a_short_video_still_varies():
-    assert block_length(171, 8) == 8 and block_length(62, 8) == 8
-    assert block_length(20, 8) == 20 // MIN_BLOCKS and block_length(3, 8) == 1 and block_length(40, 1) == 1
-    # Four frames, blocks of 8 asked for: drawn as one block the video would always come back whole.
-    rng = np.random.default_rng(9)
-    base = np.zeros((1, 4, 1))
-    meth = rng.normal(size=(1, 4, 1))
-    short = paired_bootstrap_ci(meth, base, mean_f, n_boot=200, sequences=[np.arange(4)], frame_block=8)
-    assert short.high - short.low > 0.1
-
-
-def test_blocks_keep_the_coverage_that_independent_frames_lose():
-    # One seed, per-frame gains correlated along two videos of CamVid's test sizes (lag-1
-    # correlation 0.7, as PDN − baseline in the project's runs), no true effect. Frames drawn
-    # independently cover the truth far less than 95%; blocks of 8 frames recover most of it
-    # (benchmarks/bench_interval.py --frame-corr: 69% against 86% over 1000 comparisons).
+def test_batches_keep_the_coverage_that_independent_frames_lose():
+    # One seed, per-frame gains correlated along two videos of CamVid's test sizes with the long
+    # memory of PDN − baseline in the project's runs (AR(1), φ = 0.95), no true effect. Frames
+    # taken as independent cover the truth far less than 95%; batches of 40 frames recover most
+    # of it (benchmarks/bench_interval.py --frame-corr 0.95; README, "Benchmarks").
     rng = np.random.default_rng(11)
     videos = [np.arange(62), np.arange(62, 233)]
-    held = {"independent": 0, "blocks": 0}
+    held = {"independent": 0, "batches": 0}
     for rep in range(150):
-        gain = bench_interval.frame_gains(rng, 0.7)[0, :, 0]  # AR(1) along each video, sd 0.03
+        gain = bench_interval.frame_gains(rng, 0.95)[0, :, 0]  # AR(1) along each video, sd 0.03
         base = rng.normal(0.6, 0.05, size=(1, 233, 2))
         meth = base + gain[None, :, None]
-        for draw, how in (("independent", {}), ("blocks", {"sequences": videos, "frame_block": 8})):
-            ci = paired_bootstrap_ci(meth, base, mean_f, n_boot=200, seed=rep, **how)
-            held[draw] += ci.low <= 0 <= ci.high
-    assert held["independent"] <= 0.8 * 150  # the interval ignores the correlation: too narrow
-    assert held["blocks"] >= 0.8 * 150 and held["blocks"] - held["independent"] >= 15
+        for way, how in (("independent", {}), ("batches", {"sequences": videos, "frame_batch": 40})):
+            ci = paired_interval(meth, base, mean_f, **how)
+            held[way] += ci.low <= 0 <= ci.high
+    assert held["independent"] <= 0.6 * 150  # the interval ignores the correlation: far too narrow
+    assert held["batches"] >= 0.85 * 150
 
 
 @pytest.mark.parametrize("seeds", [1, 3])
@@ -188,41 +224,52 @@ def test_p_is_the_interval_inverted(seeds):
     # p <= α exactly where the interval of level 1 − α leaves 0 out, at every level, on data whose
     # intervals fall on both sides of 0 (the bisection's resolution is far below these margins).
     rng = np.random.default_rng(21)
+    videos = [np.arange(50), np.arange(50, 120)]
     checked = 0
     for rep in range(12):
         image = rng.normal(0.6, 0.15, size=(1, 120, 1))
         base = image + rng.normal(0, 0.01, (seeds, 1, 1)) + rng.normal(0, 0.05, (seeds, 120, 3))
         meth = image + rng.normal(0.004 * (rep - 4), 0.01, (seeds, 1, 1)) + rng.normal(0, 0.05, (seeds, 120, 3))
-        p = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=rep).p
+        p = paired_interval(meth, base, mean_f, sequences=videos, frame_batch=10).p
         assert 0 <= p <= 1
         for level in (0.5, 0.8, 0.9, 0.95, 0.99):
-            ci = paired_bootstrap_ci(meth, base, mean_f, n_boot=300, seed=rep, level=level)
+            ci = paired_interval(meth, base, mean_f, level=level, sequences=videos, frame_batch=10)
             if abs(p - (1 - level)) > 1e-6:
                 assert (ci.low > 0 or ci.high < 0) == (p < 1 - level), (rep, level, p, ci)
                 checked += 1
     assert checked == 60
     # Both sides occur among these draws: small and large p alike.
-    ps = [paired_bootstrap_ci(image + 0.004 * (k - 4) + rng.normal(0, 0.05, (seeds, 120, 3)),
-                              image + rng.normal(0, 0.05, (seeds, 120, 3)), mean_f, n_boot=300).p for k in range(9)]
+    ps = [paired_interval(image + 0.004 * (k - 4) + rng.normal(0, 0.05, (seeds, 120, 3)),
+                          image + rng.normal(0, 0.05, (seeds, 120, 3)), mean_f).p for k in range(9)]
     assert min(ps) < 0.01 and max(ps) > 0.3
+
+
+def test_one_seed_p_is_the_t_test_of_the_batches():
+    rng = np.random.default_rng(22)
+    base = rng.normal(size=(1, 80, 2))
+    meth = base + rng.normal(0.03, 0.2, size=(1, 80, 2))
+    ci = paired_interval(meth, base, mean_f, sequences=[np.arange(80)], frame_batch=10)
+    se = (ci.high - ci.point) / student_t.ppf(0.975, ci.batches - 1)
+    assert ci.p == pytest.approx(2 * student_t.sf(abs(ci.point) / se, ci.batches - 1), abs=1e-9)
 
 
 def test_p_at_the_edges():
     rng = np.random.default_rng(3)
     base = rng.uniform(0.3, 0.9, size=(3, 60, 2))
-    assert paired_bootstrap_ci(base, base.copy(), mean_f, n_boot=100).p == 1.0   # no difference at all
+    assert paired_interval(base, base.copy(), mean_f).p == 1.0   # no difference at all
     # A constant shift on every image and seed: the interval is the point at every level.
-    assert paired_bootstrap_ci(base + 0.05, base, mean_f, n_boot=100).p < 1e-9
+    assert paired_interval(base + 0.05, base, mean_f).p < 1e-9
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(method=np.zeros((2, 5, 3)), baseline=np.zeros((2, 4, 3))), "share a shape"),
     (dict(method=np.zeros(5), baseline=np.zeros(5)), r"\(S, N, \.\.\.\)"),
-    (dict(n_boot=0), "n_boot"),
+    (dict(method=np.zeros((2, 1, 3)), baseline=np.zeros((2, 1, 3))), "N >= 2 images"),
     (dict(level=1.5), "level"),
     (dict(reducer=lambda a: a), "reducer must map"),
     (dict(reducer=lambda a: np.full(a.shape[0], np.nan)), "non-finite"),
-    (dict(frame_block=0), "frame_block"),
+    (dict(frame_batch=0), "frame_batch"),
+    (dict(frame_batch=True), "frame_batch"),
     (dict(sequences=[np.arange(3)]), "every image index 0..4 exactly once"),
     (dict(sequences=[np.arange(3), np.arange(2, 5)]), "exactly once"),
     (dict(sequences=[np.arange(5), np.array([], dtype=int)]), "non-empty"),
@@ -232,4 +279,4 @@ def test_invalid_arguments_raise(kwargs, match):
     args = dict(method=np.ones((2, 5, 3)), baseline=np.ones((2, 5, 3)), reducer=mean_f)
     args.update(kwargs)
     with pytest.raises(SegreproError, match=match):
-        paired_bootstrap_ci(args.pop("method"), args.pop("baseline"), args.pop("reducer"), **args)
+        paired_interval(args.pop("method"), args.pop("baseline"), args.pop("reducer"), **args)

@@ -64,8 +64,8 @@ def comparison(methods: list[str], variants: dict[str, str]) -> dict:
                 entries[m][k]["delta"] = interval(DELTAS[m, "baseline"][k])
     vs_parent = {v: {"parent": p, **{k: interval(t) for k, t in DELTAS[v, p].items()}}
                  for v, p in variants.items() if p in methods}
-    return {"reference": "baseline", "n_boot": 1000, "level": 0.95, "seeds": [0, 1],
-            "interval": describe_interval(1000, 2), "metrics": list(OFFSETS),
+    return {"reference": "baseline", "level": 0.95, "seeds": [0, 1], "batches": 6,
+            "interval": describe_interval(2, 6, sequences=2, frame_batch=40), "metrics": list(OFFSETS),
             "variants": variants, "vs_parent": vs_parent, "methods": entries}
 
 

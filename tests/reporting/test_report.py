@@ -24,8 +24,8 @@ def test_report_has_tables_with_the_numbers_and_embedded_plots(rendered):
     # mean ± sample std over the two seeds, in percent, as comparison.json gives them
     assert "51.00 ± 1.41" in text and "56.00 ± 1.41" in text
     assert "12.35" in text and "9.87" in text        # params (M), GFLOPs (cost table)
-    assert "+5.00 [+3.10, +6.90]" in text             # Δ mIoU with its bootstrap CI
-    assert text.count("a paired bootstrap over the test images (1000 resamples) and Student") >= 2  # how, from
+    assert "+5.00 [+3.10, +6.90]" in text             # Δ mIoU with its 95% interval
+    assert text.count("a paired jackknife over the test images, deleting in turn each of 6 batches") >= 2  # how, from
     # comparison.json, under the main table and the forest plot
     assert "26.00 ± 1.41" in text                     # Boundary IoU of baseline (0.25, 0.27 → mean 26.00)
     assert "import seaborn" not in text               # input cells are hidden
@@ -300,10 +300,9 @@ def test_claims_read_together_are_adjusted_by_holm():
     assert by_row["PDN", "mIoU"]["p, Holm over 6"] == "0.100"
     assert all(by_row[k][ALONE] == by_row[k][TOGETHER] == "inconclusive" for k in
                [("SDN", "Boundary IoU"), ("DDSM", "Boundary IoU"), ("DDSM", "mIoU")])
-    # A p below the bootstrap's resolution (2 / n_boot: no resample crossed 0) is shown as a bound.
-    resolved = claims_table({"seeds": [0, 1, 2], "n_boot": 1000, "metrics": ["miou"],
-                             "methods": {"pdn": {"miou": delta(0.006, 1e-12)}}})
-    assert resolved["p"].tolist() == resolved["p, Holm over 1"].tolist() == ["< 0.002"]
+    # A p below 0.001 is shown as a bound.
+    tiny = claims_table({"seeds": [0, 1, 2], "metrics": ["miou"], "methods": {"pdn": {"miou": delta(0.006, 1e-12)}}})
+    assert tiny["p"].tolist() == tiny["p, Holm over 1"].tolist() == ["< 0.001"]
     # Two seeds: both readings carry the provisional mark.
     two = claims_table({"seeds": [0, 1], "metrics": ["miou", "bf@2px", "boundary_iou"], "methods": methods})
     assert set(two[TOGETHER]) == {"not reproduced (two seeds: provisional)", "inconclusive"}

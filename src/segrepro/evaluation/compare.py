@@ -4,8 +4,8 @@ For every method of the run and every metric of ``metrics.registry``:
 
 * mean and sample std over seeds (``metrics.stats.mean_std``) and the per-seed values;
 * for every method other than the reference (the first of ``base.methods``),
-  the 95% interval (``metrics.stats``: paired bootstrap over test images,
-  Student's t over seeds) of metric(method) − metric(reference);
+  the 95% interval (``metrics.stats``: paired jackknife over batches of test
+  frames, Student's t over seeds) of metric(method) − metric(reference);
 * for every ablation variant (``params.yaml`` ``model.<name>: {of: <parent>}``)
   whose parent is also in the run, the same interval of
   metric(variant) − metric(parent): the ablation question "what does this
@@ -13,28 +13,29 @@ For every method of the run and every metric of ``metrics.registry``:
 
 Seeds are paired by their position in ``base.seeds``; images by their order
 in the test split (checked by name). The test images are frames of two videos
-(``data.camvid.video_sequences``), resampled in blocks of ``FRAME_BLOCK``
-consecutive frames within each (``metrics.stats``, "Frames of a video"). Why 8
-frames (8 s of driving): in this project's three-seed Zen 3 runs the per-image
-differences to the baseline stay correlated over several frames (PDN's pixel
-accuracy: lag-1 autocorrelation 0.7 in Seq05VD, 0.57 at lag 5), and simulated
-with such a correlation (``benchmarks/bench_interval.py --frame-corr``) blocks
-of 8 recover most of the coverage the independent draw loses while longer
-blocks gain little (README, "Benchmarks"); the data-driven length of Politis &
-White (2004), computed on those runs' per-image differences, scattered from 1 to
-21 frames between methods and metrics, too noisy on 62- and 171-frame videos to
-let each comparison pick its own. Other choices where no source prescribes one:
-the same bootstrap seed (0) for every pair, so a variant's interval against
-its parent and against the reference use the same resamples; a variant whose
-parent is not in the run is still recorded as a variant (``variants``) but
-gets no ``vs_parent`` entry.
+(``data.camvid.video_sequences``), cut into batches of about ``FRAME_BATCH``
+consecutive frames within each, which the jackknife deletes in turn
+(``metrics.stats``, "Frames of a video"). Why 40 frames (40 s of driving): a
+method's per-image difference to the baseline can stay correlated for tens of
+frames (PDN's pixel accuracy in this project's Zen 5 three-seed runs: 0.66 at
+lag 1, 0.45 at lag 8, 0.24 at lag 20, about 0 at lag 30), and simulated with
+such memory (``benchmarks/bench_interval.py --frame-corr 0.95``) batches of 40
+held the truth in 90% of one-seed comparisons where batches of 20 held 77%, of
+30 87%, and the earlier circular blocks of 8 frames 55%; batches of 60 (91%)
+leave five, too few for Student's t to pay back much more (the 62-frame video
+is two batches either way); and on the real runs the standard error of an
+mIoU difference levels off near 40 frames (README, "Statistics"). Other
+choices where no source prescribes one: a variant whose parent is not in the
+run is still recorded as a variant (``variants``) but gets no ``vs_parent``
+entry.
 
 ``comparison.json`` holds everything the report shows, so the report never
 recomputes a statistic::
 
-    {"reference": "baseline", "seeds": [0, 1], "n_boot": 1000, "level": 0.95,
-     "interval": "95% interval: a paired bootstrap …",                # how the intervals were made
-     "frame_block": 8, "sequences": {"0001TP": 62, "Seq05VD": 171},  # frames per test video
+    {"reference": "baseline", "seeds": [0, 1], "level": 0.95,
+     "interval": "95% interval: a paired jackknife …",                # how the intervals were made
+     "frame_batch": 40, "batches": 6,                                 # L asked for, G made
+     "sequences": {"0001TP": 62, "Seq05VD": 171},                     # frames per test video
      "bf_tolerances_px": [1, ...], "trimap_widths_px": [2, ...],   # from the per-image files
      "classes": ["Sky", ...],
      "metrics": ["miou", "bf@1px", ..., "boundary_iou"],          # in registry order
@@ -50,9 +51,9 @@ report's claims table adjusts the p of its claims together (``reporting.claims``
 With ``summary_out``, a compact view of it for ``dvc metrics show`` / ``dvc exp show``
 (the pipeline's ``metrics``): only the headline metrics (``registry.headline``: mIoU,
 one BF, one trimap width, Boundary IoU), per method the mean over seeds and, against
-the reference, Δ and its 95% interval::
+the reference, Δ, its 95% interval and its p::
 
-    {"<method>": {"<metric>": {"mean": m, "delta": d, "low": l, "high": h}}}   # no delta for the reference
+    {"<method>": {"<metric>": {"mean": m, "delta": d, "low": l, "high": h, "p": p}}}   # no delta for the reference
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ from segrepro.atomic import write_json
 from segrepro.data.camvid import video_sequences
 from segrepro.errors import SegreproError, reason
 from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
-from segrepro.metrics.stats import describe_interval, mean_std, paired_bootstrap_ci
+from segrepro.metrics.stats import describe_interval, image_batches, mean_std, paired_interval
 
 
 class _Described:
@@ -135,12 +136,11 @@ def _check_parents(methods: Sequence[str], parents: Mapping[str, str]) -> dict[s
     return variants
 
 
-FRAME_BLOCK = 8  # frames per resampled block of a test video (module docstring)
+FRAME_BATCH = 40  # frames per batch of a test video that the jackknife deletes (module docstring)
 
 
-def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, n_boot: int,
-              videos: list[np.ndarray]) -> dict[str, float]:
-    ci = paired_bootstrap_ci(x, y, reducer, n_boot=n_boot, seed=0, sequences=videos, frame_block=FRAME_BLOCK)
+def _interval(x: np.ndarray, y: np.ndarray, reducer: Reducer, videos: list[np.ndarray]) -> dict[str, float]:
+    ci = paired_interval(x, y, reducer, sequences=videos, frame_batch=FRAME_BATCH)
     return {"point": float(ci.point), "low": float(ci.low), "high": float(ci.high), "p": float(ci.p)}
 
 
@@ -152,12 +152,12 @@ def summarize_comparison(comparison: dict[str, Any]) -> dict[str, dict[str, dict
         for metric in headline(comparison["metrics"]):
             delta = entry[metric].get("delta")
             summary[method][metric] = {"mean": entry[metric]["mean"],
-                                       **({"delta": delta["point"], "low": delta["low"], "high": delta["high"]}
-                                          if delta else {})}
+                                       **({"delta": delta["point"], "low": delta["low"], "high": delta["high"],
+                                           "p": delta["p"]} if delta else {})}
     return summary
 
 
-def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], out: Path, n_boot: int = 1000,
+def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], out: Path,
             parents: Mapping[str, str] | None = None, summary_out: Path | None = None) -> dict[str, Any]:
     """Write ``out`` (see the module docstring) and return its content.
 
@@ -173,9 +173,11 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
     reference = methods[0]
     sequences = video_sequences([str(name) for name in loaded[reference][1]])
     videos = list(sequences.values())
-    result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "n_boot": n_boot, "level": 0.95,
-                              "interval": describe_interval(n_boot, len(seeds), len(videos), FRAME_BLOCK),
-                              "frame_block": FRAME_BLOCK, "sequences": {k: len(v) for k, v in sequences.items()},
+    batches = len(image_batches(len(loaded[reference][1]), videos, FRAME_BATCH))
+    result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "level": 0.95,
+                              "interval": describe_interval(len(seeds), batches, len(videos), FRAME_BATCH),
+                              "frame_batch": FRAME_BATCH, "batches": batches,
+                              "sequences": {k: len(v) for k, v in sequences.items()},
                               "metrics": [m.name for m in registry], "variants": variants,
                               "methods": {}, "vs_parent": {}, **described.value}
     for method, (stats, names) in loaded.items():
@@ -189,14 +191,14 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
                              "std": float(summary.std) if len(seeds) > 1 else None}
             if method != reference:
                 entry[m.name]["delta"] = _interval(stats[m.statistic], loaded[reference][0][m.statistic],
-                                                   m.reduce, n_boot, videos)
+                                                   m.reduce, videos)
         result["methods"][method] = entry
     for variant, parent in variants.items():
         if parent in loaded:
             vs = {"parent": parent}
             for m in registry:
                 vs[m.name] = _interval(loaded[variant][0][m.statistic], loaded[parent][0][m.statistic],
-                                       m.reduce, n_boot, videos)
+                                       m.reduce, videos)
             result["vs_parent"][variant] = vs
     if summary_out is not None:
         write_json(summary_out, summarize_comparison(result))

@@ -8,7 +8,7 @@ and is left out of the mean.
 
 ``iou`` is the one IoU implementation: the test mIoU, the trimap mIoU (the
 same formula on band-restricted confusions) and the validation mIoU all
-call it, on any leading batch dimensions (the bootstrap's resamples).
+call it, on any leading batch dimensions (the interval's replicates).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def confusion_matrix(pred: torch.Tensor, gt: torch.Tensor, num_classes: int,
 
 def per_image_confusion(pred: torch.Tensor, gt: torch.Tensor, num_classes: int,
                         ignore_index: int) -> torch.Tensor:
-    """(N, H, W) → (N, C, C): one matrix per image, for bootstrap statistics."""
+    """(N, H, W) → (N, C, C): one matrix per image, for the interval's replicates."""
     n = pred.shape[0]
     keep = (gt != ignore_index).reshape(n, -1)  # (N, HW)
     index = gt.reshape(n, -1).long() * num_classes + pred.reshape(n, -1).long()  # (N, HW)
@@ -61,7 +61,7 @@ def class_scores(confusion: torch.Tensor) -> dict[str, object]:
     """Per-class IoU, pixel accuracy and mean class accuracy of a (C, C) count matrix.
 
     Not the mIoU: the evaluate stage takes it from ``metrics.registry`` (the
-    reducer the bootstrap uses), so it is computed once.
+    reducer the interval uses), so it is computed once.
     """
     conf = confusion.double()
     tp = conf.diag()

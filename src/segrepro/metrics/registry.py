@@ -3,8 +3,8 @@
 Evaluate, compare, the audit and the report all iterate :func:`metrics`; a
 metric is named, reduced and labelled here and nowhere else.
 
-Per-image statistics (the evaluate stage stores them, so the bootstrap can
-resample test images; :data:`STATISTICS`):
+Per-image statistics (the evaluate stage stores them, so the interval can
+leave batches of test images out; :data:`STATISTICS`):
 
 * ``confusion`` (N, C, C) → mIoU (``metrics.confusion.iou``);
 * ``bf`` (N, C, T) per-image per-class boundary F at each pixel tolerance →
@@ -16,15 +16,15 @@ resample test images; :data:`STATISTICS`):
   classes of Σ inter / Σ union.
 
 Every reducer takes image-averaged statistics with any leading batch
-dimensions (``stats.paired_bootstrap_ci``'s contract); the dataset value
+dimensions (``stats.paired_interval``'s contract); the dataset value
 written by evaluate is the same reducer applied to the image mean, so the
-point estimate and the bootstrap use one definition. Void pixels are
+point estimate and the interval use one definition. Void pixels are
 excluded the same way everywhere (see ``metrics.boundary``).
 
 Names: ``miou``, ``bf@<t>px``, ``trimap@<w>px``, ``boundary_iou`` (keys of
 the metrics JSON, ``comparison.json`` and the pins). :data:`CONFUSION_SCORES`
 (pixel and mean class accuracy) are dataset-level scores of the summed
-confusion only: pinned and shown, not bootstrapped.
+confusion only: pinned and shown, without an interval.
 """
 from __future__ import annotations
 

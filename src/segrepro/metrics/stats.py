@@ -3,78 +3,79 @@
 * :func:`mean_std`: mean and sample standard deviation (ddof = 1, Bessel's correction) over
   training seeds. With one seed the standard deviation is undefined and returned as NaN, not
   0: a single run says nothing about seed variance, and a report must not print "± 0".
-* :func:`paired_bootstrap_ci`: the 95% interval of the difference method − baseline of a
+* :func:`paired_interval`: the 95% interval of the difference method − baseline of a
   dataset-level metric, from two sources of variation:
 
-  - **test images**, by the paired bootstrap (Efron & Tibshirani, "An Introduction to the
-    Bootstrap", 1993; Koehn, EMNLP 2004, "Statistical significance tests for machine
-    translation evaluation", for the paired-resampling design): each replicate draws N test
-    images with replacement and applies the SAME draw to both methods and to every seed, so
-    per-image difficulty cancels in the difference. Test images that are frames of videos
-    (``sequences``) are drawn in blocks of consecutive frames, each sequence on its own: the
-    circular block bootstrap (Politis & Romano, "A circular block-resampling procedure for
-    stationary data", 1992; Künsch, Annals of Statistics 1989, for the moving blocks),
-    described under "Frames of a video" below;
+  - **test images**, by the delete-a-group jackknife over batches of consecutive frames
+    (Kott, Journal of Official Statistics 2001, "The delete-a-group jackknife"; for batches of
+    unequal size, Busing, Meijer & van der Leeden, Statistics and Computing 1999, "Delete-m
+    jackknife for unequal m"), paired: deleting a batch deletes it from both methods and every
+    seed, so per-image difficulty cancels in the difference. The test images are cut into G
+    batches ("Frames of a video" below); replicate g is the difference on every image but those
+    of batch g, and the spread of the G replicates gives the standard error of the difference,
+    read with Student's t on G − 1 degrees of freedom (the batch-means interval of simulation
+    output analysis: Schmeiser, Operations Research 1982, "Batch size effects in the analysis
+    of simulation output");
   - **training seeds**, from the spread of the per-seed differences d_s (each on the full test
     set), by Student's t.
 
-  One seed: the percentile interval of the image bootstrap (no seed variation can be seen; the
-  verdict of one seed is "inconclusive" whatever the interval). S >= 2 seeds: the two parts'
-  intervals around the point estimate are combined in quadrature, each at its own quantile
-  (the MOVER construction of Zou & Donner, Statistics in Medicine 2008, "Construction of
-  confidence limits about effect measures: a general approach", for a sum of independent
-  parts): low = point − sqrt(h_seed² + h_low²), high = point + sqrt(h_seed² + h_high²), where
-  h_seed = t_{S−1, 1−α/2} · sd_s(d_s) / √S is the half-width of the t-interval over the seeds'
-  differences, and h_low, h_high are the distances from the point estimate to the percentiles
-  of the image bootstrap of the seed-averaged difference. With no seed variation this is the
-  one-seed interval; with no image variation, the textbook t-interval over the seeds.
+  One seed: the image part alone, point ± t_{G−1, 1−α/2} · se (no seed variation can be seen;
+  the verdict of one seed is "inconclusive" whatever the interval). S >= 2 seeds: the two
+  parts' half-widths are combined in quadrature, each at its own quantile (the MOVER
+  construction of Zou & Donner, Statistics in Medicine 2008, "Construction of confidence
+  limits about effect measures: a general approach", for a sum of independent parts):
+  point ± sqrt(h_seed² + h_image²), where h_seed = t_{S−1, 1−α/2} · sd_s(d_s) / √S is the
+  half-width of the t-interval over the seeds' differences and h_image = t_{G−1, 1−α/2} · se
+  that of the seed-averaged difference over the images. With no seed variation this is the
+  one-seed interval; with no image variation, the textbook t-interval over the seeds. A choice
+  where no source prescribes one: the seed-by-image interaction is counted in both parts,
+  which widens the interval when the seeds barely differ (97–99% coverage then, README,
+  "Benchmarks") rather than narrowing it.
 
-  Why not resample seeds in the bootstrap as well (this module's first version did): with
-  S = 3 a resample takes one seed three times with probability 1/27 > 2.5%, so the
-  percentile interval ran from about the smallest to the largest d_s — "reproduced" meant
-  "every seed came out ahead", which happens 1 time in 8 with no effect at all. Simulated
-  (``benchmarks/bench_interval.py``: 233 images, shared image difficulty, per-image noise, a
-  seed-to-seed spread of 1 point like this project's, no true effect, 1000 comparisons), that
-  interval excluded 0 in 34% of comparisons at S = 2, 25% at S = 3 and 14% at S = 5, where 5%
-  was meant (run against the first version, commit d106ebc). This one holds the true
-  difference in 94.6–99.7% of comparisons at S = 2, 3 and 5 and each of four seed spreads (README,
-  "Benchmarks"); tests/metrics/test_stats.py checks the rate at S = 3. Choices where no
-  source prescribes one: Student's t with S − 1 degrees of freedom for the seed part, not a
-  Welch–Satterthwaite blend (tried: it held only 88–91% at S = 2 and 92–94% at S = 3, its
-  degrees of freedom leaning on the same noisy seed variance); the seed-by-image interaction
-  is counted in both parts, which widens the interval when the seeds barely differ (97–100%
-  coverage then) rather than narrowing it.
+  The jackknife's standard error, with m_g images in batch g of N and θ_(g) the difference
+  without batch g: pseudo-values θ̃_g = h_g θ − (h_g − 1) θ_(g), h_g = N / m_g, their
+  weighted mean θ_J = G θ − Σ_g (1 − m_g / N) θ_(g), and se² = (1 / G) Σ_g (θ̃_g − θ_J)² /
+  (h_g − 1) (Busing et al.). For a metric that is a mean over images, θ̃_g is batch g's own
+  mean and se² the classical variance of a mean of G batch means. The interval is centred on
+  θ, the difference on the full data, not on the bias-corrected θ_J.
 
-Frames of a video: a method's gain on one frame predicts its gain on the next (CamVid's test
-frames are 1 s apart, from two drives: in this project's three-seed runs the lag-1
-autocorrelation of PDN − baseline per-image pixel accuracy is 0.7 over the 171 frames of
-Seq05VD), so resampling frames independently counts N images' worth of evidence where there is
-less, and narrows the interval: simulated with that correlation, the independent draw held the
-truth in 69% of one-seed comparisons, blocks of 8 frames in 86% (``benchmarks/bench_interval.py
---frame-corr 0.7``; still short of 95%: 171 frames this correlated hold little evidence of
-their own spread, and longer blocks gained 1 point). With ``sequences`` (index arrays, frames in time order, together every image once), each
-replicate rebuilds every sequence of k frames from ceil(k / L) blocks of L consecutive frames
-with uniformly drawn starts, wrapping at the end (so each frame is equally likely), cut to k
-frames; the replicate keeps each sequence's size. Choices where no source prescribes one: the
-sequences are resampled separately (the test split's mix of drives is fixed by its design, not
-drawn); L = ``frame_block`` frames, capped at k // ``MIN_BLOCKS`` for a short sequence so that it still
-varies (a sequence of L frames or fewer drawn as one block would always come back whole);
-the caller chooses L (``evaluation.compare`` says why its value).
+Why not the bootstrap (this module's earlier versions): resampling seeds with the images
+(the first) made "every seed came out ahead" a verdict (25% false verdicts at S = 3 where 5%
+was meant); resampling single frames (the second) ignored that a method's gain on one frame of
+a video predicts its gain on the next; resampling circular blocks of 8 frames (the third,
+Politis & Romano 1992) held the truth in 86% of simulated one-seed comparisons at a lag-1
+correlation of 0.7, but this project's PDN − baseline pixel accuracy stays correlated far longer
+(Zen 5 three-seed runs: 0.66 at lag 1, 0.45 at lag 8, 0.24 at lag 20, about 0 at lag 30), and
+simulated with such memory (an AR(1) series with φ = 0.95, ``benchmarks/bench_interval.py
+--frame-corr 0.95``) blocks of 8 held the truth in 55% of one-seed comparisons and 68% of
+three-seed ones; a percentile interval also has no small-sample correction for the handful of
+independent stretches such a series holds. Batches of 40 frames with t on G − 1 degrees of
+freedom held 90% and 92% there, and 95% of one-seed comparisons with independent frames
+(README, "Benchmarks"); the price is a wider interval: with independent frames, a quarter
+wider at one seed (1.79 against 1.42 points in that simulation), 2% at three seeds a point apart.
 
-p-value: the interval inverted. For a level 1 − α the interval above is built at α; as α grows,
-the image percentiles move inward and the t quantile shrinks, so the interval narrows
-monotonically, and :attr:`BootstrapCI.p` is the smallest α at which it excludes 0 (found by
-bisection, ``P_STEPS``). So p ≤ 0.05 exactly where the 95% interval excludes 0, and a verdict
-can be read at any level (the duality of a two-sided test and a confidence interval: the test
-rejects a zero difference at level α exactly where the 1 − α interval leaves 0 out). Its
-resolution: with one seed the image percentiles stop moving below
-α = 2 / n_boot, so a smaller p means that no resample crossed 0; with seeds the t part keeps
-widening the interval as α shrinks.
+Frames of a video: with ``sequences`` (index arrays, frames in time order, together every
+image once), each sequence of k frames is cut into max(2, round(k / L)) batches of consecutive
+frames as equal in size as whole frames allow (at most k batches: a one-frame sequence is one
+batch), L = ``frame_batch``; batches never span two sequences. Without ``sequences`` every
+image is its own batch (the delete-one jackknife, images taken as independent). Choices where
+no source prescribes one: at least two batches per sequence, so that a short video still
+contributes a spread of its own; the deleted batch's images are not replaced, so a replicate
+also shifts the mix of videos by a few frames, which counts a method's gain differing between
+the videos as variation (a wider interval, not a narrower one); the caller chooses L
+(``evaluation.compare`` says why its value).
+
+p-value: the interval inverted. For a level 1 − α the interval above is built at α; as α grows
+both t quantiles shrink, so the interval narrows monotonically, and :attr:`PairedInterval.p` is
+the smallest α at which it excludes 0 (found by bisection, ``P_STEPS``). So p ≤ 0.05 exactly
+where the 95% interval excludes 0, and a verdict can be read at any level (the duality of a
+two-sided test and a confidence interval). With one seed it is the two-sided p of the t-test
+point / se on G − 1 degrees of freedom.
 
 A family of such tests read together: ``metrics.multiplicity``.
 
 Reducer contract: the dataset metric must be a function of the MEAN over images of the
-per-image statistics (a resample is then a weighted mean, computed for all replicates with one
+per-image statistics (a replicate is then a weighted mean, computed for all replicates with one
 matrix product). This covers the segrepro metrics: mean per-image F (boundary F-score),
 mIoU from summed confusion matrices (IoU is scale-invariant, so mean = sum / N works) and
 Boundary IoU from summed intersections and unions. It excludes e.g. medians over images.
@@ -101,33 +102,34 @@ class MeanStd(NamedTuple):
 
 
 @dataclass(frozen=True)
-class BootstrapCI:
+class PairedInterval:
     """The interval of the difference method − baseline (module docstring)."""
 
     point: float  # on the full data: mean over seeds of metric(method) − same for baseline
-    low: float  # interval bounds at ``level``: image-bootstrap percentiles (one seed), else t
+    low: float  # interval bounds at ``level``: jackknife over image batches, and t over seeds
     high: float
-    n_boot: int
     level: float
     p: float  # the smallest 1 − level whose interval excludes 0 (module docstring, "p-value")
+    batches: int  # G, the image batches the jackknife deleted one at a time
 
 
-def describe_interval(n_boot: int, seeds: int, sequences: int = 0, frame_block: int = 1) -> str:
-    """How :func:`paired_bootstrap_ci` made the intervals of a run of ``seeds`` seeds, in one sentence.
+def describe_interval(seeds: int, batches: int, sequences: int = 0, frame_batch: int = 1) -> str:
+    """How :func:`paired_interval` made the intervals of a run of ``seeds`` seeds, in one sentence.
 
-    ``sequences``: how many video sequences the test images were resampled within (0: images
-    drawn independently); ``frame_block``: the block length L in frames.
+    ``batches``: G, the image batches; ``sequences``: how many video sequences they were cut from
+    (0: every image its own batch); ``frame_batch``: the batch length L asked for, in frames.
     """
     if sequences:
         videos = "their one video sequence" if sequences == 1 else f"each of the {sequences} video sequences"
-        images = (f"a paired bootstrap over the test images in blocks of up to {frame_block} consecutive "
-                  f"frames within {videos} ({n_boot} resamples)")
+        images = (f"a paired jackknife over the test images, deleting in turn each of {batches} batches of "
+                  f"about {frame_batch} consecutive frames of {videos}, with Student's t on {batches - 1} "
+                  "degrees of freedom")
     else:
-        images = f"a paired bootstrap over the test images ({n_boot} resamples)"
+        images = (f"a paired delete-one jackknife over the {batches} test images, with Student's t on "
+                  f"{batches - 1} degrees of freedom")
     if seeds < 2:
-        return (f"95% interval: percentiles of {images}; with one seed it shows no "
-                "seed-to-seed variation.")
-    return f"95% interval: {images} and Student's t over the {seeds} seeds' differences."
+        return f"95% interval: {images}; with one seed it shows no seed-to-seed variation."
+    return f"95% interval: {images}, and Student's t over the {seeds} seeds' differences."
 
 
 def mean_std(values: ArrayLike) -> MeanStd:
@@ -146,9 +148,6 @@ def mean_std(values: ArrayLike) -> MeanStd:
     return MeanStd(mean, std, x.shape[0])
 
 
-MIN_BLOCKS = 4  # a sequence is cut into at least this many blocks (module docstring)
-
-
 def _check_sequences(sequences: Sequence[ArrayLike], n: int) -> list[np.ndarray]:
     """The sequences as int arrays, refused unless together they hold every image index once."""
     parts = [np.asarray(q) for q in sequences]
@@ -161,32 +160,22 @@ def _check_sequences(sequences: Sequence[ArrayLike], n: int) -> list[np.ndarray]
     return parts
 
 
-def block_length(frames: int, frame_block: int) -> int:
-    """Frames per block in a sequence of ``frames`` frames: ``frame_block``, capped so that the
-    sequence has at least ``MIN_BLOCKS`` blocks (and at least 1 frame)."""
-    return max(1, min(frame_block, frames // MIN_BLOCKS))
+def batches_per_sequence(frames: int, frame_batch: int) -> int:
+    """How many batches a sequence of ``frames`` frames is cut into: round(frames / ``frame_batch``),
+    at least 2 and at most ``frames`` (module docstring, "Frames of a video")."""
+    return min(frames, max(2, round(frames / frame_batch)))
 
 
-def _image_draws(rng: np.random.Generator, n: int, n_boot: int, sequences: list[np.ndarray] | None,
-                 frame_block: int) -> np.ndarray:
-    """(n_boot, n) image indices of every replicate: independent draws, or circular blocks of
-    consecutive frames within each sequence (module docstring)."""
+def image_batches(n: int, sequences: Sequence[ArrayLike] | None, frame_batch: int) -> list[np.ndarray]:
+    """The batches the jackknife deletes, as index arrays into the ``n`` images: consecutive frames
+    of each sequence, or every image alone without ``sequences`` (module docstring)."""
     if sequences is None:
-        return rng.integers(0, n, size=(n_boot, n))
-    draws = []
-    for frames in sequences:
-        k = frames.size
-        length = block_length(k, frame_block)
-        starts = rng.integers(0, k, size=(n_boot, -(-k // length)))  # ceil(k / length) blocks
-        positions = (starts[:, :, None] + np.arange(length)) % k  # wrap at the sequence's end
-        draws.append(frames[positions.reshape(n_boot, -1)[:, :k]])
-    return np.concatenate(draws, axis=1)
-
-
-def _counts(draws: np.ndarray, n: int) -> np.ndarray:
-    """(B, m) indices in [0, n) drawn with replacement -> (B, n) float64 draw counts."""
-    flat = draws + (np.arange(draws.shape[0]) * n)[:, None]  # row-offset item indices
-    return np.bincount(flat.ravel(), minlength=draws.shape[0] * n).reshape(-1, n).astype(float)
+        return [np.array([i]) for i in range(n)]
+    batches = []
+    for frames in _check_sequences(sequences, n):
+        edges = np.linspace(0, frames.size, batches_per_sequence(frames.size, frame_batch) + 1).round().astype(int)
+        batches += [frames[a:b] for a, b in zip(edges[:-1], edges[1:])]
+    return batches
 
 
 def _metric(reducer: Callable[[np.ndarray], np.ndarray], agg: np.ndarray) -> np.ndarray:
@@ -197,47 +186,51 @@ def _metric(reducer: Callable[[np.ndarray], np.ndarray], agg: np.ndarray) -> np.
     return out
 
 
-def paired_bootstrap_ci(method: ArrayLike, baseline: ArrayLike,
-                        reducer: Callable[[np.ndarray], np.ndarray], *, n_boot: int = 1000,
-                        level: float = 0.95, seed: int = 0, block: int = 256,
-                        sequences: Sequence[ArrayLike] | None = None, frame_block: int = 1) -> BootstrapCI:
+def jackknife_se(point: float, deleted: np.ndarray, sizes: np.ndarray) -> float:
+    """The delete-a-group jackknife's standard error for batches of ``sizes`` images (module
+    docstring; Busing et al. 1999): ``deleted[g]`` is the statistic without batch g, ``point``
+    with every image."""
+    n, g = sizes.sum(), sizes.size
+    h = n / sizes
+    pseudo = h * point - (h - 1) * deleted
+    centre = g * point - np.sum((1 - sizes / n) * deleted)
+    return float(np.sqrt(np.sum((pseudo - centre) ** 2 / (h - 1)) / g))
+
+
+def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[np.ndarray], np.ndarray], *,
+                    level: float = 0.95, sequences: Sequence[ArrayLike] | None = None,
+                    frame_batch: int = 1) -> PairedInterval:
     """Interval of metric(method) − metric(baseline) over test images and seeds (module docstring).
 
     Args:
-        method, baseline: per-image statistics, shape (S, N, ...): S seeds, N test images in
-            the same order for both (e.g. per-image F (S, N, C), confusions (S, N, W, C, C)),
+        method, baseline: per-image statistics, shape (S, N, ...): S seeds, N >= 2 test images
+            in the same order for both (e.g. per-image F (S, N, C), confusions (S, N, W, C, C)),
             seed s of one paired with seed s of the other.
         reducer: maps image-averaged statistics (B, ...) -> metric (B,), vectorised over a
             leading batch of B replicates, e.g. ``lambda m: m[..., 0].mean(axis=-1)`` for BF
             at the first tolerance. See the module docstring for the contract.
-        n_boot: image-bootstrap replicates; level: two-sided coverage.
-        seed: seed of the numpy Generator (same seed, same inputs -> same interval).
-        block: replicates processed per vectorised block (bounds memory).
-        sequences: None (images drawn independently), or the images as frames of videos: a list
-            of index arrays into the N images, one per video, each in time order, together
-            every index once; then drawn in circular blocks of ``frame_block`` consecutive
-            frames within each video (module docstring, "Frames of a video").
-        frame_block: the block length L in frames (with ``sequences``; 1 draws frames singly,
-            still within their sequence).
+        level: two-sided coverage.
+        sequences: None (images independent: each its own batch), or the images as frames of
+            videos: a list of index arrays into the N images, one per video, each in time order,
+            together every index once; then cut into batches of about ``frame_batch``
+            consecutive frames within each video (module docstring, "Frames of a video").
+        frame_batch: the batch length L in frames (with ``sequences``).
 
-    Each replicate draws image counts w (N,) once and applies them to both methods and every
-    seed: r = Σ_s 1/S · [metric(Σ_n w_n x_sn / N) − metric(Σ_n w_n y_sn / N)].
+    Deterministic: no random draw is made. Replicate g gives the images of batch g weight 0 and
+    every other image N / (N − m_g), so that each replicate is still a mean over images:
+    r_g = Σ_s 1/S · [metric(Σ_n w_gn x_sn / N) − metric(Σ_n w_gn y_sn / N)].
     """
     x = np.asarray(method, dtype=np.float64)
     y = np.asarray(baseline, dtype=np.float64)
-    if x.shape != y.shape or x.ndim < 2 or min(x.shape[:2]) < 1:
-        raise SegreproError(f"method and baseline must share a shape (S, N, ...) with S, N >= 1; "
-                            f"got {x.shape} and {y.shape}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
-        raise SegreproError(f"n_boot must be an int >= 1, got {n_boot!r}")
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
-        raise SegreproError(f"block must be an int >= 1, got {block!r}")
+    if x.shape != y.shape or x.ndim < 2 or x.shape[0] < 1 or x.shape[1] < 2:
+        raise SegreproError(f"method and baseline must share a shape (S, N, ...) with S >= 1 seeds and "
+                            f"N >= 2 images; got {x.shape} and {y.shape}")
     if not 0 < level < 1:
         raise SegreproError(f"level must be in (0, 1), got {level!r}")
-    if isinstance(frame_block, bool) or not isinstance(frame_block, int) or frame_block < 1:
-        raise SegreproError(f"frame_block must be an int >= 1, got {frame_block!r}")
+    if isinstance(frame_batch, bool) or not isinstance(frame_batch, int) or frame_batch < 1:
+        raise SegreproError(f"frame_batch must be an int >= 1, got {frame_batch!r}")
     s, n, stat = x.shape[0], x.shape[1], x.shape[2:]
-    videos = None if sequences is None else _check_sequences(sequences, n)
+    batches = image_batches(n, sequences, frame_batch)  # at least 2, as N >= 2
     xf, yf = x.reshape(s, n, -1), y.reshape(s, n, -1)  # (S, N, K)
 
     def per_seed(data: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -248,49 +241,41 @@ def paired_bootstrap_ci(method: ArrayLike, baseline: ArrayLike,
     full = np.ones((1, n))
     on_full_x, on_full_y = per_seed(xf, full)[:, 0], per_seed(yf, full)[:, 0]  # (S,)
     point = float(on_full_x.mean() - on_full_y.mean())
-    rng = np.random.default_rng(seed)  # all draws up front: blocking cannot change them
-    image_draws = _image_draws(rng, n, n_boot, videos, frame_block)  # (n_boot, N)
-    replicates = []
-    for start in range(0, n_boot, block):
-        w = _counts(image_draws[start:min(start + block, n_boot)], n)  # (B, N)
-        replicates.append((per_seed(xf, w) - per_seed(yf, w)).mean(axis=0))  # (B,)
-    r = np.concatenate(replicates)
-    if not np.all(np.isfinite(r)):
-        raise SegreproError("the reducer returned a non-finite metric on a bootstrap resample; "
-                            "make it robust to classes missing from a resample (e.g. nanmean)")
+    sizes = np.array([b.size for b in batches], dtype=np.float64)
+    weights = np.repeat((n / (n - sizes))[:, None], n, axis=1)  # (G, N)
+    for g, members in enumerate(batches):
+        weights[g, members] = 0.0
+    deleted = (per_seed(xf, weights) - per_seed(yf, weights)).mean(axis=0)  # (G,)
+    if not np.all(np.isfinite(deleted)):
+        raise SegreproError("the reducer returned a non-finite metric with a batch of test images left out; "
+                            "make it robust to classes missing from a subset (e.g. nanmean)")
+    image_se = jackknife_se(point, deleted, sizes)
     seed_diffs = on_full_x - on_full_y  # (S,): each seed's difference on the full test set
-    low, high = _bounds(point, r, seed_diffs, 1.0 - level)
-    return BootstrapCI(point=point, low=low, high=high, n_boot=n_boot, level=level,
-                       p=_p_value(point, r, seed_diffs))
+    low, high = _bounds(point, image_se, len(batches), seed_diffs, 1.0 - level)
+    return PairedInterval(point=point, low=low, high=high, level=level,
+                          p=_p_value(point, image_se, len(batches), seed_diffs), batches=len(batches))
 
 
-def _bounds(point: float, r: np.ndarray, seed_diffs: np.ndarray, alpha: float) -> tuple[float, float]:
-    """The interval at level 1 − ``alpha`` from the image replicates ``r`` and the seeds' differences
-    (module docstring): the percentile interval with one seed, else the MOVER combination."""
-    image_low, image_high = (float(q) for q in np.percentile(r, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+def _bounds(point: float, image_se: float, batches: int, seed_diffs: np.ndarray,
+            alpha: float) -> tuple[float, float]:
+    """The interval at level 1 − ``alpha`` (module docstring): t over the image batches, combined in
+    quadrature with t over the seeds' differences when there are several seeds."""
+    half = float(student_t.ppf(1 - alpha / 2, batches - 1)) * image_se
     s = seed_diffs.size
-    if s == 1:
-        return image_low, image_high
-    seed_half = float(student_t.ppf(1 - alpha / 2, s - 1)) * float(np.std(seed_diffs, ddof=1)) / s ** 0.5
-    low = point - float(np.hypot(seed_half, max(point - image_low, 0.0)))
-    high = point + float(np.hypot(seed_half, max(image_high - point, 0.0)))
-    return low, high
+    if s > 1:
+        seed_half = float(student_t.ppf(1 - alpha / 2, s - 1)) * float(np.std(seed_diffs, ddof=1)) / s ** 0.5
+        half = float(np.hypot(seed_half, half))
+    return point - half, point + half
 
 
 P_STEPS = 40  # bisection steps of the p-value: a resolution of 2**-40 in α
 
 
-def p_resolution(n_boot: int) -> float:
-    """The smallest p that ``n_boot`` image resamples resolve with one seed (module docstring,
-    "p-value"): below it no resample crossed 0."""
-    return 2 / n_boot
-
-
-def _p_value(point: float, r: np.ndarray, seed_diffs: np.ndarray) -> float:
+def _p_value(point: float, image_se: float, batches: int, seed_diffs: np.ndarray) -> float:
     """The smallest α at which the interval of level 1 − α excludes 0 (module docstring, "p-value"):
     1.0 when even α = 1 keeps 0 inside."""
     def excludes(alpha: float) -> bool:
-        low, high = _bounds(point, r, seed_diffs, alpha)
+        low, high = _bounds(point, image_se, batches, seed_diffs, alpha)
         return low > 0 or high < 0
 
     if not excludes(1.0):

@@ -5,8 +5,8 @@ in ``params.yaml`` (e.g. ``sdn_vanilla``: SDN with vanilla convolution, the
 operator ladder of the SDN paper's ablation, ``../shared/docs/methods.md``
 §1.8; ``ddsm_spatial`` / ``ddsm_channel``: one sampling branch only, §2.5;
 ``pdn_1layer`` / ``pdn_3layer``: the number of diffusion layers, §3.5). The
-compare stage records which methods of the run are variants and the paired
-bootstrap interval of variant − parent (``comparison["vs_parent"]``); this
+compare stage records which methods of the run are variants and the
+paired interval of variant − parent (``comparison["vs_parent"]``); this
 module only arranges those numbers.
 
 Choices: a table per parent, long format (rows: metric × version, columns:

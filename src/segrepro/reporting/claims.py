@@ -13,8 +13,9 @@ no metric): a boundary claim is tested with boundary F at 2 px (the
 smallest tolerance ≥ 2 px computed, else the largest) and Boundary IoU; an
 effectiveness / performance claim with mIoU. The verdict reads the 95%
 interval of the difference to the baseline that ``compare`` writes
-(``metrics.stats``: test images by the paired bootstrap, in blocks of frames
-of their videos; training seeds by Student's t over the per-seed differences):
+(``metrics.stats``: test images by the paired jackknife over batches of
+consecutive frames of their videos; training seeds by Student's t over the
+per-seed differences):
 
 * **reproduced** — the whole interval is above 0 (an improvement we can detect);
 * **not reproduced** — the whole interval is below 0 (we measure a loss);
@@ -27,21 +28,20 @@ Many claims at once: the table tests several (claim, metric) rows, each at 95%, 
 baseline runs. Read claim by claim, each row is wrong about 1 time in 20 when its module changes
 nothing, but the chance that SOME row of the table says reproduced or not reproduced by chance
 is larger: simulated with six claims and no true effect, 3 seeds and frames correlated as
-CamVid's (``benchmarks/bench_interval.py --family``; README, "Benchmarks"), 19% of tables at a
-1-point seed spread and 26% at 0.3 points held at least one false verdict; read with Holm's
-adjustment, 2.0% and 3.7%. So each row carries two verdicts: *this claim alone*, from its own
+PDN's are (``benchmarks/bench_interval.py --family``; README, "Benchmarks"), 17% of tables at a
+1-point seed spread and 31% at 0.3 points held at least one false verdict; read with Holm's
+adjustment, 0.7% and 3.9%. So each row carries two verdicts: *this claim alone*, from its own
 95% interval (the question of a reader of that one paper), and *all claims together*, from
 Holm's adjusted p-values over every row of the table (``metrics.multiplicity``: at most
 a 5% chance that the table holds any false verdict, whatever the dependence between rows, as far
-as each row's interval holds its level; simulated up to 10% where it does not; one
+as each row's interval holds its level; simulated up to 6% where it does not; one
 of the procedures Demšar, JMLR 2006, "Statistical comparisons of classifiers over multiple data
 sets", discusses for comparing several methods with one control). Choices where no
 source prescribes one: the family is the claims table's rows (every claim and metric of the
 methods run), not every metric of the report, which shows intervals but draws no verdicts from
 them; Holm rather than Bonferroni, which rejects no more and sometimes less; a row's p is its
-comparison's own (``compare``: the interval inverted), shown as "< 2 / n_boot" below what the
-bootstrap resolves (no resample crossed 0); with the table's six rows and 1000 resamples,
-6 × 0.002 = 0.012 < 0.05, so such a row's verdict does not hang on its exact p.
+comparison's own (``compare``: the interval inverted), shown as "< 0.001" below 0.001 (six
+rows × 0.001 is far below 0.05, so such a row's verdict does not hang on its exact p).
 
 With exactly two seeds a verdict other than inconclusive is marked
 *(two seeds: provisional)*: the seed variance then rests on one degree of
@@ -59,7 +59,6 @@ import pandas as pd
 
 from segrepro.metrics import registry
 from segrepro.metrics.multiplicity import holm_adjusted
-from segrepro.metrics.stats import p_resolution
 from segrepro.reporting.results import fmt_delta
 
 NOT_AVAILABLE = "not available (no number in the abstract; the paper's tables were not retrieved)"
@@ -115,9 +114,12 @@ def _verdict(detected: bool, above: bool, seeds: int) -> str:
     return f"{outcome} (two seeds: provisional)" if seeds == 2 else outcome
 
 
-def fmt_p(p: float, resolution: float = 0.001) -> str:
-    """A p-value in three decimals; "< resolution" below what the bootstrap can tell apart."""
-    return f"< {resolution:.3g}" if p < resolution else f"{p:.3f}"
+P_SHOWN = 0.001  # the smallest p printed as a number; below it "< 0.001"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value in three decimals, "< 0.001" below that."""
+    return f"< {P_SHOWN:g}" if p < P_SHOWN else f"{p:.3f}"
 
 
 def more_seeds_advice(seeds: list[int]) -> str:
@@ -148,7 +150,6 @@ def claims_table(comparison: dict) -> pd.DataFrame:
     (module docstring, "Many claims at once")."""
     computed = list(comparison.get("metrics") or next(iter(comparison["methods"].values()), {}))
     seeds = len(comparison.get("seeds", []))
-    resolution = p_resolution(comparison["n_boot"]) if comparison.get("n_boot") else 0.001
     rows, deltas = [], []
     for claim in CLAIMS:
         for metric in claim.metrics:
@@ -164,11 +165,11 @@ def claims_table(comparison: dict) -> pd.DataFrame:
                 "paper's number": NOT_AVAILABLE,
                 "metric": registry.label(key),
                 "measured Δ vs baseline [95% CI]": fmt_delta(d),
-                "p": fmt_p(d["p"], resolution),
+                "p": fmt_p(d["p"]),
                 ALONE: verdict(d["low"], d["high"], seeds),
             })
     adjusted = holm_adjusted([d["p"] for d in deltas]) if deltas else []
     for row, d, p in zip(rows, deltas, adjusted):
-        row[f"p, Holm over {len(rows)}"] = fmt_p(p, resolution)
+        row[f"p, Holm over {len(rows)}"] = fmt_p(p)
         row[TOGETHER] = family_verdict(d["point"], p, seeds)
     return pd.DataFrame(rows)

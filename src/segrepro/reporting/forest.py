@@ -1,4 +1,4 @@
-"""Differences as a picture: a forest plot and a compact pivot of paired-bootstrap intervals.
+"""Differences as a picture: a forest plot and a compact pivot of paired intervals.
 
 A forest plot (one row per method × metric, point estimate and 95% interval,
 a vertical line at zero) is the usual display of several effect sizes with

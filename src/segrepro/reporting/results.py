@@ -1,7 +1,7 @@
 """Results files → validated dicts and pandas tables for the report.
 
 The report never recomputes a statistic: mean ± std over seeds and every
-bootstrap interval come from ``results/comparison.json`` (written by
+paired interval come from ``results/comparison.json`` (written by
 ``evaluation.compare``); the metrics JSONs supply cost, per-class IoU, the
 setting and the curves. A bad input — a missing file, a NaN metric, a method
 or metric missing from the comparison, a comparison computed for other seeds —
@@ -78,7 +78,7 @@ def _check_interval(d: object, where: str) -> str | None:
 
 
 def _comparison_problem(comparison: dict, methods: Sequence[str], seeds: Sequence[int]) -> str | None:
-    missing = [k for k in ("reference", "seeds", "n_boot", "interval", "metrics", "methods", "variants", "vs_parent")
+    missing = [k for k in ("reference", "seeds", "batches", "interval", "metrics", "methods", "variants", "vs_parent")
                if k not in comparison]
     if missing:
         return f"keys {', '.join(missing)} are missing (written by an older compare)"
