@@ -48,7 +48,7 @@ def views_repo(tmp_path: Path) -> tuple[Path, list[str]]:
                     live.log_metric("val/miou", 0.3)
                 live.next_step()
     names = ["miou", "bf@1px", "bf@2px", "trimap@2px", "trimap@4px", "boundary_iou"]
-    delta = {"point": 0.01, "low": -0.01, "high": 0.03}
+    delta = {"point": 0.01, "low": -0.01, "high": 0.03, "p": 0.4}
     comparison = {"metrics": names, "methods": {"baseline": {m: {"mean": 0.3} for m in names},
                                                 "sdn": {m: {"mean": 0.31, "delta": delta} for m in names}}}
     (tmp_path / layout.SUMMARY).write_text(json.dumps(summarize_comparison(comparison)))
@@ -77,5 +77,5 @@ def test_metrics_are_the_compact_summary(views_repo):
     summary = data["data"][layout.SUMMARY.as_posix()]["data"]
     assert set(summary) == {"baseline", "sdn"}
     assert set(summary["sdn"]) == {"miou", "bf@2px", "trimap@4px", "boundary_iou"}   # headline metrics only
-    assert summary["sdn"]["miou"] == {"mean": 0.31, "delta": 0.01, "low": -0.01, "high": 0.03}
+    assert summary["sdn"]["miou"] == {"mean": 0.31, "delta": 0.01, "low": -0.01, "high": 0.03, "p": 0.4}
     assert summary["baseline"]["miou"] == {"mean": 0.3}

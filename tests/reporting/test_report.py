@@ -174,6 +174,21 @@ def test_a_comparison_without_valid_p_values_is_refused(fixture_results, p, prob
         load_comparison(path, ["baseline", "sdn"], [0, 1])
 
 
+def test_a_comparison_of_the_bootstrap_compare_is_refused(fixture_results):
+    # comparison.json as the block-bootstrap compare wrote it (n_boot and frame_block, no batches):
+    # its intervals are too narrow for frames this correlated, so the report refuses to read them.
+    from segrepro.reporting.results import load_comparison
+
+    path = fixture_results / "results" / "comparison.json"
+    saved = json.loads(path.read_text())
+    del saved["batches"]
+    saved.update(n_boot=1000, frame_block=8)
+    path.write_text(json.dumps(saved))
+    with pytest.raises(SegreproError, match=r"keys batches are missing \(written by an older compare\); "
+                                            r"rerun `dvc repro compare`"):
+        load_comparison(path, ["baseline", "sdn"], [0, 1])
+
+
 @pytest.mark.parametrize("environment, match", [
     (None, "key evaluation_environment is missing"),
     ({"torch": "2.13.0", "device": "cpu"}, "evaluation_environment lacks cpu_capability, cpu_model, gpu, cuda, threads"),
