@@ -23,7 +23,11 @@ autocorrelation 0.66, still 0.45 at lag 8 and 0.24 at lag 20, which φ = 0.95 mi
 ``evaluation.compare``'s docstring). Each comparison is then made twice from the same data:
 with every frame its own batch (frames taken as independent), and in batches of
 ``compare.FRAME_BATCH`` consecutive frames within each video as the compare stage does
-(``--frame-batch`` overrides the length).
+(``--frame-batch`` overrides the length). With ``--seed-frames w`` a share w of that per-frame
+gain's variance is each seed's own (an independent series per seed: the stretches of frames
+where that trained model errs) and 1 − w common to the method's seeds; in this project's runs
+each seed's own image variation is as large as the spread over seeds (``metrics.stats``,
+"Seeds share only part of the image variation").
 
 Usage::
 
@@ -76,6 +80,17 @@ def frame_gains(rng: np.random.Generator, corr: float) -> np.ndarray:
     return np.concatenate(series)[None, :, None]
 
 
+def with_frame_gains(rng: np.random.Generator, scores: np.ndarray, corr: float, seed_share: float) -> np.ndarray:
+    """One method's scores (S, N, C) plus its per-frame gains (``frame_gains``): a part common to
+    its seeds and, with ``seed_share`` > 0, a part of each seed alone (the frames where that
+    trained model errs), the two splitting the gain's variance ``1 − seed_share`` : ``seed_share``."""
+    if not seed_share:
+        return scores + frame_gains(rng, corr)
+    common = (1 - seed_share) ** 0.5 * frame_gains(rng, corr)
+    own = seed_share ** 0.5 * np.concatenate([frame_gains(rng, corr) for _ in range(scores.shape[0])])
+    return scores + common + own
+
+
 def runs(rng: np.random.Generator, image: np.ndarray, seeds: int, seed_sd: float, shift: float,
          classes: int) -> np.ndarray:
     """One method's per-image scores (S, N, C): the shared image difficulty, its true ``shift``, a
@@ -91,8 +106,8 @@ def video_batches(frame_batch: int) -> dict:
 
 
 def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int,
-             classes: int = 4, frame_corr: float | None = None,
-             frame_batch: int = FRAME_BATCH) -> dict[str, tuple[float, float, float]]:
+             classes: int = 4, frame_corr: float | None = None, frame_batch: int = FRAME_BATCH,
+             seed_frames: float = 0.0) -> dict[str, tuple[float, float, float]]:
     """How each way of batching the images fared over ``reps`` comparisons: way -> (fraction of
     intervals holding ``effect``, fraction excluding 0, mean width in points). Ways: "independent" (every image its own
     batch), and with ``frame_corr`` also "batches" (frames of ``TEST_VIDEOS`` in batches of
@@ -110,7 +125,8 @@ def coverage(seeds: int, seed_sd: float, effect: float, reps: int, images: int,
         base = runs(rng, image, seeds, seed_sd, 0.0, classes)
         meth = runs(rng, image, seeds, seed_sd, effect, classes)
         if frame_corr is not None:
-            base, meth = base + frame_gains(rng, frame_corr), meth + frame_gains(rng, frame_corr)
+            base = with_frame_gains(rng, base, frame_corr, seed_frames)
+            meth = with_frame_gains(rng, meth, frame_corr, seed_frames)
         for way, how in ways.items():
             ci = paired_interval(meth, base, mean_score, **how)
             holds[way] += ci.low <= effect <= ci.high
@@ -130,7 +146,7 @@ class FamilyRates(NamedTuple):
 
 
 def family_error(claims: int, seeds: int, seed_sd: float, reps: int, classes: int = 4,
-                 frame_corr: float | None = None, frame_batch: int = FRAME_BATCH,
+                 frame_corr: float | None = None, frame_batch: int = FRAME_BATCH, seed_frames: float = 0.0,
                  effect: float = 0.0) -> FamilyRates:
     """Families of ``claims`` comparisons, each a method against the SAME baseline runs, as the
     report's claims are (so they are correlated through the baseline's draws). The first claim's
@@ -146,8 +162,8 @@ def family_error(claims: int, seeds: int, seed_sd: float, reps: int, classes: in
         base = runs(rng, image, seeds, seed_sd, 0.0, classes)
         methods = [runs(rng, image, seeds, seed_sd, effect if k == 0 else 0.0, classes) for k in range(claims)]
         if frame_corr is not None:
-            base = base + frame_gains(rng, frame_corr)
-            methods = [m + frame_gains(rng, frame_corr) for m in methods]
+            base = with_frame_gains(rng, base, frame_corr, seed_frames)
+            methods = [with_frame_gains(rng, m, frame_corr, seed_frames) for m in methods]
         cis = [paired_interval(m, base, mean_score, **how) for m in methods]
         p = np.array([ci.p for ci in cis])
         nulls = slice(1, None) if effect else slice(None)
@@ -156,6 +172,17 @@ def family_error(claims: int, seeds: int, seed_sd: float, reps: int, classes: in
             found[reading] += bool(effect and q[0] <= ALPHA and (cis[0].point > 0) == (effect > 0))
     return FamilyRates(false["alone"] / reps, false["holm"] / reps,
                        found["alone"] / reps if effect else None, found["holm"] / reps if effect else None)
+
+
+def _frame_settings(args: argparse.Namespace) -> list[tuple[float | None, float]]:
+    """(frame correlation, seed-own share) pairs to simulate; the share only with frames."""
+    if any(not 0 <= own <= 1 for own in args.seed_frames):
+        raise SystemExit("--seed-frames takes shares in [0, 1]")
+    return [(corr, own) for corr in args.frame_corr for own in (args.seed_frames if corr is not None else [0.0])]
+
+
+def _frame_label(corr: float | None, own: float) -> str:
+    return ("" if corr is None else f"  frame corr {corr:<4g}") + (f"  seed-own {own:g}" if own else "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frame-corr", type=float, nargs="+", default=[None],
                         help="frames of two videos, each method's gain correlated along them (docstring)")
     parser.add_argument("--frame-batch", type=int, default=FRAME_BATCH)
+    parser.add_argument("--seed-frames", type=float, nargs="+", default=[0.0],
+                        help="with --frame-corr: the share of the per-frame gain's variance that is each seed's own")
     parser.add_argument("--family", type=int, nargs="+", metavar="CLAIMS",
                         help="instead: how often families of this many null claims give a false verdict")
     args = parser.parse_args(argv)
@@ -180,11 +209,10 @@ def main(argv: list[str] | None = None) -> None:
         for claims in args.family:
             for seeds in args.seeds:
                 for seed_sd in args.seed_sd:
-                    for corr in args.frame_corr:
+                    for corr, own in _frame_settings(args):
                         rates = family_error(claims, seeds, seed_sd, args.reps, frame_corr=corr,
-                                             frame_batch=args.frame_batch, effect=args.effect)
-                        setting = f"  {claims} claims  S={seeds}  seed sd {seed_sd:<7g}" + \
-                            ("" if corr is None else f"  frame corr {corr:<4g}")
+                                             frame_batch=args.frame_batch, seed_frames=own, effect=args.effect)
+                        setting = f"  {claims} claims  S={seeds}  seed sd {seed_sd:<7g}" + _frame_label(corr, own)
                         found = "" if rates.found_alone is None else (
                             f"   effect found: claim by claim {rates.found_alone:6.1%}, Holm {rates.found_holm:6.1%}")
                         print(f"{setting}   some false verdict: claim by claim {rates.false_alone:6.1%}, "
@@ -193,10 +221,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.reps} comparisons per line, {videos}, true difference {args.effect}")
     for seeds in args.seeds:
         for seed_sd in args.seed_sd:
-            for corr in args.frame_corr:
+            for corr, own in _frame_settings(args):
                 found = coverage(seeds, seed_sd, args.effect, args.reps, args.images,
-                                 frame_corr=corr, frame_batch=args.frame_batch)
-                setting = f"  S={seeds}  seed sd {seed_sd:<7g}" + ("" if corr is None else f"  frame corr {corr:<4g}")
+                                 frame_corr=corr, frame_batch=args.frame_batch, seed_frames=own)
+                setting = f"  S={seeds}  seed sd {seed_sd:<7g}" + _frame_label(corr, own)
                 print(setting + "".join(f"   {way}: holds the truth {held:6.1%}, excludes 0 {excluded:6.1%}, "
                                         f"width {wide:.2f}" for way, (held, excluded, wide) in found.items()))
 

@@ -12,7 +12,7 @@ from scipy.stats import t as student_t
 from segrepro.errors import SegreproError
 from segrepro.metrics.confusion import iou
 from segrepro.metrics.stats import (batches_per_sequence, describe_interval, image_batches, jackknife_se,
-                                    mean_std, paired_interval)
+                                    mean_std, paired_interval, shared_image_se)
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -83,6 +83,53 @@ def test_jackknife_se_of_a_mean_is_that_of_the_batch_means_even_for_unequal_batc
         expected = math.sqrt(np.sum(m * (means - d.mean()) ** 2 / (57 - m)) / len(sizes))
         assert jackknife_se(d.mean(), deleted, m) == pytest.approx(expected, rel=1e-12)
     assert jackknife_se(d.mean(), deleted, m) == pytest.approx(d.std(ddof=1) / math.sqrt(57), rel=1e-12)
+
+
+def test_the_image_part_of_several_seeds_is_the_variation_they_share():
+    rng = np.random.default_rng(15)
+    sizes = np.full(6, 10.0)
+    wobble = rng.normal(0, 0.01, 6)   # how the difference moves as each batch is left out
+    one = jackknife_se(0.02, 0.02 + wobble, sizes)
+    # Seeds that move together: all of it is shared, and the image part is the jackknife's.
+    same = np.stack([0.02 + wobble, 0.02 + wobble, 0.02 + wobble])
+    assert shared_image_se(0.02, same, np.full(3, 0.02), sizes) == pytest.approx(one, rel=1e-12)
+    # Two seeds that move in opposite directions share nothing: their mean never moves, and
+    # what each seed has alone is left to the spread over seeds.
+    opposite = np.stack([0.02 + wobble, 0.02 - wobble])
+    assert shared_image_se(0.02, opposite, np.full(2, 0.02), sizes) == 0.0
+    # Independent movements: (S·A − B) / (S − 1) is the mean covariance of the seeds' replicates.
+    own = 0.02 + rng.normal(0, 0.01, (4, 6))
+    a = jackknife_se(0.02, own.mean(0), sizes) ** 2
+    b = np.mean([jackknife_se(0.02, row, sizes) ** 2 for row in own])
+    assert shared_image_se(0.02, own, np.full(4, 0.02), sizes) == pytest.approx(math.sqrt(max((4 * a - b) / 3, 0)))
+    # One seed: nothing to separate; the jackknife's standard error itself.
+    assert shared_image_se(0.02, same[:1], np.full(1, 0.02), sizes) == pytest.approx(one, rel=1e-12)
+
+
+def test_errors_of_each_seed_alone_are_not_counted_twice():
+    # Three seeds, each trained model with its own stretches of good and bad frames (no part
+    # shared by the seeds, no training shift): the interval still holds the truth, and it is
+    # narrower than one that adds the whole image variation of the seed mean to the spread over
+    # seeds, which counts each seed's own errors twice (this module at 5371a10).
+    rng = np.random.default_rng(16)
+    videos = [np.arange(62), np.arange(62, 233)]
+    held, ratios = 0, []
+    for rep in range(150):
+        base = rng.normal(0.6, 0.05, size=(3, 233, 2))
+        meth = base.copy()
+        for arr in (base, meth):
+            arr += np.concatenate([bench_interval.frame_gains(rng, 0.95) for _ in range(3)])
+        ci = paired_interval(meth, base, mean_f, sequences=videos, frame_batch=40)
+        held += ci.low <= 0 <= ci.high
+        d = (meth - base).mean(axis=(1, 2))
+        deleted = np.stack([[np.delete(meth[s] - base[s], g, axis=0).mean() for g in image_batches(233, videos, 40)]
+                            for s in range(3)])
+        sizes = np.array([g.size for g in image_batches(233, videos, 40)], dtype=float)
+        twice = math.hypot(4.302652729749464 * d.std(ddof=1) / math.sqrt(3),
+                           student_t.ppf(0.975, 5) * jackknife_se(d.mean(), deleted.mean(0), sizes))
+        ratios.append((ci.high - ci.point) / twice)
+    assert held >= 0.9 * 150
+    assert np.mean(ratios) <= 0.93 and max(ratios) <= 1 + 1e-12   # 0.88 here; never wider (A <= B)
 
 
 def test_interval_covers_the_true_difference_and_excludes_zero():

@@ -25,12 +25,26 @@
   construction of Zou & Donner, Statistics in Medicine 2008, "Construction of confidence
   limits about effect measures: a general approach", for a sum of independent parts):
   point ± sqrt(h_seed² + h_image²), where h_seed = t_{S−1, 1−α/2} · sd_s(d_s) / √S is the
-  half-width of the t-interval over the seeds' differences and h_image = t_{G−1, 1−α/2} · se
-  that of the seed-averaged difference over the images. With no seed variation this is the
-  one-seed interval; with no image variation, the textbook t-interval over the seeds. A choice
-  where no source prescribes one: the seed-by-image interaction is counted in both parts,
-  which widens the interval when the seeds barely differ (97–99% coverage then, README,
-  "Benchmarks") rather than narrowing it.
+  half-width of the t-interval over the seeds' differences and h_image = t_{G−1, 1−α/2} ·
+  se_shared that of the image variation the seeds share (below). With no seed variation this
+  is the one-seed interval; with no image variation, the textbook t-interval over the seeds.
+
+  Seeds share only part of the image variation. A seed's difference on the test set is
+  d_s = δ + u_s + I + E_s: the true difference δ, the seed's training draw u_s, an image
+  term I common to every seed (which frames happen to be in the test set, and how the two
+  methods differ on them in general) and an image term E_s of that seed alone (the frames
+  where this trained model happens to err). Var(mean of d_s) = (σ_u² + σ_E²) / S + σ_I². The
+  spread of the d_s over seeds already holds σ_u² + σ_E² (I cancels in it); the jackknife
+  variance A of the seed-averaged difference holds σ_I² + σ_E² / S, and the mean B of each
+  seed's own jackknife variance σ_I² + σ_E². So σ_I² = (S · A − B) / (S − 1) (the mean
+  covariance of two seeds' jackknife replicates), floored at 0, and se_shared is its root;
+  adding A instead (this module's first jackknife) counts σ_E² / S twice. In this project's
+  runs σ_E is not small: each seed's own image standard error of an mIoU difference (0.40–0.57
+  points on the Zen 5) is as large as the spread of the d_s (0.38–0.49), so most of what
+  looked like seed-to-seed variation is each model's own errors on stretches of frames.
+  Simulated with such seed-specific frame errors (``benchmarks/bench_interval.py
+  --seed-frames``), counting σ_E² twice held the truth in 97.1–99.7% of comparisons, and
+  this interval in 94.1–98.2% with intervals 1–17% narrower (README, "Benchmarks").
 
   The jackknife's standard error, with m_g images in batch g of N and θ_(g) the difference
   without batch g: pseudo-values θ̃_g = h_g θ − (h_g − 1) θ_(g), h_g = N / m_g, their
@@ -52,7 +66,7 @@ three-seed ones; a percentile interval also has no small-sample correction for t
 independent stretches such a series holds. Batches of 40 frames with t on G − 1 degrees of
 freedom held 90% and 92% there, and 95% of one-seed comparisons with independent frames
 (README, "Benchmarks"); the price is a wider interval: with independent frames, a quarter
-wider at one seed (1.79 against 1.42 points in that simulation), 2% at three seeds a point apart.
+wider at one seed (1.79 against 1.42 points in that simulation), 1% at three seeds a point apart.
 
 Frames of a video: with ``sequences`` (index arrays, frames in time order, together every
 image once), each sequence of k frames is cut into max(2, round(k / L)) batches of consecutive
@@ -197,6 +211,22 @@ def jackknife_se(point: float, deleted: np.ndarray, sizes: np.ndarray) -> float:
     return float(np.sqrt(np.sum((pseudo - centre) ** 2 / (h - 1)) / g))
 
 
+def shared_image_se(point: float, deleted: np.ndarray, seed_diffs: np.ndarray, sizes: np.ndarray) -> float:
+    """The image part's standard error (module docstring, "Seeds share only part of the image
+    variation"): with one seed the jackknife's standard error of the difference; with S >= 2 the
+    square root of the variation the seeds share, (S · A − B) / (S − 1) floored at 0, where A is
+    the jackknife variance of the seed-averaged difference and B the mean of each seed's own.
+
+    ``deleted`` (S, G): each seed's difference without batch g; ``seed_diffs`` (S,): with every
+    image; ``point``: their mean."""
+    together = jackknife_se(point, deleted.mean(axis=0), sizes) ** 2  # A
+    s = seed_diffs.size
+    if s == 1:
+        return float(np.sqrt(together))
+    each = np.mean([jackknife_se(float(d), row, sizes) ** 2 for d, row in zip(seed_diffs, deleted)])  # B
+    return float(np.sqrt(max((s * together - each) / (s - 1), 0.0)))
+
+
 def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[np.ndarray], np.ndarray], *,
                     level: float = 0.95, sequences: Sequence[ArrayLike] | None = None,
                     frame_batch: int = 1) -> PairedInterval:
@@ -245,12 +275,12 @@ def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[n
     weights = np.repeat((n / (n - sizes))[:, None], n, axis=1)  # (G, N)
     for g, members in enumerate(batches):
         weights[g, members] = 0.0
-    deleted = (per_seed(xf, weights) - per_seed(yf, weights)).mean(axis=0)  # (G,)
+    deleted = per_seed(xf, weights) - per_seed(yf, weights)  # (S, G): each seed without batch g
     if not np.all(np.isfinite(deleted)):
         raise SegreproError("the reducer returned a non-finite metric with a batch of test images left out; "
                             "make it robust to classes missing from a subset (e.g. nanmean)")
-    image_se = jackknife_se(point, deleted, sizes)
     seed_diffs = on_full_x - on_full_y  # (S,): each seed's difference on the full test set
+    image_se = shared_image_se(point, deleted, seed_diffs, sizes)
     low, high = _bounds(point, image_se, len(batches), seed_diffs, 1.0 - level)
     return PairedInterval(point=point, low=low, high=high, level=level,
                           p=_p_value(point, image_se, len(batches), seed_diffs), batches=len(batches))

@@ -30,11 +30,11 @@ nothing, but the chance that SOME row of the table says reproduced or not reprod
 is larger: simulated with six claims and no true effect, 3 seeds and frames correlated as
 PDN's are (``benchmarks/bench_interval.py --family``; README, "Benchmarks"), 17% of tables at a
 1-point seed spread and 31% at 0.3 points held at least one false verdict; read with Holm's
-adjustment, 0.7% and 3.9%. So each row carries two verdicts: *this claim alone*, from its own
+adjustment, 0.8% and 4.2%. So each row carries two verdicts: *this claim alone*, from its own
 95% interval (the question of a reader of that one paper), and *all claims together*, from
 Holm's adjusted p-values over every row of the table (``metrics.multiplicity``: at most
 a 5% chance that the table holds any false verdict, whatever the dependence between rows, as far
-as each row's interval holds its level; simulated up to 6% where it does not; one
+as each row's interval holds its level; simulated up to 6.4% where it does not; one
 of the procedures Demšar, JMLR 2006, "Statistical comparisons of classifiers over multiple data
 sets", discusses for comparing several methods with one control). Choices where no
 source prescribes one: the family is the claims table's rows (every claim and metric of the
