@@ -1,4 +1,4 @@
-"""Quality reducers agree with the plain metrics; compare writes mean ± std and bootstrap CIs."""
+"""Quality reducers agree with the plain metrics; compare writes mean ± std and 95% intervals."""
 from __future__ import annotations
 
 import json

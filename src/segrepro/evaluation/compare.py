@@ -123,6 +123,16 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int],
     return {k: np.stack(v) for k, v in stacks.items()}, names  # each (S, N, ...)
 
 
+def load_per_image(per_image_dir: Path, methods: Sequence[str],
+                   seeds: Sequence[int]) -> tuple[dict[str, tuple[dict[str, np.ndarray], np.ndarray]], dict[str, list]]:
+    """Every run's per-image statistics: method -> (statistic -> (S, N, ...) array, test image
+    names), and the description (tolerances, widths, classes) they all share; refused with the
+    fix when a file is missing, damaged, or made with other evaluate parameters."""
+    described = _Described()
+    loaded = {m: _load(per_image_dir, m, seeds, described) for m in methods}
+    return loaded, described.value
+
+
 def _check_parents(methods: Sequence[str], parents: Mapping[str, str]) -> dict[str, str]:
     """variant → parent for the methods of the run whose parent differs from themselves."""
     unknown = sorted(set(parents) - set(methods))
@@ -167,9 +177,8 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
     trimap widths and class names come from the per-image files, which must all agree.
     """
     variants = _check_parents(methods, parents or {})
-    described = _Described()
-    loaded = {m: _load(per_image_dir, m, seeds, described) for m in methods}
-    registry = metrics(described.value["bf_tolerances_px"], described.value["trimap_widths_px"])
+    loaded, description = load_per_image(per_image_dir, methods, seeds)
+    registry = metrics(description["bf_tolerances_px"], description["trimap_widths_px"])
     reference = methods[0]
     sequences = video_sequences([str(name) for name in loaded[reference][1]])
     videos = list(sequences.values())
@@ -179,7 +188,7 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
                               "frame_batch": FRAME_BATCH, "batches": batches,
                               "sequences": {k: len(v) for k, v in sequences.items()},
                               "metrics": [m.name for m in registry], "variants": variants,
-                              "methods": {}, "vs_parent": {}, **described.value}
+                              "methods": {}, "vs_parent": {}, **description}
     for method, (stats, names) in loaded.items():
         if not np.array_equal(names, loaded[reference][1]):
             raise SegreproError(f"{method} and {reference} were evaluated on different test images")

@@ -227,36 +227,24 @@ def shared_image_se(point: float, deleted: np.ndarray, seed_diffs: np.ndarray, s
     return float(np.sqrt(max((s * together - each) / (s - 1), 0.0)))
 
 
-def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[np.ndarray], np.ndarray], *,
-                    level: float = 0.95, sequences: Sequence[ArrayLike] | None = None,
-                    frame_batch: int = 1) -> PairedInterval:
-    """Interval of metric(method) − metric(baseline) over test images and seeds (module docstring).
+class IntervalParts(NamedTuple):
+    """What an interval is built from (module docstring): the difference on the full data, each
+    seed's difference, the image part's standard error and the number of image batches."""
 
-    Args:
-        method, baseline: per-image statistics, shape (S, N, ...): S seeds, N >= 2 test images
-            in the same order for both (e.g. per-image F (S, N, C), confusions (S, N, W, C, C)),
-            seed s of one paired with seed s of the other.
-        reducer: maps image-averaged statistics (B, ...) -> metric (B,), vectorised over a
-            leading batch of B replicates, e.g. ``lambda m: m[..., 0].mean(axis=-1)`` for BF
-            at the first tolerance. See the module docstring for the contract.
-        level: two-sided coverage.
-        sequences: None (images independent: each its own batch), or the images as frames of
-            videos: a list of index arrays into the N images, one per video, each in time order,
-            together every index once; then cut into batches of about ``frame_batch``
-            consecutive frames within each video (module docstring, "Frames of a video").
-        frame_batch: the batch length L in frames (with ``sequences``).
+    point: float
+    seed_diffs: np.ndarray  # (S,)
+    image_se: float  # shared_image_se
+    batches: int  # G
 
-    Deterministic: no random draw is made. Replicate g gives the images of batch g weight 0 and
-    every other image N / (N − m_g), so that each replicate is still a mean over images:
-    r_g = Σ_s 1/S · [metric(Σ_n w_gn x_sn / N) − metric(Σ_n w_gn y_sn / N)].
-    """
+
+def interval_parts(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[np.ndarray], np.ndarray], *,
+                   sequences: Sequence[ArrayLike] | None = None, frame_batch: int = 1) -> IntervalParts:
+    """The parts of :func:`paired_interval`'s interval (its arguments, without ``level``)."""
     x = np.asarray(method, dtype=np.float64)
     y = np.asarray(baseline, dtype=np.float64)
     if x.shape != y.shape or x.ndim < 2 or x.shape[0] < 1 or x.shape[1] < 2:
         raise SegreproError(f"method and baseline must share a shape (S, N, ...) with S >= 1 seeds and "
                             f"N >= 2 images; got {x.shape} and {y.shape}")
-    if not 0 < level < 1:
-        raise SegreproError(f"level must be in (0, 1), got {level!r}")
     if isinstance(frame_batch, bool) or not isinstance(frame_batch, int) or frame_batch < 1:
         raise SegreproError(f"frame_batch must be an int >= 1, got {frame_batch!r}")
     s, n, stat = x.shape[0], x.shape[1], x.shape[2:]
@@ -280,32 +268,66 @@ def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[n
         raise SegreproError("the reducer returned a non-finite metric with a batch of test images left out; "
                             "make it robust to classes missing from a subset (e.g. nanmean)")
     seed_diffs = on_full_x - on_full_y  # (S,): each seed's difference on the full test set
-    image_se = shared_image_se(point, deleted, seed_diffs, sizes)
-    low, high = _bounds(point, image_se, len(batches), seed_diffs, 1.0 - level)
-    return PairedInterval(point=point, low=low, high=high, level=level,
-                          p=_p_value(point, image_se, len(batches), seed_diffs), batches=len(batches))
+    return IntervalParts(point, seed_diffs, shared_image_se(point, deleted, seed_diffs, sizes), len(batches))
 
 
-def _bounds(point: float, image_se: float, batches: int, seed_diffs: np.ndarray,
-            alpha: float) -> tuple[float, float]:
-    """The interval at level 1 − ``alpha`` (module docstring): t over the image batches, combined in
-    quadrature with t over the seeds' differences when there are several seeds."""
+def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[np.ndarray], np.ndarray], *,
+                    level: float = 0.95, sequences: Sequence[ArrayLike] | None = None,
+                    frame_batch: int = 1) -> PairedInterval:
+    """Interval of metric(method) − metric(baseline) over test images and seeds (module docstring).
+
+    Args:
+        method, baseline: per-image statistics, shape (S, N, ...): S seeds, N >= 2 test images
+            in the same order for both (e.g. per-image F (S, N, C), confusions (S, N, W, C, C)),
+            seed s of one paired with seed s of the other.
+        reducer: maps image-averaged statistics (B, ...) -> metric (B,), vectorised over a
+            leading batch of B replicates, e.g. ``lambda m: m[..., 0].mean(axis=-1)`` for BF
+            at the first tolerance. See the module docstring for the contract.
+        level: two-sided coverage.
+        sequences: None (images independent: each its own batch), or the images as frames of
+            videos: a list of index arrays into the N images, one per video, each in time order,
+            together every index once; then cut into batches of about ``frame_batch``
+            consecutive frames within each video (module docstring, "Frames of a video").
+        frame_batch: the batch length L in frames (with ``sequences``).
+
+    Deterministic: no random draw is made. Replicate g gives the images of batch g weight 0 and
+    every other image N / (N − m_g), so that each replicate is still a mean over images:
+    r_g = Σ_s 1/S · [metric(Σ_n w_gn x_sn / N) − metric(Σ_n w_gn y_sn / N)].
+    """
+    if not 0 < level < 1:
+        raise SegreproError(f"level must be in (0, 1), got {level!r}")
+    parts = interval_parts(method, baseline, reducer, sequences=sequences, frame_batch=frame_batch)
+    low, high = _bounds(parts, 1.0 - level)
+    return PairedInterval(point=parts.point, low=low, high=high, level=level, p=_p_value(parts),
+                          batches=parts.batches)
+
+
+def half_width(seeds: int, seed_sd: float, image_se: float, batches: int, alpha: float = 0.05) -> float:
+    """The half-width at level 1 − ``alpha`` (module docstring): t on ``batches`` − 1 degrees of freedom
+    times ``image_se``, combined in quadrature, with several ``seeds``, with t on ``seeds`` − 1 times
+    ``seed_sd`` / √seeds (``seed_sd``, the spread of the seeds' differences, is unused for one seed)."""
     half = float(student_t.ppf(1 - alpha / 2, batches - 1)) * image_se
-    s = seed_diffs.size
-    if s > 1:
-        seed_half = float(student_t.ppf(1 - alpha / 2, s - 1)) * float(np.std(seed_diffs, ddof=1)) / s ** 0.5
-        half = float(np.hypot(seed_half, half))
-    return point - half, point + half
+    if seeds > 1:
+        half = float(np.hypot(float(student_t.ppf(1 - alpha / 2, seeds - 1)) * seed_sd / seeds ** 0.5, half))
+    return half
+
+
+def _bounds(parts: IntervalParts, alpha: float) -> tuple[float, float]:
+    """The interval at level 1 − ``alpha`` around the point estimate."""
+    s = parts.seed_diffs.size
+    seed_sd = float(np.std(parts.seed_diffs, ddof=1)) if s > 1 else 0.0
+    half = half_width(s, seed_sd, parts.image_se, parts.batches, alpha)
+    return parts.point - half, parts.point + half
 
 
 P_STEPS = 40  # bisection steps of the p-value: a resolution of 2**-40 in α
 
 
-def _p_value(point: float, image_se: float, batches: int, seed_diffs: np.ndarray) -> float:
+def _p_value(parts: IntervalParts) -> float:
     """The smallest α at which the interval of level 1 − α excludes 0 (module docstring, "p-value"):
     1.0 when even α = 1 keeps 0 inside."""
     def excludes(alpha: float) -> bool:
-        low, high = _bounds(point, image_se, batches, seed_diffs, alpha)
+        low, high = _bounds(parts, alpha)
         return low > 0 or high < 0
 
     if not excludes(1.0):

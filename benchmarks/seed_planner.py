@@ -1,0 +1,128 @@
+"""How many training seeds a verdict needs: the interval's half-width projected from a run.
+
+Every claim of the report reads the 95% interval of a difference method − baseline
+(``metrics.stats``), whose half-width has two parts: the spread of the seeds' differences, which
+shrinks as seeds are added, and the image variation the seeds share, which does not (it is the
+test set's: which frames it happens to hold). This reads the per-image statistics of a run of
+two or more seeds (``results/per_image``, for ``base.methods`` × ``base.seeds`` of the params
+file), measures both parts for every method against the reference and every headline metric
+(``metrics.registry.headline``), and prints the half-width the interval would have with K seeds
+if both stayed as measured (``metrics.stats.half_width``)::
+
+    h(K) = sqrt((t_{K−1} · sd / √K)² + (t_{G−1} · se)²)
+
+sd: the sample standard deviation of the run's per-seed differences; se: the image part's
+standard error (``stats.shared_image_se``), over G batches of frames (``compare.FRAME_BATCH``).
+Its "floor" column is h(K) as K grows without end, t_{G−1} · se: no number of seeds narrows
+the interval below it on this test set. Where the seeds' shared image variation did not show
+above each seed's own (its estimate fell below 0 and is floored, se 0.00), the floor reads
+"not measured": it is not zero, only hidden at this many seeds, and h(K) for large K is then
+optimistic. How to read h(K): a true gain of h(K) is declared (its
+interval clear of 0) about half the time, since the estimate falls on either side of it; a
+gain well below h(K) rarely is. The column for the run's own seed count is the half-width of
+the run's own interval, so the projection starts from what the report shows.
+
+Choices where no source prescribes one: sd and se are taken as measured, though sd from S seeds
+is itself uncertain (from three seeds, its 95% range runs from about half to about six times the
+estimate, the chi-square interval on two degrees of freedom), so the table is a planning guide,
+not a promise; a run of one seed is refused, as it shows no seed spread.
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/seed_planner.py                          # params.yaml, results/per_image
+    PYTHONPATH=src python benchmarks/seed_planner.py --params P --per-image D --seeds 3 5 10 20
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from scipy.stats import t as student_t
+
+from segrepro import layout
+from segrepro.data.camvid import video_sequences
+from segrepro.errors import SegreproError
+from segrepro.evaluation.compare import FRAME_BATCH, load_per_image
+from segrepro.metrics.registry import headline, metrics
+from segrepro.metrics.stats import half_width, interval_parts
+
+
+class Projection(NamedTuple):
+    """One (method, metric) of a run and its projected half-widths, all in metric units."""
+
+    method: str
+    metric: str
+    point: float  # the run's difference to the reference
+    seeds: int  # the run's seed count
+    seed_sd: float
+    image_se: float
+    batches: int
+    half: dict[int, float]  # K seeds -> h(K)
+    floor: float  # h(K) as K grows without end
+
+
+def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
+         projected: Sequence[int]) -> list[Projection]:
+    """Projections for every method but the first (the reference) and every headline metric."""
+    if len(seeds) < 2:
+        raise SegreproError(f"the seed planner needs a run of at least two seeds to measure their spread; this "
+                            f"run has {len(seeds)} ({list(seeds)}): train more, e.g. "
+                            "`dvc exp run -S 'base.seeds=[0,1,2]'`")
+    if any(k < 2 for k in projected):
+        raise SegreproError(f"projected seed counts must be at least 2, got {list(projected)}")
+    loaded, description = load_per_image(per_image_dir, methods, seeds)
+    registry = {m.name: m for m in metrics(description["bf_tolerances_px"], description["trimap_widths_px"])}
+    reference, names = methods[0], loaded[methods[0]][1]
+    videos = list(video_sequences([str(name) for name in names]).values())
+    rows = []
+    for method in methods[1:]:
+        for name in headline(list(registry)):
+            m = registry[name]
+            parts = interval_parts(loaded[method][0][m.statistic], loaded[reference][0][m.statistic], m.reduce,
+                                   sequences=videos, frame_batch=FRAME_BATCH)
+            sd = float(np.std(parts.seed_diffs, ddof=1))
+            counts = sorted(set(projected) | {len(seeds)})
+            rows.append(Projection(method, name, parts.point, len(seeds), sd, parts.image_se, parts.batches,
+                                   {k: half_width(k, sd, parts.image_se, parts.batches) for k in counts},
+                                   float(student_t.ppf(0.975, parts.batches - 1)) * parts.image_se))
+    return rows
+
+
+def markdown(rows: list[Projection]) -> str:
+    """The projections as a markdown table, in points (metric × 100)."""
+    counts = list(rows[0].half)
+    head = ["method", "metric", f"Δ ({rows[0].seeds} seeds)", "seed sd", "shared image se"] + \
+        [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + ["floor"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"] + \
+            [f"{100 * r.half[k]:.2f}" for k in counts] + [f"{100 * r.floor:.2f}" if r.image_se else "not measured"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from segrepro.params import load_params
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--per-image", type=Path, default=layout.PER_IMAGE)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[3, 5, 10, 20],
+                        help="seed counts to project to (default: %(default)s)")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    rows = plan(args.per_image, params.base.methods, params.base.seeds, args.seeds)
+    print(f"95% half-widths in points, projected from {len(params.base.seeds)} seeds "
+          f"({', '.join(map(str, params.base.seeds))}) with the measured seed spread and shared image part "
+          f"over {rows[0].batches} batches of frames (docstring):\n")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SegreproError as exc:
+        raise SystemExit(f"seed_planner: {exc}") from None
