@@ -330,9 +330,11 @@ def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(re
     assert "`dvc exp run -S 'base.seeds=[0,1,2]'`" in one and "2× this run's training time" in one
     assert "'base.seeds=[5,6,7]'" in more_seeds_advice([5])        # new seeds follow the run's own
     assert "0.5× this run's training time" in more_seeds_advice([1, 0])
-    assert more_seeds_advice([0, 1, 2]) == ""
+    assert "seed_planner" not in one                                 # one seed shows no spread to project
+    assert more_seeds_advice([0, 1, 2]).startswith("How many seeds each claim would need")
     text = rendered[1]                                                 # the fixture has seeds 0 and 1
     assert "This run trained 2 seeds (0, 1)" in text and "base.seeds=[0,1,2]" in text
+    assert "benchmarks/seed_planner.py" in text
 
 
 def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, tmp_path):

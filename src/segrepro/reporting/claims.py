@@ -122,17 +122,23 @@ def fmt_p(p: float) -> str:
     return f"< {P_SHOWN:g}" if p < P_SHOWN else f"{p:.3f}"
 
 
+PLANNER = ("How many seeds each claim would need, projected from this run's seed spread: "
+           "`python benchmarks/seed_planner.py` (README, \"Seeds a verdict needs\").")
+
+
 def more_seeds_advice(seeds: list[int]) -> str:
-    """Markdown naming the command that gives this run plain verdicts (three seeds), or "" when it has
-    them. The new seeds continue after the run's own, so DVC reuses every run already made."""
+    """Markdown naming the command that gives this run plain verdicts (three seeds) and, for a run of
+    two or more seeds, the planner that projects how many each claim would need. The new seeds
+    continue after the run's own, so DVC reuses every run already made."""
     seeds = sorted(seeds)
     if len(seeds) >= 3:
-        return ""
+        return PLANNER
     wanted = seeds + list(range(seeds[-1] + 1, seeds[-1] + 4 - len(seeds)))
     command = f"dvc exp run -S 'base.seeds=[{','.join(map(str, wanted))}]'"
     return (f"This run trained {len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}). "
             f"For plain verdicts train three: `{command}` trains only the new seeds, about "
-            f"{(3 - len(seeds)) / len(seeds):g}× this run's training time again (README, \"One seed, and why\").")
+            f"{(3 - len(seeds)) / len(seeds):g}× this run's training time again (README, \"One seed, and why\")."
+            + (f" {PLANNER}" if len(seeds) > 1 else ""))
 
 
 def _resolve(metric: str, computed: list[str]) -> str | None:
