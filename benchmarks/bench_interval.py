@@ -26,7 +26,7 @@ with every frame its own batch (frames taken as independent), and in batches of
 (``--frame-batch`` overrides the length). With ``--seed-frames w`` a share w of that per-frame
 gain's variance is each seed's own (an independent series per seed: the stretches of frames
 where that trained model errs) and 1 − w common to the method's seeds; in this project's runs
-each seed's own image variation is as large as the spread over seeds (``metrics.stats``,
+each seed's own image variation is as large as the spread over seeds (``metrics.jackknife``,
 "Seeds share only part of the image variation").
 
 Usage::

@@ -12,7 +12,7 @@ if both stayed as measured (``metrics.stats.half_width``)::
     h(K) = sqrt((t_{K−1} · sd / √K)² + (t_{G−1} · se)²)
 
 sd: the sample standard deviation of the run's per-seed differences; se: the image part's
-standard error (``stats.shared_image_se``), over G batches of frames (``compare.FRAME_BATCH``).
+standard error (``jackknife.shared_image_se``), over G batches of frames (``compare.FRAME_BATCH``).
 Its "floor" column is h(K) as K grows without end, t_{G−1} · se: no number of seeds narrows
 the interval below it on this test set. Where the seeds' shared image variation did not show
 above each seed's own (its estimate fell below 0 and is floored, se 0.00), the floor reads

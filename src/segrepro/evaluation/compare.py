@@ -15,7 +15,7 @@ Seeds are paired by their position in ``base.seeds``; images by their order
 in the test split (checked by name). The test images are frames of two videos
 (``data.camvid.video_sequences``), cut into batches of about ``FRAME_BATCH``
 consecutive frames within each, which the jackknife deletes in turn
-(``metrics.stats``, "Frames of a video"). Why 40 frames (40 s of driving): a
+(``metrics.jackknife``, "Frames of a video"). Why 40 frames (40 s of driving): a
 method's per-image difference to the baseline can stay correlated for tens of
 frames (PDN's pixel accuracy in this project's Zen 5 three-seed runs: 0.66 at
 lag 1, 0.45 at lag 8, 0.24 at lag 20, about 0 at lag 30), and simulated with
@@ -68,7 +68,8 @@ from segrepro.atomic import write_json
 from segrepro.data.camvid import video_sequences
 from segrepro.errors import SegreproError, reason
 from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
-from segrepro.metrics.stats import describe_interval, image_batches, mean_std, paired_interval
+from segrepro.metrics.jackknife import image_batches
+from segrepro.metrics.stats import describe_interval, mean_std, paired_interval
 
 
 class _Described:

@@ -6,16 +6,10 @@
 * :func:`paired_interval`: the 95% interval of the difference method − baseline of a
   dataset-level metric, from two sources of variation:
 
-  - **test images**, by the delete-a-group jackknife over batches of consecutive frames
-    (Kott, Journal of Official Statistics 2001, "The delete-a-group jackknife"; for batches of
-    unequal size, Busing, Meijer & van der Leeden, Statistics and Computing 1999, "Delete-m
-    jackknife for unequal m"), paired: deleting a batch deletes it from both methods and every
-    seed, so per-image difficulty cancels in the difference. The test images are cut into G
-    batches ("Frames of a video" below); replicate g is the difference on every image but those
-    of batch g, and the spread of the G replicates gives the standard error of the difference,
-    read with Student's t on G − 1 degrees of freedom (the batch-means interval of simulation
-    output analysis: Schmeiser, Operations Research 1982, "Batch size effects in the analysis
-    of simulation output");
+  - **test images**, by the delete-a-group jackknife over G batches of consecutive frames
+    (``metrics.jackknife``: sources, the standard error, how frames are cut), paired:
+    deleting a batch deletes it from both methods and every seed, so per-image difficulty
+    cancels in the difference; read with Student's t on G − 1 degrees of freedom;
   - **training seeds**, from the spread of the per-seed differences d_s (each on the full test
     set), by Student's t.
 
@@ -26,32 +20,9 @@
   limits about effect measures: a general approach", for a sum of independent parts):
   point ± sqrt(h_seed² + h_image²), where h_seed = t_{S−1, 1−α/2} · sd_s(d_s) / √S is the
   half-width of the t-interval over the seeds' differences and h_image = t_{G−1, 1−α/2} ·
-  se_shared that of the image variation the seeds share (below). With no seed variation this
+  se_shared that of the image variation the seeds share (``metrics.jackknife``, "Seeds
+  share only part of the image variation"). With no seed variation this
   is the one-seed interval; with no image variation, the textbook t-interval over the seeds.
-
-  Seeds share only part of the image variation. A seed's difference on the test set is
-  d_s = δ + u_s + I + E_s: the true difference δ, the seed's training draw u_s, an image
-  term I common to every seed (which frames happen to be in the test set, and how the two
-  methods differ on them in general) and an image term E_s of that seed alone (the frames
-  where this trained model happens to err). Var(mean of d_s) = (σ_u² + σ_E²) / S + σ_I². The
-  spread of the d_s over seeds already holds σ_u² + σ_E² (I cancels in it); the jackknife
-  variance A of the seed-averaged difference holds σ_I² + σ_E² / S, and the mean B of each
-  seed's own jackknife variance σ_I² + σ_E². So σ_I² = (S · A − B) / (S − 1) (the mean
-  covariance of two seeds' jackknife replicates), floored at 0, and se_shared is its root;
-  adding A instead (this module's first jackknife) counts σ_E² / S twice. In this project's
-  runs σ_E is not small: each seed's own image standard error of an mIoU difference (0.40–0.57
-  points on the Zen 5) is as large as the spread of the d_s (0.38–0.49), so most of what
-  looked like seed-to-seed variation is each model's own errors on stretches of frames.
-  Simulated with such seed-specific frame errors (``benchmarks/bench_interval.py
-  --seed-frames``), counting σ_E² twice held the truth in 97.1–99.7% of comparisons, and
-  this interval in 94.1–98.2% with intervals 1–17% narrower (README, "Benchmarks").
-
-  The jackknife's standard error, with m_g images in batch g of N and θ_(g) the difference
-  without batch g: pseudo-values θ̃_g = h_g θ − (h_g − 1) θ_(g), h_g = N / m_g, their
-  weighted mean θ_J = G θ − Σ_g (1 − m_g / N) θ_(g), and se² = (1 / G) Σ_g (θ̃_g − θ_J)² /
-  (h_g − 1) (Busing et al.). For a metric that is a mean over images, θ̃_g is batch g's own
-  mean and se² the classical variance of a mean of G batch means. The interval is centred on
-  θ, the difference on the full data, not on the bias-corrected θ_J.
 
 Why not the bootstrap (this module's earlier versions): resampling seeds with the images
 (the first) made "every seed came out ahead" a verdict (25% false verdicts at S = 3 where 5%
@@ -67,17 +38,6 @@ independent stretches such a series holds. Batches of 40 frames with t on G − 
 freedom held 90% and 92% there, and 95% of one-seed comparisons with independent frames
 (README, "Benchmarks"); the price is a wider interval: with independent frames, a quarter
 wider at one seed (1.79 against 1.42 points in that simulation), 1% at three seeds a point apart.
-
-Frames of a video: with ``sequences`` (index arrays, frames in time order, together every
-image once), each sequence of k frames is cut into max(2, round(k / L)) batches of consecutive
-frames as equal in size as whole frames allow (at most k batches: a one-frame sequence is one
-batch), L = ``frame_batch``; batches never span two sequences. Without ``sequences`` every
-image is its own batch (the delete-one jackknife, images taken as independent). Choices where
-no source prescribes one: at least two batches per sequence, so that a short video still
-contributes a spread of its own; the deleted batch's images are not replaced, so a replicate
-also shifts the mix of videos by a few frames, which counts a method's gain differing between
-the videos as variation (a wider interval, not a narrower one); the caller chooses L
-(``evaluation.compare`` says why its value).
 
 p-value: the interval inverted. For a level 1 − α the interval above is built at α; as α grows
 both t quantiles shrink, so the interval narrows monotonically, and :attr:`PairedInterval.p` is
@@ -105,6 +65,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import t as student_t
 
 from segrepro.errors import SegreproError
+from segrepro.metrics.jackknife import image_batches, shared_image_se
 
 
 class MeanStd(NamedTuple):
@@ -162,69 +123,12 @@ def mean_std(values: ArrayLike) -> MeanStd:
     return MeanStd(mean, std, x.shape[0])
 
 
-def _check_sequences(sequences: Sequence[ArrayLike], n: int) -> list[np.ndarray]:
-    """The sequences as int arrays, refused unless together they hold every image index once."""
-    parts = [np.asarray(q) for q in sequences]
-    if not parts or any(q.ndim != 1 or q.size == 0 or not np.issubdtype(q.dtype, np.integer) for q in parts):
-        raise SegreproError("sequences must be a non-empty list of non-empty 1-D integer index arrays")
-    joined = np.sort(np.concatenate(parts))
-    if joined.shape != (n,) or not np.array_equal(joined, np.arange(n)):
-        raise SegreproError(f"sequences must hold every image index 0..{n - 1} exactly once "
-                            f"(got {joined.size} indices for {n} images)")
-    return parts
-
-
-def batches_per_sequence(frames: int, frame_batch: int) -> int:
-    """How many batches a sequence of ``frames`` frames is cut into: round(frames / ``frame_batch``),
-    at least 2 and at most ``frames`` (module docstring, "Frames of a video")."""
-    return min(frames, max(2, round(frames / frame_batch)))
-
-
-def image_batches(n: int, sequences: Sequence[ArrayLike] | None, frame_batch: int) -> list[np.ndarray]:
-    """The batches the jackknife deletes, as index arrays into the ``n`` images: consecutive frames
-    of each sequence, or every image alone without ``sequences`` (module docstring)."""
-    if sequences is None:
-        return [np.array([i]) for i in range(n)]
-    batches = []
-    for frames in _check_sequences(sequences, n):
-        edges = np.linspace(0, frames.size, batches_per_sequence(frames.size, frame_batch) + 1).round().astype(int)
-        batches += [frames[a:b] for a, b in zip(edges[:-1], edges[1:])]
-    return batches
-
-
 def _metric(reducer: Callable[[np.ndarray], np.ndarray], agg: np.ndarray) -> np.ndarray:
     out = np.asarray(reducer(agg), dtype=np.float64)
     if out.shape != (agg.shape[0],):
         raise SegreproError(f"reducer must map image-averaged stats (B, ...) to a (B,) array, "
                             f"got shape {out.shape} for input {agg.shape}")
     return out
-
-
-def jackknife_se(point: float, deleted: np.ndarray, sizes: np.ndarray) -> float:
-    """The delete-a-group jackknife's standard error for batches of ``sizes`` images (module
-    docstring; Busing et al. 1999): ``deleted[g]`` is the statistic without batch g, ``point``
-    with every image."""
-    n, g = sizes.sum(), sizes.size
-    h = n / sizes
-    pseudo = h * point - (h - 1) * deleted
-    centre = g * point - np.sum((1 - sizes / n) * deleted)
-    return float(np.sqrt(np.sum((pseudo - centre) ** 2 / (h - 1)) / g))
-
-
-def shared_image_se(point: float, deleted: np.ndarray, seed_diffs: np.ndarray, sizes: np.ndarray) -> float:
-    """The image part's standard error (module docstring, "Seeds share only part of the image
-    variation"): with one seed the jackknife's standard error of the difference; with S >= 2 the
-    square root of the variation the seeds share, (S · A − B) / (S − 1) floored at 0, where A is
-    the jackknife variance of the seed-averaged difference and B the mean of each seed's own.
-
-    ``deleted`` (S, G): each seed's difference without batch g; ``seed_diffs`` (S,): with every
-    image; ``point``: their mean."""
-    together = jackknife_se(point, deleted.mean(axis=0), sizes) ** 2  # A
-    s = seed_diffs.size
-    if s == 1:
-        return float(np.sqrt(together))
-    each = np.mean([jackknife_se(float(d), row, sizes) ** 2 for d, row in zip(seed_diffs, deleted)])  # B
-    return float(np.sqrt(max((s * together - each) / (s - 1), 0.0)))
 
 
 class IntervalParts(NamedTuple):
@@ -287,7 +191,7 @@ def paired_interval(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[n
         sequences: None (images independent: each its own batch), or the images as frames of
             videos: a list of index arrays into the N images, one per video, each in time order,
             together every index once; then cut into batches of about ``frame_batch``
-            consecutive frames within each video (module docstring, "Frames of a video").
+            consecutive frames within each video (``metrics.jackknife``, "Frames of a video").
         frame_batch: the batch length L in frames (with ``sequences``).
 
     Deterministic: no random draw is made. Replicate g gives the images of batch g weight 0 and
