@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from segrepro import layout
 from segrepro.data.camvid import video_sequences
@@ -77,6 +76,7 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
     registry = {m.name: m for m in metrics(description["bf_tolerances_px"], description["trimap_widths_px"])}
     reference, names = methods[0], loaded[methods[0]][1]
     videos = list(video_sequences([str(name) for name in names]).values())
+    counts = sorted(set(projected) | {len(seeds)})
     rows = []
     for method in methods[1:]:
         for name in headline(list(registry)):
@@ -84,10 +84,9 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
             parts = interval_parts(loaded[method][0][m.statistic], loaded[reference][0][m.statistic], m.reduce,
                                    sequences=videos, frame_batch=FRAME_BATCH)
             sd = float(np.std(parts.seed_diffs, ddof=1))
-            counts = sorted(set(projected) | {len(seeds)})
             rows.append(Projection(method, name, parts.point, len(seeds), sd, parts.image_se, parts.batches,
                                    {k: half_width(k, sd, parts.image_se, parts.batches) for k in counts},
-                                   float(student_t.ppf(0.975, parts.batches - 1)) * parts.image_se))
+                                   half_width(1, 0.0, parts.image_se, parts.batches)))  # the image part alone
     return rows
 
 
