@@ -124,6 +124,15 @@ def test_boundary_metric_pixels_are_distinct_increasing_and_within_the_image(tmp
         load_params(write(tmp_path, tiny_params(evaluate={key: pixels})))
 
 
+def test_more_trimap_widths_than_a_byte_counts_are_refused_before_training(tmp_path):
+    """metrics.boundary counts a pixel's bands in a uint8: 256 widths failed only at evaluate."""
+    full = {"height": 360, "width": 480}  # diagonal 600 px: room for 256 distinct widths
+    assert load_params(write(tmp_path, tiny_params(preprocess=full, evaluate={"trimap_widths": list(range(1, 256))})))
+    with pytest.raises(SegreproError, match=r"evaluate.trimap_widths may hold at most 255 widths \(a pixel's bands "
+                                            r"are counted in one byte\), got 256; keep the widths the report needs"):
+        load_params(write(tmp_path, tiny_params(preprocess=full, evaluate={"trimap_widths": list(range(1, 257))})))
+
+
 def test_the_pixel_bound_follows_the_processed_size(tmp_path):
     """300 px at params.yaml's 180x240 (the GPU profile's 360x480: 600)."""
     raw = tiny_params(preprocess={"height": 180, "width": 240}, evaluate={"trimap_widths": [2, 300]})

@@ -49,7 +49,10 @@ bytes, a different DVC experiment, with the report's columns out of order).
 Each is at most the diagonal of the processed image, ``isqrt(height² +
 width²)`` px (300 at 180×240): no two pixels lie farther apart, so a larger
 value scores exactly as the diagonal does, while the morphology's cost grows
-with it (10**9 never finishes).
+with it (10**9 never finishes). ``evaluate.trimap_widths`` holds at most
+``MAX_TRIMAP_WIDTHS`` (255) widths: ``metrics.boundary`` counts the bands
+around a pixel in one byte, so a longer list would fail only at evaluate,
+after every training.
 
 ``runtime.threads`` is at most ``MAX_THREADS`` (1024), a fixed bound rather
 than ``os.cpu_count()``: params.yaml must stay valid on every machine (CPU
@@ -88,6 +91,7 @@ MAX_UPSCALE = 4  # preprocess.height/width at most this many times CAMVID_FRAME 
 MAX_LR = 1.0  # train.lr must be below it (docstring)
 MAX_SCALE = 4.0  # train.scale_max at most this (docstring)
 MAX_THREADS = 1024  # runtime.threads at most this (docstring)
+MAX_TRIMAP_WIDTHS = 255  # evaluate.trimap_widths: metrics.boundary counts the bands holding a pixel in a uint8
 OUTPUT_STRIDES = (8, 16, 32)  # model.output_stride: models.backbone dilates layer4 for 16, layers 3 and 4 for 8
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")  # model.backbone; their depths: models.backbone
 DECODERS = ("fcn", "fpn")  # model.decoder; built by models.build
@@ -202,6 +206,9 @@ def check_ranges(params: Params) -> None:
         if list(pixels) != sorted(set(pixels)):
             problems.append(f"{key} must be strictly increasing (each value names a metric, {name}), got "
                             f"{list(pixels)}; write {sorted(set(pixels))}")
+        if key == "evaluate.trimap_widths" and len(pixels) > MAX_TRIMAP_WIDTHS:
+            problems.append(f"{key} may hold at most {MAX_TRIMAP_WIDTHS} widths (a pixel's bands are counted in "
+                            f"one byte), got {len(pixels)}; keep the widths the report needs")
         if pixels and min(p.height, p.width) > 0 and max(pixels) > diagonal:
             problems.append(f"{key} must be at most {diagonal} px, the diagonal of the {p.height}x{p.width} "
                             f"images preprocess writes (a larger value scores as {diagonal} does), got "

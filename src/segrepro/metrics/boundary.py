@@ -32,6 +32,7 @@ from segrepro.metrics.bitpack import (_bit_counts, _histogram, _pack_classes,
                                        _pack_images, _unpack_images)
 from segrepro.metrics.confusion import mean_ratio
 from segrepro.metrics.morphology import _and_window, _desc, disk_dilation, seg2bmap
+from segrepro.params_ranges import MAX_TRIMAP_WIDTHS
 
 
 class BoundaryFScore(NamedTuple):
@@ -158,8 +159,8 @@ def trimap_confusion(pred: torch.Tensor, gt: torch.Tensor, *, num_classes: int,
     valid = _check_labels(pred, gt, num_classes, ignore_index)
     ws = _check_ints("widths", widths, 0)
     n, nw = gt.shape[0], len(ws)
-    if nw > 255:
-        raise SegreproError(f"at most 255 widths per call, got {nw}")
+    if nw > MAX_TRIMAP_WIDTHS:
+        raise SegreproError(f"at most {MAX_TRIMAP_WIDTHS} widths per call, got {nw}")
     order = sorted(range(nw), key=lambda i: ws[i])
     # Bands are nested: a valid pixel lies in the bands of the `inside` largest widths. Count
     # it once at its smallest band (level nw - inside; level nw = none), then cumulate.
