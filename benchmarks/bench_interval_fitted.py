@@ -66,10 +66,9 @@ import numpy as np
 from scipy.signal import lfilter
 
 from segrepro import layout
-from segrepro.data.camvid import video_sequences
 from segrepro.errors import SegreproError
-from segrepro.evaluation.compare import FRAME_BATCH, load_per_image
-from segrepro.metrics.registry import Reducer, headline, metrics
+from segrepro.evaluation.compare import FRAME_BATCH, load_run
+from segrepro.metrics.registry import Reducer, headline
 from segrepro.metrics.stats import half_width, interval_parts
 
 LAGS = 30  # autocovariance lags fitted (docstring, step 3)
@@ -222,15 +221,14 @@ def structures(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int]
                ) -> tuple[dict[tuple[str, str], Structure], list[np.ndarray]]:
     """(method, headline metric) -> its measured structure, for every method but the reference;
     and the test videos (frame indices in time order)."""
-    loaded, description = load_per_image(per_image_dir, methods, seeds)
-    registry = {m.name: m for m in metrics(description["bf_tolerances_px"], description["trimap_widths_px"])}
-    reference, names = methods[0], loaded[methods[0]][1]
-    videos = list(video_sequences([str(name) for name in names]).values())
+    run = load_run(per_image_dir, methods, seeds)
+    registry = {m.name: m for m in run.registry}
+    reference, videos = methods[0], run.videos
     found = {}
     for method in methods[1:]:
         for name in headline(list(registry)):
             m = registry[name]
-            x, y = loaded[method][0][m.statistic], loaded[reference][0][m.statistic]
+            x, y = run.stats[method][m.statistic], run.stats[reference][m.statistic]
             d = pseudo_values(x, m.reduce) - pseudo_values(y, m.reduce)
             point = float(np.mean(m.reduce(x.mean(axis=1)) - m.reduce(y.mean(axis=1))))  # compare's Δ
             found[(method, name)] = measure(d, videos)._replace(point=point)

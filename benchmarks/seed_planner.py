@@ -42,10 +42,9 @@ from typing import NamedTuple
 import numpy as np
 
 from segrepro import layout
-from segrepro.data.camvid import video_sequences
 from segrepro.errors import SegreproError
-from segrepro.evaluation.compare import FRAME_BATCH, load_per_image
-from segrepro.metrics.registry import headline, metrics
+from segrepro.evaluation.compare import FRAME_BATCH, load_run
+from segrepro.metrics.registry import headline
 from segrepro.metrics.stats import half_width, interval_parts
 
 
@@ -72,17 +71,16 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
                             "`dvc exp run -S 'base.seeds=[0,1,2]'`")
     if any(k < 2 for k in projected):
         raise SegreproError(f"projected seed counts must be at least 2, got {list(projected)}")
-    loaded, description = load_per_image(per_image_dir, methods, seeds)
-    registry = {m.name: m for m in metrics(description["bf_tolerances_px"], description["trimap_widths_px"])}
-    reference, names = methods[0], loaded[methods[0]][1]
-    videos = list(video_sequences([str(name) for name in names]).values())
+    run = load_run(per_image_dir, methods, seeds)
+    registry = {m.name: m for m in run.registry}
+    reference = methods[0]
     counts = sorted(set(projected) | {len(seeds)})
     rows = []
     for method in methods[1:]:
         for name in headline(list(registry)):
             m = registry[name]
-            parts = interval_parts(loaded[method][0][m.statistic], loaded[reference][0][m.statistic], m.reduce,
-                                   sequences=videos, frame_batch=FRAME_BATCH)
+            parts = interval_parts(run.stats[method][m.statistic], run.stats[reference][m.statistic], m.reduce,
+                                   sequences=run.videos, frame_batch=FRAME_BATCH)
             sd = float(np.std(parts.seed_diffs, ddof=1))
             rows.append(Projection(method, name, parts.point, len(seeds), sd, parts.image_se, parts.batches,
                                    {k: half_width(k, sd, parts.image_se, parts.batches) for k in counts},

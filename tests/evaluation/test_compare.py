@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from segrepro.errors import SegreproError
-from segrepro.evaluation.compare import FRAME_BATCH, compare
+from segrepro.evaluation.compare import FRAME_BATCH, compare, load_run
 from segrepro.metrics.registry import describe, per_image_stats, summarize
 from segrepro.metrics.confusion import confusion_matrix, scores
 from segrepro.metrics.stats import describe_interval
@@ -243,3 +243,21 @@ def test_test_images_are_grouped_into_their_videos_and_unplaceable_names_refused
     with pytest.raises(SegreproError, match=r"frame0, frame1, frame2 are not <sequence>_<frame>.*preprocess"):
         compare(tmp_path, ["baseline", "ddsm"], [0], tmp_path / "d.json")
     assert not (tmp_path / "d.json").exists()
+
+
+def test_methods_evaluated_on_other_test_images_are_refused_by_every_reader(tmp_path):
+    """compare, the seed planner and the fitted coverage benchmark all read through load_run."""
+    pred, gt = labels(5, n=6)
+    stats = {**per_image_stats(pred, gt, 4, 4, TOL, WIDTHS, 0.05), **describe(TOL, WIDTHS, CLASSES)}
+    frames = [f"0001TP_{30 * i:06d}" for i in range(6)]
+    np.savez(tmp_path / "baseline-0.npz", names=np.array(frames), **stats)
+    np.savez(tmp_path / "sdn-0.npz", names=np.array(frames[:5] + ["0001TP_009999"]), **stats)
+    with pytest.raises(SegreproError, match=r"sdn and baseline were evaluated on different test images; rerun "
+                                            r"evaluate .*`dvc repro`"):
+        load_run(tmp_path, ["baseline", "sdn"], [0])
+    with pytest.raises(SegreproError, match="different test images"):
+        compare(tmp_path, ["baseline", "sdn"], [0], tmp_path / "c.json")
+    assert not (tmp_path / "c.json").exists()
+    run = load_run(tmp_path, ["baseline"], [0])
+    assert list(run.sequences) == ["0001TP"] and run.videos[0].tolist() == list(range(6))
+    assert [m.name for m in run.registry][0] == "miou" and run.stats["baseline"]["bf"].shape[:2] == (1, 6)

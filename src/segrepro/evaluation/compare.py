@@ -59,7 +59,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -67,7 +67,7 @@ from segrepro import layout
 from segrepro.atomic import write_json
 from segrepro.data.camvid import video_sequences
 from segrepro.errors import SegreproError, reason
-from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Reducer, headline, metrics
+from segrepro.metrics.registry import DESCRIPTION, STATISTICS, Metric, Reducer, headline, metrics
 from segrepro.metrics.jackknife import image_batches
 from segrepro.metrics.stats import describe_interval, mean_std, paired_interval
 
@@ -124,14 +124,36 @@ def _load(per_image_dir: Path, method: str, seeds: Sequence[int],
     return {k: np.stack(v) for k, v in stacks.items()}, names  # each (S, N, ...)
 
 
-def load_per_image(per_image_dir: Path, methods: Sequence[str],
-                   seeds: Sequence[int]) -> tuple[dict[str, tuple[dict[str, np.ndarray], np.ndarray]], dict[str, list]]:
-    """Every run's per-image statistics: method -> (statistic -> (S, N, ...) array, test image
-    names), and the description (tolerances, widths, classes) they all share; refused with the
-    fix when a file is missing, damaged, or made with other evaluate parameters."""
+class Run(NamedTuple):
+    """A run's per-image statistics, checked and ready to compare (:func:`load_run`)."""
+
+    stats: dict[str, dict[str, np.ndarray]]  # method -> statistic -> (S, N, ...)
+    names: np.ndarray  # the N test images, the same for every method
+    description: dict[str, list]  # tolerances, widths and classes, the same in every file
+    registry: list[Metric]  # the metrics those statistics give, in registry order
+    sequences: dict[str, np.ndarray]  # test video -> indices of its frames, in time order
+
+    @property
+    def videos(self) -> list[np.ndarray]:
+        """The frame indices of each test video: the ``sequences`` of ``stats.paired_interval``."""
+        return list(self.sequences.values())
+
+
+def load_run(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int]) -> Run:
+    """Every run's per-image statistics, for ``methods`` × ``seeds``; refused with the fix when a
+    file is missing, damaged, made with other evaluate parameters, or of other test images than
+    the first method's."""
     described = _Described()
     loaded = {m: _load(per_image_dir, m, seeds, described) for m in methods}
-    return loaded, described.value
+    reference, names = methods[0], loaded[methods[0]][1]
+    for method, (_, other) in loaded.items():
+        if not np.array_equal(other, names):
+            raise SegreproError(f"{method} and {reference} were evaluated on different test images; rerun "
+                                "evaluate for every run on the same processed data (`dvc repro`)")
+    description = described.value
+    return Run({m: stats for m, (stats, _) in loaded.items()}, names, description,
+               metrics(description["bf_tolerances_px"], description["trimap_widths_px"]),
+               video_sequences([str(name) for name in names]))
 
 
 def _check_parents(methods: Sequence[str], parents: Mapping[str, str]) -> dict[str, str]:
@@ -178,36 +200,31 @@ def compare(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int], o
     trimap widths and class names come from the per-image files, which must all agree.
     """
     variants = _check_parents(methods, parents or {})
-    loaded, description = load_per_image(per_image_dir, methods, seeds)
-    registry = metrics(description["bf_tolerances_px"], description["trimap_widths_px"])
-    reference = methods[0]
-    sequences = video_sequences([str(name) for name in loaded[reference][1]])
-    videos = list(sequences.values())
-    batches = len(image_batches(len(loaded[reference][1]), videos, FRAME_BATCH))
+    run = load_run(per_image_dir, methods, seeds)
+    reference, videos = methods[0], run.videos
+    batches = len(image_batches(len(run.names), videos, FRAME_BATCH))
     result: dict[str, Any] = {"reference": reference, "seeds": list(seeds), "level": 0.95,
                               "interval": describe_interval(len(seeds), batches, len(videos), FRAME_BATCH),
                               "frame_batch": FRAME_BATCH, "batches": batches,
-                              "sequences": {k: len(v) for k, v in sequences.items()},
-                              "metrics": [m.name for m in registry], "variants": variants,
-                              "methods": {}, "vs_parent": {}, **description}
-    for method, (stats, names) in loaded.items():
-        if not np.array_equal(names, loaded[reference][1]):
-            raise SegreproError(f"{method} and {reference} were evaluated on different test images")
+                              "sequences": {k: len(v) for k, v in run.sequences.items()},
+                              "metrics": [m.name for m in run.registry], "variants": variants,
+                              "methods": {}, "vs_parent": {}, **run.description}
+    for method, stats in run.stats.items():
         entry: dict[str, Any] = {}
-        for m in registry:
+        for m in run.registry:
             per_seed = m.reduce(stats[m.statistic].mean(1))  # (S,)
             summary = mean_std(per_seed)
             entry[m.name] = {"per_seed": per_seed.tolist(), "mean": float(summary.mean),
                              "std": float(summary.std) if len(seeds) > 1 else None}
             if method != reference:
-                entry[m.name]["delta"] = _interval(stats[m.statistic], loaded[reference][0][m.statistic],
+                entry[m.name]["delta"] = _interval(stats[m.statistic], run.stats[reference][m.statistic],
                                                    m.reduce, videos)
         result["methods"][method] = entry
     for variant, parent in variants.items():
-        if parent in loaded:
+        if parent in run.stats:
             vs = {"parent": parent}
-            for m in registry:
-                vs[m.name] = _interval(loaded[variant][0][m.statistic], loaded[parent][0][m.statistic],
+            for m in run.registry:
+                vs[m.name] = _interval(run.stats[variant][m.statistic], run.stats[parent][m.statistic],
                                        m.reduce, videos)
             result["vs_parent"][variant] = vs
     if summary_out is not None:
