@@ -40,8 +40,10 @@ one (power), at the run's own seed count and at others.
 Choices where no source prescribes one: pseudo-values for the ratio metrics (their
 linearisation error is second order in one image's share, 1/233); white + AR(1) for each part
 (two numbers of memory; a longer tail would make the real coverage lower than this one); parts
-independent of one another and normal; lags up to 30 frames (the Zen 5 runs' correlation is
-about 0 there); the parts taken as measured, though from a few seeds they are themselves
+independent of one another and normal; a gap between the videos' mean gains kept in the parts
+(they are centred over all frames, not per video), where it fits as a slow part of φ near 1
+and is drawn anew in every simulated comparison, as a new pair of videos would give it; lags
+up to 30 frames (the Zen 5 runs' correlation is about 0 there); the parts taken as measured, though from a few seeds they are themselves
 uncertain (the seed part most: its variance from S seeds has S − 1 degrees of freedom), so
 the output is the interval's behaviour at this run's estimated structure, not a promise for the
 true one.
