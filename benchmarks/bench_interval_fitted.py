@@ -72,6 +72,7 @@ from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import FRAME_BATCH, load_run
 from segrepro.metrics.registry import Reducer, headline
 from segrepro.metrics.stats import half_width, interval_parts
+from text_table import table
 
 LAGS = 30  # autocovariance lags fitted (docstring, step 3)
 PHI_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)  # candidate φ (0 … 0.99)
@@ -195,8 +196,7 @@ def interval(d: np.ndarray, videos: Sequence[np.ndarray]) -> tuple[float, float]
     half-width): ``stats.interval_parts`` and ``half_width``, without the p-value it does not need."""
     parts = interval_parts(d[..., None], np.zeros(d.shape + (1,)), lambda m: m[:, 0], sequences=videos,
                            frame_batch=FRAME_BATCH)
-    sd = float(np.std(parts.seed_diffs, ddof=1)) if d.shape[0] > 1 else 0.0
-    return parts.point, half_width(d.shape[0], sd, parts.image_se, parts.batches)
+    return parts.point, half_width(d.shape[0], parts.seed_sd, parts.image_se, parts.batches)
 
 
 def simulate(structure: Structure, seeds: int, videos: Sequence[np.ndarray], reps: int,
@@ -226,14 +226,16 @@ def structures(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int]
     run = load_run(per_image_dir, methods, seeds)
     registry = {m.name: m for m in run.registry}
     reference, videos = methods[0], run.videos
+    names = headline(list(registry))
+    ref = {name: pseudo_values(run.stats[reference][registry[name].statistic], registry[name].reduce)
+           for name in names}  # the reference's pseudo-values, once per metric
     found = {}
     for method in methods[1:]:
-        for name in headline(list(registry)):
+        for name in names:
             m = registry[name]
             x, y = run.stats[method][m.statistic], run.stats[reference][m.statistic]
-            d = pseudo_values(x, m.reduce) - pseudo_values(y, m.reduce)
             point = float(np.mean(m.reduce(x.mean(axis=1)) - m.reduce(y.mean(axis=1))))  # compare's Δ
-            found[(method, name)] = measure(d, videos)._replace(point=point)
+            found[(method, name)] = measure(pseudo_values(x, m.reduce) - ref[name], videos)._replace(point=point)
     return found, videos
 
 
@@ -258,8 +260,8 @@ def main(argv: list[str] | None = None) -> None:
           "of the slow part); % holding the truth (mean width) / % declaring a gain of the measured size:\n")
     head = ["method", "metric", "Δ", "seed sd", "shared: white, slow (φ)", "own: white, slow (φ)"] + \
         [f"{k} seed{'s' if k > 1 else ''}" for k in counts]
-    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     rng = np.random.default_rng(2026)
+    rows = []
     for (method, name), st in found.items():
         cells = [method, name, f"{100 * st.point:+.2f}", f"{100 * st.seed_sd:.2f}"]
         for part in (st.shared, st.own):
@@ -267,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         for k in counts:
             b = simulate(st, k, videos, args.reps, rng)
             cells.append(f"{100 * b.coverage:.1f} ({100 * b.width:.2f}) / {100 * b.power:.1f}")
-        print("| " + " | ".join(cells) + " |", flush=True)
+        rows.append(cells)
+    print(table(head, rows, markdown=True))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import FRAME_BATCH, load_run
 from segrepro.metrics.registry import headline
 from segrepro.metrics.stats import half_width, interval_parts
+from text_table import table
 
 
 class Projection(NamedTuple):
@@ -81,9 +82,9 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
             m = registry[name]
             parts = interval_parts(run.stats[method][m.statistic], run.stats[reference][m.statistic], m.reduce,
                                    sequences=run.videos, frame_batch=FRAME_BATCH)
-            sd = float(np.std(parts.seed_diffs, ddof=1))
-            rows.append(Projection(method, name, parts.point, len(seeds), sd, parts.image_se, parts.batches,
-                                   {k: half_width(k, sd, parts.image_se, parts.batches) for k in counts},
+            rows.append(Projection(method, name, parts.point, len(seeds), parts.seed_sd, parts.image_se,
+                                   parts.batches,
+                                   {k: half_width(k, parts.seed_sd, parts.image_se, parts.batches) for k in counts},
                                    half_width(1, 0.0, parts.image_se, parts.batches)))  # the image part alone
     return rows
 
@@ -93,12 +94,10 @@ def markdown(rows: list[Projection]) -> str:
     counts = list(rows[0].half)
     head = ["method", "metric", f"Δ ({rows[0].seeds} seeds)", "seed sd", "shared image se"] + \
         [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + ["floor"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"] + \
-            [f"{100 * r.half[k]:.2f}" for k in counts] + [f"{100 * r.floor:.2f}" if r.image_se else "not measured"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    cells = [[r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
+             + [f"{100 * r.half[k]:.2f}" for k in counts]
+             + [f"{100 * r.floor:.2f}" if r.image_se else "not measured"] for r in rows]
+    return table(head, cells, markdown=True)
 
 
 def main(argv: list[str] | None = None) -> None:

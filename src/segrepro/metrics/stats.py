@@ -140,6 +140,11 @@ class IntervalParts(NamedTuple):
     image_se: float  # shared_image_se
     batches: int  # G
 
+    @property
+    def seed_sd(self) -> float:
+        """The sample standard deviation of the seeds' differences (0 for one seed, which shows none)."""
+        return float(np.std(self.seed_diffs, ddof=1)) if self.seed_diffs.size > 1 else 0.0
+
 
 def interval_parts(method: ArrayLike, baseline: ArrayLike, reducer: Callable[[np.ndarray], np.ndarray], *,
                    sequences: Sequence[ArrayLike] | None = None, frame_batch: int = 1) -> IntervalParts:
@@ -218,9 +223,7 @@ def half_width(seeds: int, seed_sd: float, image_se: float, batches: int, alpha:
 
 def _bounds(parts: IntervalParts, alpha: float) -> tuple[float, float]:
     """The interval at level 1 − ``alpha`` around the point estimate."""
-    s = parts.seed_diffs.size
-    seed_sd = float(np.std(parts.seed_diffs, ddof=1)) if s > 1 else 0.0
-    half = half_width(s, seed_sd, parts.image_se, parts.batches, alpha)
+    half = half_width(parts.seed_diffs.size, parts.seed_sd, parts.image_se, parts.batches, alpha)
     return parts.point - half, parts.point + half
 
 
