@@ -22,10 +22,20 @@ interval clear of 0) about half the time, since the estimate falls on either sid
 gain well below h(K) rarely is. The column for the run's own seed count is the half-width of
 the run's own interval, so the projection starts from what the report shows.
 
-Choices where no source prescribes one: sd and se are taken as measured, though sd from S seeds
-is itself uncertain (from three seeds, its 95% range runs from about half to about six times the
-estimate, the chi-square interval on two degrees of freedom), so the table is a planning guide,
-not a promise; a run of one seed is refused, as it shows no seed spread.
+Two more columns say how many seeds would bring h(K) down to the run's own |Δ|, the count at which
+a true gain of that size is declared about half the time: "seeds for h ≤ |Δ|" with sd as
+measured, and "cautious" with sd at its one-sided 90% upper bound, sd · √((S − 1) / χ²_{0.10, S−1})
+(3.1 × sd from three seeds, 1.6 × from eight). sd from S seeds is itself uncertain (from three
+seeds its 95% range runs from about half to about six times the estimate), and a plan read off
+the measured sd alone can fall short: on the Zen 5, three seeds measured PDN's mIoU spread at 0.49
+points and eight at 0.81 (README, "Eight seeds"). "never" means the floor is at or above |Δ|;
+"> 1000", that no count up to 1000 reaches it.
+
+Choices where no source prescribes one: sd and se are taken as measured in the h(K) columns, so the
+table is a planning guide, not a promise; the cautious bound's 90% (one-sided) is a planning
+convention, not a test level; |Δ| is the run's own point, which is itself noisy and, when read
+because it looked promising, more likely too large than too small; a run of one seed is refused,
+as it shows no seed spread.
 
 Usage::
 
@@ -40,6 +50,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from scipy.stats import chi2
 
 from segrepro import layout
 from segrepro.errors import SegreproError
@@ -61,6 +72,29 @@ class Projection(NamedTuple):
     batches: int
     half: dict[int, float]  # K seeds -> h(K)
     floor: float  # h(K) as K grows without end
+    needed: int | None  # seeds for h(K) ≤ |point| with sd as measured; None: never (or beyond SEARCH_LIMIT)
+    needed_cautious: int | None  # the same with sd at its one-sided 90% upper bound (cautious_sd)
+
+
+SEARCH_LIMIT = 1000  # the largest seed count seeds_needed tries
+CAUTIOUS_LEVEL = 0.90  # one-sided confidence of the seed spread's upper bound (module docstring)
+
+
+def cautious_sd(seed_sd: float, seeds: int) -> float:
+    """The one-sided ``CAUTIOUS_LEVEL`` upper bound of the seeds' standard deviation measured from
+    ``seeds`` draws: sd · √((S − 1) / χ²_{1−level, S−1})."""
+    dof = seeds - 1
+    return seed_sd * float(np.sqrt(dof / chi2.ppf(1.0 - CAUTIOUS_LEVEL, dof)))
+
+
+def seeds_needed(target: float, seed_sd: float, image_se: float, batches: int) -> int | None:
+    """The fewest seeds K ≥ 2 whose half-width h(K) is at most ``target``; None when the floor
+    (the image part alone) is already at or above it, or no K up to ``SEARCH_LIMIT`` reaches it.
+    h(K) falls as K grows (both t · sd / √K and t shrink), so the first K found is the fewest."""
+    if half_width(1, 0.0, image_se, batches) >= target:
+        return None
+    return next((k for k in range(2, SEARCH_LIMIT + 1) if half_width(k, seed_sd, image_se, batches) <= target),
+                None)
 
 
 def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
@@ -85,7 +119,10 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
             rows.append(Projection(method, name, parts.point, len(seeds), parts.seed_sd, parts.image_se,
                                    parts.batches,
                                    {k: half_width(k, parts.seed_sd, parts.image_se, parts.batches) for k in counts},
-                                   half_width(1, 0.0, parts.image_se, parts.batches)))  # the image part alone
+                                   half_width(1, 0.0, parts.image_se, parts.batches),  # the image part alone
+                                   seeds_needed(abs(parts.point), parts.seed_sd, parts.image_se, parts.batches),
+                                   seeds_needed(abs(parts.point), cautious_sd(parts.seed_sd, len(seeds)),
+                                                parts.image_se, parts.batches)))
     return rows
 
 
@@ -93,11 +130,20 @@ def markdown(rows: list[Projection]) -> str:
     """The projections as a markdown table, in points (metric × 100)."""
     counts = list(rows[0].half)
     head = ["method", "metric", f"Δ ({rows[0].seeds} seeds)", "seed sd", "shared image se"] + \
-        [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + ["floor"]
+        [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + \
+        ["floor", "seeds for h ≤ |Δ|", "cautious"]
     cells = [[r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
              + [f"{100 * r.half[k]:.2f}" for k in counts]
-             + [f"{100 * r.floor:.2f}" if r.image_se else "not measured"] for r in rows]
+             + [f"{100 * r.floor:.2f}" if r.image_se else "not measured",
+                _count(r.needed, r), _count(r.needed_cautious, r)] for r in rows]
     return table(head, cells, markdown=True)
+
+
+def _count(needed: int | None, row: Projection) -> str:
+    """A seed count of the table: "never" where the floor is at or above |Δ| (module docstring)."""
+    if needed is not None:
+        return str(needed)
+    return "never" if row.floor >= abs(row.point) else f"> {SEARCH_LIMIT}"
 
 
 def main(argv: list[str] | None = None) -> None:

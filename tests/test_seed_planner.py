@@ -60,3 +60,35 @@ def test_the_command_reads_the_params_file_and_names_a_one_seed_run(three_seeds,
     assert "projected from 3 seeds (0, 1, 2)" in done.stdout and "| h(3) (this run) | h(5) | floor |" in done.stdout
     one = subprocess.run(command + ["--params", str(REPO / "params.yaml")], capture_output=True, text=True, env=env)
     assert one.returncode != 0 and "seed_planner: the seed planner needs a run of at least two seeds" in one.stderr
+
+
+def test_seeds_needed_is_the_first_count_whose_half_width_reaches_the_point(three_seeds):
+    for r in seed_planner.plan(three_seeds, ["baseline", "sdn"], [0, 1, 2], [5]):
+        target = abs(r.point)
+        for needed, sd in ((r.needed, r.seed_sd), (r.needed_cautious, seed_planner.cautious_sd(r.seed_sd, 3))):
+            if needed is None:     # never: the image part alone is as wide as the point, or wider
+                assert seed_planner.half_width(seed_planner.SEARCH_LIMIT, sd, r.image_se, r.batches) > target
+                continue
+            assert seed_planner.half_width(needed, sd, r.image_se, r.batches) <= target
+            if needed > 2:
+                assert seed_planner.half_width(needed - 1, sd, r.image_se, r.batches) > target
+        if r.needed is not None and r.needed_cautious is not None:
+            assert r.needed_cautious >= r.needed        # a wider seed spread never needs fewer seeds
+        else:
+            assert r.needed_cautious is None            # the cautious plan can only be the harder one
+
+
+def test_the_cautious_spread_is_the_chi_square_upper_bound():
+    from scipy.stats import chi2
+
+    assert seed_planner.cautious_sd(1.0, 3) == pytest.approx((2 / chi2.ppf(0.10, 2)) ** 0.5)
+    assert seed_planner.cautious_sd(1.0, 3) == pytest.approx(3.08, abs=0.01)       # the docstring's 3.1
+    assert seed_planner.cautious_sd(1.0, 8) == pytest.approx(1.57, abs=0.01)       # and its 1.6
+    assert seed_planner.cautious_sd(0.5, 8) == pytest.approx(0.5 * seed_planner.cautious_sd(1.0, 8))
+
+
+def test_a_point_under_the_floor_is_never_reached():
+    assert seed_planner.seeds_needed(0.01, seed_sd=0.02, image_se=0.01, batches=10) is None   # floor ≈ 0.023
+    assert seed_planner.seeds_needed(0.05, seed_sd=0.0, image_se=0.01, batches=10) == 2
+    k = seed_planner.seeds_needed(0.03, seed_sd=0.02, image_se=0.01, batches=10)
+    assert k is not None and k > 2
