@@ -23,7 +23,7 @@ gain well below h(K) rarely is. The column for the run's own seed count is the h
 the run's own interval, so the projection starts from what the report shows.
 
 Two more columns say how many seeds would bring h(K) down to the run's own |Δ|, the count at which
-a true gain of that size is declared about half the time: "seeds for h ≤ |Δ|" with sd as
+a true gain of that size is declared about half the time: "seeds to reach Δ" with sd as
 measured, and "cautious" with sd at its one-sided 90% upper bound, sd · √((S − 1) / χ²_{0.10, S−1})
 (3.1 × sd from three seeds, 1.6 × from eight). sd from S seeds is itself uncertain (from three
 seeds its 95% range runs from about half to about six times the estimate), and a plan read off
@@ -131,7 +131,7 @@ def markdown(rows: list[Projection]) -> str:
     counts = list(rows[0].half)
     head = ["method", "metric", f"Δ ({rows[0].seeds} seeds)", "seed sd", "shared image se"] + \
         [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + \
-        ["floor", "seeds for h ≤ |Δ|", "cautious"]
+        ["floor", "seeds to reach Δ", "cautious"]  # no "|" in a cell: it would split the markdown column
     cells = [[r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
              + [f"{100 * r.half[k]:.2f}" for k in counts]
              + [f"{100 * r.floor:.2f}" if r.image_se else "not measured",

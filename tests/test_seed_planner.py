@@ -36,6 +36,7 @@ def test_the_projection_starts_from_the_runs_own_interval_and_narrows_with_seeds
         assert r.half[3] > r.half[5] > r.half[10] >= r.floor >= 0
     table = seed_planner.markdown(rows)
     assert "h(3) (this run)" in table and table.count("\n| sdn |") == 4
+    assert all(line.count("|") == table.splitlines()[0].count("|") for line in table.splitlines())  # no split cell
 
 
 def test_one_seed_is_refused_naming_the_command(three_seeds):
