@@ -85,8 +85,9 @@ def _compare(args: argparse.Namespace) -> None:
     from segrepro.params import load_params, parent_method
 
     params = load_params(args.params)
+    summary = args.summary or args.out.with_name(layout.SUMMARY.name)   # beside --out: a side run spares results/
     compare(args.per_image, params.base.methods, params.base.seeds, args.out,
-            parents={m: parent_method(params, m) for m in params.base.methods}, summary_out=args.summary)
+            parents={m: parent_method(params, m) for m in params.base.methods}, summary_out=summary)
     print(f"comparison written to {args.out}")
 
 
@@ -160,8 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     p = stage("compare", _compare, "Mean ± std over seeds and 95% intervals of each method vs the baseline.")
     p.add_argument("--per-image", type=Path, default=layout.PER_IMAGE)
     p.add_argument("--out", type=Path, default=layout.COMPARISON)
-    p.add_argument("--summary", type=Path, default=layout.SUMMARY,
-                   help="compact summary: the pipeline's DVC metrics (default: %(default)s)")
+    p.add_argument("--summary", type=Path, default=None,
+                   help=f"compact summary, the pipeline's DVC metrics (default: {layout.SUMMARY.name} beside --out, "
+                        f"which for the pipeline's --out is {layout.SUMMARY})")
 
     p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
     p.add_argument("--results", type=Path, default=layout.RESULTS)

@@ -261,3 +261,29 @@ def test_methods_evaluated_on_other_test_images_are_refused_by_every_reader(tmp_
     run = load_run(tmp_path, ["baseline"], [0])
     assert list(run.sequences) == ["0001TP"] and run.videos[0].tolist() == list(range(6))
     assert [m.name for m in run.registry][0] == "miou" and run.stats["baseline"]["bf"].shape[:2] == (1, 6)
+
+
+def test_the_command_writes_its_summary_beside_its_comparison(tmp_path, monkeypatch):
+    """A side run (`segrepro compare --out elsewhere`) leaves the pipeline's results/summary.json alone;
+    the pipeline's own --out (layout.COMPARISON) still puts the summary at layout.SUMMARY."""
+    from segrepro import layout
+    from segrepro.cli import main
+    from tests.conftest import REPO
+
+    per_image = tmp_path / "per_image"
+    per_image.mkdir()
+    for seed in (0, 1):
+        pred, gt = labels(80 + seed, n=6)
+        save(per_image, "baseline", seed, pred, gt)
+        save(per_image, "sdn", seed, *labels(90 + seed, n=6))
+    text = (REPO / "params.yaml").read_text()
+    lines = {key: next(line for line in text.splitlines() if line.strip().startswith(key)) for key in ("seeds:", "methods:")}
+    params = tmp_path / "params.yaml"
+    params.write_text(text.replace(lines["seeds:"], "  seeds: [0, 1]").replace(lines["methods:"], "  methods: [baseline, sdn]"))
+    monkeypatch.chdir(tmp_path)
+
+    main(["compare", "--params", str(params), "--per-image", str(per_image), "--out", "side/c.json"])
+    assert (tmp_path / "side" / "summary.json").is_file() and not (tmp_path / layout.SUMMARY).exists()
+    main(["compare", "--params", str(params), "--per-image", str(per_image), "--out", str(layout.COMPARISON)])
+    summary = json.loads((tmp_path / layout.SUMMARY).read_text())
+    assert summary == json.loads((tmp_path / "side" / "summary.json").read_text()) and "sdn" in summary
