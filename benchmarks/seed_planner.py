@@ -71,13 +71,20 @@ class Projection(NamedTuple):
     image_se: float
     batches: int
     half: dict[int, float]  # K seeds -> h(K)
-    floor: float  # h(K) as K grows without end
-    needed: int | None  # seeds for h(K) ≤ |point| with sd as measured; None: never (or beyond SEARCH_LIMIT)
-    needed_cautious: int | None  # the same with sd at its one-sided 90% upper bound (cautious_sd)
+    floor: float  # h(K) as K grows without end (image_floor)
+    needed: int | str  # seeds for h(K) ≤ |point| with sd as measured, or why there is no such count
+    needed_cautious: int | str  # the same with sd at its one-sided 90% upper bound (cautious_sd)
 
 
 SEARCH_LIMIT = 1000  # the largest seed count seeds_needed tries
+NEVER = "never"  # seeds_needed: the floor is at or above the target, so no seed count reaches it
+BEYOND_LIMIT = f"> {SEARCH_LIMIT}"  # seeds_needed: no count up to SEARCH_LIMIT reaches it
 CAUTIOUS_LEVEL = 0.90  # one-sided confidence of the seed spread's upper bound (module docstring)
+
+
+def image_floor(image_se: float, batches: int) -> float:
+    """h(K) as K grows without end: the image part alone, t_{G−1} · se."""
+    return half_width(1, 0.0, image_se, batches)
 
 
 def cautious_sd(seed_sd: float, seeds: int) -> float:
@@ -87,14 +94,15 @@ def cautious_sd(seed_sd: float, seeds: int) -> float:
     return seed_sd * float(np.sqrt(dof / chi2.ppf(1.0 - CAUTIOUS_LEVEL, dof)))
 
 
-def seeds_needed(target: float, seed_sd: float, image_se: float, batches: int) -> int | None:
-    """The fewest seeds K ≥ 2 whose half-width h(K) is at most ``target``; None when the floor
-    (the image part alone) is already at or above it, or no K up to ``SEARCH_LIMIT`` reaches it.
-    h(K) falls as K grows (both t · sd / √K and t shrink), so the first K found is the fewest."""
-    if half_width(1, 0.0, image_se, batches) >= target:
-        return None
+def seeds_needed(target: float, seed_sd: float, image_se: float, batches: int) -> int | str:
+    """The fewest seeds K ≥ 2 whose half-width h(K) is at most ``target``, or why there is none:
+    ``NEVER`` when the floor (``image_floor``) is already at or above it, ``BEYOND_LIMIT`` when no K up
+    to ``SEARCH_LIMIT`` reaches it. h(K) falls as K grows (both t · sd / √K and t shrink), so the first
+    K found is the fewest."""
+    if image_floor(image_se, batches) >= target:
+        return NEVER
     return next((k for k in range(2, SEARCH_LIMIT + 1) if half_width(k, seed_sd, image_se, batches) <= target),
-                None)
+                BEYOND_LIMIT)
 
 
 def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
@@ -119,7 +127,7 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
             rows.append(Projection(method, name, parts.point, len(seeds), parts.seed_sd, parts.image_se,
                                    parts.batches,
                                    {k: half_width(k, parts.seed_sd, parts.image_se, parts.batches) for k in counts},
-                                   half_width(1, 0.0, parts.image_se, parts.batches),  # the image part alone
+                                   image_floor(parts.image_se, parts.batches),
                                    seeds_needed(abs(parts.point), parts.seed_sd, parts.image_se, parts.batches),
                                    seeds_needed(abs(parts.point), cautious_sd(parts.seed_sd, len(seeds)),
                                                 parts.image_se, parts.batches)))
@@ -135,15 +143,8 @@ def markdown(rows: list[Projection]) -> str:
     cells = [[r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
              + [f"{100 * r.half[k]:.2f}" for k in counts]
              + [f"{100 * r.floor:.2f}" if r.image_se else "not measured",
-                _count(r.needed, r), _count(r.needed_cautious, r)] for r in rows]
+                str(r.needed), str(r.needed_cautious)] for r in rows]
     return table(head, cells, markdown=True)
-
-
-def _count(needed: int | None, row: Projection) -> str:
-    """A seed count of the table: "never" where the floor is at or above |Δ| (module docstring)."""
-    if needed is not None:
-        return str(needed)
-    return "never" if row.floor >= abs(row.point) else f"> {SEARCH_LIMIT}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,17 +66,24 @@ def test_the_command_reads_the_params_file_and_names_a_one_seed_run(three_seeds,
 def test_seeds_needed_is_the_first_count_whose_half_width_reaches_the_point(three_seeds):
     for r in seed_planner.plan(three_seeds, ["baseline", "sdn"], [0, 1, 2], [5]):
         target = abs(r.point)
+        assert r.floor == seed_planner.image_floor(r.image_se, r.batches)
         for needed, sd in ((r.needed, r.seed_sd), (r.needed_cautious, seed_planner.cautious_sd(r.seed_sd, 3))):
-            if needed is None:     # never: the image part alone is as wide as the point, or wider
+            if needed == seed_planner.NEVER:           # the image part alone is as wide as the point, or wider
+                assert r.floor >= target
+                continue
+            if needed == seed_planner.BEYOND_LIMIT:
+                assert r.floor < target
                 assert seed_planner.half_width(seed_planner.SEARCH_LIMIT, sd, r.image_se, r.batches) > target
                 continue
             assert seed_planner.half_width(needed, sd, r.image_se, r.batches) <= target
             if needed > 2:
                 assert seed_planner.half_width(needed - 1, sd, r.image_se, r.batches) > target
-        if r.needed is not None and r.needed_cautious is not None:
+        if isinstance(r.needed, int) and isinstance(r.needed_cautious, int):
             assert r.needed_cautious >= r.needed        # a wider seed spread never needs fewer seeds
+        elif r.needed == seed_planner.NEVER:
+            assert r.needed_cautious == seed_planner.NEVER  # the floor does not depend on the seed spread
         else:
-            assert r.needed_cautious is None            # the cautious plan can only be the harder one
+            assert isinstance(r.needed_cautious, str)   # the cautious plan can only be the harder one
 
 
 def test_the_cautious_spread_is_the_chi_square_upper_bound():
@@ -89,7 +96,14 @@ def test_the_cautious_spread_is_the_chi_square_upper_bound():
 
 
 def test_a_point_under_the_floor_is_never_reached():
-    assert seed_planner.seeds_needed(0.01, seed_sd=0.02, image_se=0.01, batches=10) is None   # floor ≈ 0.023
+    assert seed_planner.image_floor(0.01, 10) == pytest.approx(0.0226, abs=1e-4)      # t_9 · se
+    assert seed_planner.seeds_needed(0.01, seed_sd=0.02, image_se=0.01, batches=10) == "never"
     assert seed_planner.seeds_needed(0.05, seed_sd=0.0, image_se=0.01, batches=10) == 2
     k = seed_planner.seeds_needed(0.03, seed_sd=0.02, image_se=0.01, batches=10)
-    assert k is not None and k > 2
+    assert isinstance(k, int) and k > 2
+
+
+def test_a_point_just_over_the_floor_is_beyond_the_search_limit():
+    floor = seed_planner.image_floor(0.01, 10)
+    assert seed_planner.seeds_needed(floor + 1e-6, seed_sd=0.5, image_se=0.01, batches=10) == "> 1000"
+    assert seed_planner.seeds_needed(floor + 1e-6, seed_sd=0.0, image_se=0.01, batches=10) == 2
