@@ -55,8 +55,9 @@ from scipy.stats import chi2
 from segrepro import layout
 from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import FRAME_BATCH, load_run
-from segrepro.metrics.registry import headline
+from segrepro.metrics.registry import headline, label
 from segrepro.metrics.stats import half_width, interval_parts
+from segrepro.reporting.labels import method_label
 from text_table import table
 
 
@@ -135,12 +136,12 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
 
 
 def markdown(rows: list[Projection]) -> str:
-    """The projections as a markdown table, in points (metric × 100)."""
+    """The projections as a markdown table, in points (metric × 100), methods and metrics by their labels."""
     counts = list(rows[0].half)
     head = ["method", "metric", f"Δ ({rows[0].seeds} seeds)", "seed sd", "shared image se"] + \
         [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + \
         ["floor", "seeds to reach Δ", "cautious"]  # no "|" in a cell: it would split the markdown column
-    cells = [[r.method, r.metric, f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
+    cells = [[method_label(r.method), label(r.metric), f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
              + [f"{100 * r.half[k]:.2f}" for k in counts]
              + [f"{100 * r.floor:.2f}" if r.image_se else "not measured",
                 str(r.needed), str(r.needed_cautious)] for r in rows]

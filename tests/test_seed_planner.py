@@ -35,7 +35,7 @@ def test_the_projection_starts_from_the_runs_own_interval_and_narrows_with_seeds
         assert r.half[3] == pytest.approx(delta["high"] - delta["point"], rel=1e-9)   # the report's interval
         assert r.half[3] > r.half[5] > r.half[10] >= r.floor >= 0
     table = seed_planner.markdown(rows)
-    assert "h(3) (this run)" in table and table.count("\n| sdn |") == 4
+    assert "h(3) (this run)" in table and table.count("\n| SDN |") == 4
     assert all(line.count("|") == table.splitlines()[0].count("|") for line in table.splitlines())  # no split cell
 
 
@@ -59,6 +59,7 @@ def test_the_command_reads_the_params_file_and_names_a_one_seed_run(three_seeds,
     done = subprocess.run(command + ["--params", str(three), "--seeds", "5"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "projected from 3 seeds (0, 1, 2)" in done.stdout and "| h(3) (this run) | h(5) | floor |" in done.stdout
+    assert "\n| SDN | mIoU | " in done.stdout and "\n| SDN | Boundary IoU | " in done.stdout   # labels, not code names
     one = subprocess.run(command + ["--params", str(REPO / "params.yaml")], capture_output=True, text=True, env=env)
     assert one.returncode != 0 and "seed_planner: the seed planner needs a run of at least two seeds" in one.stderr
 

@@ -59,6 +59,7 @@ import pandas as pd
 
 from segrepro.metrics import registry
 from segrepro.metrics.multiplicity import holm_adjusted
+from segrepro.reporting.labels import method_label
 from segrepro.reporting.results import fmt_delta
 
 NOT_AVAILABLE = "not available (no number in the abstract; the paper's tables were not retrieved)"
@@ -165,7 +166,7 @@ def claims_table(comparison: dict) -> pd.DataFrame:
                 continue
             deltas.append(d := entry["delta"])
             rows.append({
-                "method": claim.method.upper(),
+                "method": method_label(claim.method),
                 "claim (verbatim)": f"“{claim.quote}”",
                 "source": claim.source,
                 "paper's number": NOT_AVAILABLE,
