@@ -11,6 +11,7 @@ from tests.conftest import REPO
 
 def test_tables_show_the_papers_acronyms_and_the_plain_baseline():
     assert [method_label(name) for name in METHOD_NAMES] == ["baseline", "SDN", "DDSM", "PDN"]
+    assert method_label("sdn_cdc") == "sdn_cdc"      # an ablation variant keeps its name
 
 
 def test_the_labels_import_neither_torch_nor_pandas():

@@ -2,13 +2,14 @@
 
 A method's code name (``models.methods.METHOD_NAMES``: ``sdn``) names its files, stages and params;
 tables show its paper's acronym in capitals (``SDN``). The baseline, which has no paper, keeps its
-plain name. The module imports nothing heavy, so benchmarks that print tables may use it.
+plain name, and so does an ablation variant (``sdn_cdc``: its name is its only description). The
+module imports nothing heavy, so benchmarks that print tables may use it.
 """
 from __future__ import annotations
 
-from segrepro.models.methods import BASELINE
+from segrepro.models.methods import BASELINE, METHOD_NAMES
 
 
 def method_label(name: str) -> str:
-    """The label of a method in tables (``sdn`` → ``SDN``; ``baseline`` stays ``baseline``)."""
-    return name if name == BASELINE else name.upper()
+    """The label of a method in tables (``sdn`` → ``SDN``; ``baseline`` and variants keep their names)."""
+    return name.upper() if name in METHOD_NAMES and name != BASELINE else name
