@@ -85,8 +85,8 @@ def test_forest_plot_and_pivot_show_the_comparison_values(rendered):
     keys = ["miou", "bf@1px", "bf@3px", "trimap@2px", "boundary_iou"]
     saved = json.loads((root / "results" / "comparison.json").read_text())
     body = {row[0]: row[1:] for row in pivot[1:] if len(row) == len(pivot[0]) and row[0] != "method"}
-    assert list(body) == ["sdn"]                       # the reference has no row
-    for key, cell in zip(keys, body["sdn"]):
+    assert list(body) == ["SDN"]                       # the reference has no row; methods by their labels
+    for key, cell in zip(keys, body["SDN"]):
         d = saved["methods"]["sdn"][key]["delta"]
         assert parse_interval(cell) == pytest.approx((d["point"] * 100, d["low"] * 100, d["high"] * 100), abs=5e-3)
     # The old every-metric list is gone; the long table is still exported for machines, with the report's
@@ -94,8 +94,8 @@ def test_forest_plot_and_pivot_show_the_comparison_values(rendered):
     assert "Every metric against the baseline" not in text
     deltas = (root / "tables" / "deltas.csv").read_text().splitlines()
     assert deltas[0] == "method,against,metric,Δ (pp),95% CI low (pp),95% CI high (pp),p"
-    assert "sdn,baseline,mIoU,5.0,3.1,6.9,0.004" in deltas
-    assert "sdn,baseline,trimap mIoU@2px,-3.0,-4.1,-1.7,0.006" in deltas
+    assert "SDN,baseline,mIoU,5.0,3.1,6.9,0.004" in deltas
+    assert "SDN,baseline,trimap mIoU@2px,-3.0,-4.1,-1.7,0.006" in deltas
     assert not any("bf@" in line or "miou" in line for line in deltas)
 
 
@@ -114,16 +114,17 @@ def test_ablation_section_with_a_variant(tmp_path):
     root = build(tmp_path, ["baseline", "sdn", "sdn_cdc"], {"sdn_cdc": "sdn"})
     text = render(root, methods=("baseline", "sdn", "sdn_cdc"))
     assert "No ablation variant was run" not in text
-    assert 'alt="Forest plot: each variant of sdn minus the full sdn"' in img_tag(text, "ablation-forest-sdn")
+    assert 'alt="Forest plot: each variant of SDN minus the full SDN"' in img_tag(text, "ablation-forest-sdn")
+    assert "<h3 id=\"SDN:-sdn_cdc" in text              # the parent by its label, the variant by its name
     ablation = tables(text)["dataframe ablation"]
     flat = [cell for row in ablation for cell in row]
-    assert "Δ vs sdn (full) [95% CI]" in flat
-    assert "sdn (full)" in flat and "sdn_cdc" in flat
+    assert "Δ vs SDN (full) [95% CI]" in flat
+    assert "SDN (full)" in flat and "sdn_cdc" in flat
     assert "53.50 ± 0.71" in flat                      # sdn_cdc mIoU: seeds 0.53, 0.54
     assert "-2.50 [-4.12, -0.93]" in flat              # the vs-parent interval from comparison.json
     # The variant is in the ablation section, not among the main methods.
     main = tables(text)["dataframe comparison"]
-    assert [row[0] for row in main[1:] if row and row[0] not in ("", "method")] == ["baseline", "sdn"]
+    assert [row[0] for row in main[1:] if row and row[0] not in ("", "method")] == ["baseline", "SDN"]
     assert "sdn_cdc" in (tmp_path / "tables" / "ablation_sdn.csv").read_text()
     # Markdown export: one column per index level, not Python tuples as row labels.
     md = (tmp_path / "tables" / "ablation_sdn.md").read_text().splitlines()

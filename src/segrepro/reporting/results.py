@@ -24,6 +24,7 @@ import pandas as pd
 from segrepro import layout
 from segrepro.errors import SegreproError
 from segrepro.metrics import registry
+from segrepro.reporting.labels import method_label
 
 SCALARS = ("miou", "pixel_acc", "mean_acc", "params", "flops", "latency_s")
 # The machine that evaluated and timed a run (``runtime.machine_description``), named in the report.
@@ -160,7 +161,7 @@ def comparison_table(comparison: dict, methods: Sequence[str], metrics: Sequence
     records = []
     for method in main_methods(comparison, methods):
         entry = comparison["methods"][method]
-        record = {"method": method, "seeds": len(comparison["seeds"]), "mIoU": fmt_mean_std(entry["miou"]),
+        record = {"method": method_label(method), "seeds": len(comparison["seeds"]), "mIoU": fmt_mean_std(entry["miou"]),
                   "Δ mIoU [95% CI]": fmt_delta(entry["miou"].get("delta"))}
         record.update({registry.label(k): fmt_mean_std(entry[k]) for k in metrics if k != "miou"})
         records.append(record)
@@ -180,7 +181,7 @@ def delta_table(comparison: dict) -> pd.DataFrame:
             vs = comparison["vs_parent"].get(method)
             if vs is not None:
                 intervals.append((vs["parent"], vs[metric]))
-            records += [dict(zip(DELTA_COLUMNS, (method, against, registry.label(metric), d["point"] * 100,
+            records += [dict(zip(DELTA_COLUMNS, (method_label(method), method_label(against), registry.label(metric), d["point"] * 100,
                                                  d["low"] * 100, d["high"] * 100, d["p"])))
                         for against, d in intervals if d]
     return pd.DataFrame(records, columns=DELTA_COLUMNS)
@@ -193,7 +194,7 @@ def quality_metric_names(row: dict) -> list[str]:
 
 def cost_table(rows: list[dict]) -> pd.DataFrame:
     """Per method: parameters (M), GFLOPs, median latency (ms), and each as overhead vs the first method."""
-    cost = pd.DataFrame([{"method": r["method"], "params (M)": r["params"] / 1e6, "GFLOPs": r["flops"] / 1e9,
+    cost = pd.DataFrame([{"method": method_label(r["method"]), "params (M)": r["params"] / 1e6, "GFLOPs": r["flops"] / 1e9,
                           "latency (ms)": r["latency_s"] * 1e3} for r in rows]).groupby("method", sort=False).median()
     ref = cost.iloc[0]
     for col in list(cost.columns):
@@ -203,7 +204,7 @@ def cost_table(rows: list[dict]) -> pd.DataFrame:
 
 def curve_table(rows: list[dict], family: str) -> pd.DataFrame:
     """Long format for the metric curves of one family (``trimap``: mIoU vs width, ``bf``: F vs tolerance)."""
-    records = [{"method": r["method"], "seed": r["seed"], "px": parsed[1], "value": v * 100}
+    records = [{"method": method_label(r["method"]), "seed": r["seed"], "px": parsed[1], "value": v * 100}
                for r in rows for k, v in r.items()
                if (parsed := registry.parse(k)) and parsed[0] == family and not math.isnan(v)]
     return pd.DataFrame(records)
@@ -211,6 +212,6 @@ def curve_table(rows: list[dict], family: str) -> pd.DataFrame:
 
 def per_class_table(rows: list[dict]) -> pd.DataFrame:
     """Long format: method, seed, class, IoU (percent) — for plots and the per-class table."""
-    records = [{"method": r["method"], "seed": r["seed"], "class": c, "IoU": v * 100}
+    records = [{"method": method_label(r["method"]), "seed": r["seed"], "class": c, "IoU": v * 100}
                for r in rows for c, v in zip(r["classes"], r["iou"])]
     return pd.DataFrame(records)
