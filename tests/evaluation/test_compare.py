@@ -178,7 +178,7 @@ def test_compare_output_is_what_the_report_reads(tmp_path):
     assert metrics == ["miou", "bf@3px", "trimap@4px", "boundary_iou"]
     pivot = delta_pivot(intervals_vs_reference(comparison, ["pdn"]), metrics)
     d = comparison["methods"]["pdn"]["boundary_iou"]["delta"]
-    assert pivot.loc["pdn", "Boundary IoU"] == f"{d['point'] * 100:+.2f} [{d['low'] * 100:+.2f}, {d['high'] * 100:+.2f}]"
+    assert pivot.loc["PDN", "Boundary IoU"] == f"{d['point'] * 100:+.2f} [{d['low'] * 100:+.2f}, {d['high'] * 100:+.2f}]"
     table = ablation_table(comparison, "pdn", ["pdn_3layer"], metrics)
     v = comparison["vs_parent"]["pdn_3layer"]["miou"]
     assert table.loc[("mIoU", "pdn_3layer")].iloc[1] == f"{v['point'] * 100:+.2f} [{v['low'] * 100:+.2f}, {v['high'] * 100:+.2f}]"
