@@ -141,7 +141,8 @@ def markdown(rows: list[Projection]) -> str:
     head = ["method", "metric", f"Δ ({rows[0].seeds} seeds)", "seed sd", "shared image se"] + \
         [f"h({k}){' (this run)' if k == rows[0].seeds else ''}" for k in counts] + \
         ["floor", "seeds to reach Δ", "cautious"]  # no "|" in a cell: it would split the markdown column
-    cells = [[method_label(r.method), label(r.metric), f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}", f"{100 * r.image_se:.2f}"]
+    cells = [[method_label(r.method), label(r.metric), f"{100 * r.point:+.2f}", f"{100 * r.seed_sd:.2f}",
+              f"{100 * r.image_se:.2f}"]
              + [f"{100 * r.half[k]:.2f}" for k in counts]
              + [f"{100 * r.floor:.2f}" if r.image_se else "not measured",
                 str(r.needed), str(r.needed_cautious)] for r in rows]

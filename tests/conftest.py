@@ -42,6 +42,18 @@ def tiny_params(**overrides: dict) -> dict:
     return params
 
 
+def params_for_run(out: Path, seeds: str, methods: str = "[baseline, sdn]") -> Path:
+    """The repository's params.yaml, text and comments as committed, with the lines of ``base.seeds``
+    and ``base.methods`` replaced (YAML flow lists, e.g. ``"[0, 1, 2]"``), written to ``out``: the
+    params of a run whose files a test made, for the commands that read a params file."""
+    text = (REPO / "params.yaml").read_text()
+    for key, value in (("seeds:", seeds), ("methods:", methods)):
+        line = next(line for line in text.splitlines() if line.strip().startswith(key))
+        text = text.replace(line, f"  {key} {value}")
+    out.write_text(text)
+    return out
+
+
 def tiny_repo(root: Path, mirror: Path, **overrides: dict) -> dict[str, str]:
     """The committed files copied to ``root`` as a fresh git repository with tiny params (no pins,
     no dvc.lock); returns the environment to run ``dvc`` and ``segrepro`` in it."""

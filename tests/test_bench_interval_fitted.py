@@ -9,7 +9,7 @@ import pytest
 
 from segrepro.errors import SegreproError
 from segrepro.metrics.registry import metrics
-from tests.conftest import REPO
+from tests.conftest import REPO, params_for_run
 from tests.test_seed_planner import three_seeds  # noqa: F401 — the fixture
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -101,14 +101,10 @@ def test_the_simulated_interval_holds_its_level_and_finds_a_large_gain():
 
 
 def test_the_command_prints_every_method_and_metric_and_refuses_one_seed(three_seeds, tmp_path):  # noqa: F811
-    text = (REPO / "params.yaml").read_text()
-    seeds_line = next(line for line in text.splitlines() if line.strip().startswith("seeds:"))
-    methods_line = next(line for line in text.splitlines() if line.strip().startswith("methods:"))
     command = [sys.executable, str(REPO / "benchmarks" / "bench_interval_fitted.py"), "--per-image", str(three_seeds)]
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     for seeds, name in (("[0, 1, 2]", "three.yaml"), ("[0]", "one.yaml")):
-        (tmp_path / name).write_text(text.replace(seeds_line, f"  seeds: {seeds}")
-                                     .replace(methods_line, "  methods: [baseline, sdn]"))
+        params_for_run(tmp_path / name, seeds)
     done = subprocess.run(command + ["--params", str(tmp_path / "three.yaml"), "--reps", "20"],
                           capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import compare
-from tests.conftest import REPO
+from tests.conftest import REPO, params_for_run
 from tests.evaluation.test_compare import labels, save
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -49,11 +49,7 @@ def test_one_seed_is_refused_naming_the_command(three_seeds):
 def test_the_command_reads_the_params_file_and_names_a_one_seed_run(three_seeds, tmp_path):
     import subprocess
 
-    text = (REPO / "params.yaml").read_text()
-    seeds_line = next(line for line in text.splitlines() if line.strip().startswith("seeds:"))
-    three = tmp_path / "params.yaml"
-    methods_line = next(line for line in text.splitlines() if line.strip().startswith("methods:"))
-    three.write_text(text.replace(seeds_line, "  seeds: [0, 1, 2]").replace(methods_line, "  methods: [baseline, sdn]"))
+    three = params_for_run(tmp_path / "params.yaml", "[0, 1, 2]")
     command = [sys.executable, str(REPO / "benchmarks" / "seed_planner.py"), "--per-image", str(three_seeds)]
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(command + ["--params", str(three), "--seeds", "5"], capture_output=True, text=True, env=env)

@@ -268,7 +268,7 @@ def test_the_command_writes_its_summary_beside_its_comparison(tmp_path, monkeypa
     the pipeline's own --out (layout.COMPARISON) still puts the summary at layout.SUMMARY."""
     from segrepro import layout
     from segrepro.cli import main
-    from tests.conftest import REPO
+    from tests.conftest import params_for_run
 
     per_image = tmp_path / "per_image"
     per_image.mkdir()
@@ -276,10 +276,7 @@ def test_the_command_writes_its_summary_beside_its_comparison(tmp_path, monkeypa
         pred, gt = labels(80 + seed, n=6)
         save(per_image, "baseline", seed, pred, gt)
         save(per_image, "sdn", seed, *labels(90 + seed, n=6))
-    text = (REPO / "params.yaml").read_text()
-    lines = {key: next(line for line in text.splitlines() if line.strip().startswith(key)) for key in ("seeds:", "methods:")}
-    params = tmp_path / "params.yaml"
-    params.write_text(text.replace(lines["seeds:"], "  seeds: [0, 1]").replace(lines["methods:"], "  methods: [baseline, sdn]"))
+    params = params_for_run(tmp_path / "params.yaml", "[0, 1]")
     monkeypatch.chdir(tmp_path)
 
     main(["compare", "--params", str(params), "--per-image", str(per_image), "--out", "side/c.json"])

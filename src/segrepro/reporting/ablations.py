@@ -44,11 +44,12 @@ def groups(comparison: dict, methods: Sequence[str]) -> dict[str, list[str]]:
 def ablation_table(comparison: dict, parent: str, variants: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Rows (metric, version); columns: mean ± std over seeds (%), Δ vs the parent [95% CI] (pp)."""
     parent_entry = comparison["methods"].get(parent)
-    column = f"Δ vs {method_label(parent)} (full) [95% CI]"
+    full = f"{method_label(parent)} (full)"
+    column = f"Δ vs {full} [95% CI]"
     records = []
     for key in metrics:
         if parent_entry is not None:
-            records.append({"metric": registry.label(key), "version": f"{method_label(parent)} (full)",
+            records.append({"metric": registry.label(key), "version": full,
                             "mean ± std": fmt_mean_std(parent_entry[key]), column: "—"})
         for variant in variants:
             vs = comparison["vs_parent"].get(variant)

@@ -26,8 +26,8 @@ def training_curves(train_dir: Path, methods: Sequence[str], seeds: Sequence[int
                 path = root / rel
                 if path.is_file():
                     df = pd.read_csv(path, sep="\t")
-                    frames.append(pd.DataFrame({"method": method_label(method), "seed": seed, "epoch": df["step"] + 1,
-                                                "metric": metric, "value": df.iloc[:, -1]}))
+                    frames.append(pd.DataFrame({"method": method_label(method), "seed": seed,
+                                                "epoch": df["step"] + 1, "metric": metric, "value": df.iloc[:, -1]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["method", "seed", "epoch", "metric", "value"])
 
@@ -60,7 +60,8 @@ def overlay_grid(images: np.ndarray, labels: np.ndarray, predictions: dict[str, 
     fig, axes = plt.subplots(len(images), cols, figsize=(2.6 * cols, 2.1 * len(images)), squeeze=False)
     for r, (image, gt) in enumerate(zip(images, labels)):
         panels = [("image", image), ("ground truth", colorize(gt))]
-        panels += [(method_label(method), error_overlay(image, gt, pred[r])) for method, pred in predictions.items()]
+        panels += [(method_label(method), error_overlay(image, gt, pred[r]))
+                   for method, pred in predictions.items()]
         for c, (title, panel) in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(panel)

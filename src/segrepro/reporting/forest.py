@@ -42,8 +42,8 @@ def intervals_vs_parent(comparison: dict, variants: Sequence[str]) -> dict[str, 
 
 def forest_frame(intervals: Mapping[str, Mapping[str, dict]], metrics: Sequence[str]) -> pd.DataFrame:
     """Long format in percentage points, metric-major (the plot's row order)."""
-    records = [{"method": method_label(method), "metric": key, "label": registry.label(key), "point": d["point"] * 100,
-                "low": d["low"] * 100, "high": d["high"] * 100}
+    records = [{"method": method_label(method), "metric": key, "label": registry.label(key),
+                "point": d["point"] * 100, "low": d["low"] * 100, "high": d["high"] * 100}
                for key in metrics for method, by_metric in intervals.items()
                if (d := by_metric.get(key)) is not None]
     return pd.DataFrame(records, columns=COLUMNS)
@@ -51,7 +51,8 @@ def forest_frame(intervals: Mapping[str, Mapping[str, dict]], metrics: Sequence[
 
 def delta_pivot(intervals: Mapping[str, Mapping[str, dict]], metrics: Sequence[str]) -> pd.DataFrame:
     """Rows: methods; columns: metrics; cells "+1.23 [+0.40, +2.00]" (percentage points)."""
-    table = pd.DataFrame({registry.label(k): {method_label(m): fmt_delta(by_metric.get(k)) for m, by_metric in intervals.items()}
+    table = pd.DataFrame({registry.label(k): {method_label(m): fmt_delta(by_metric.get(k))
+                                              for m, by_metric in intervals.items()}
                           for k in metrics})
     table.index.name = "method"
     return table

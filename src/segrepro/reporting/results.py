@@ -161,8 +161,8 @@ def comparison_table(comparison: dict, methods: Sequence[str], metrics: Sequence
     records = []
     for method in main_methods(comparison, methods):
         entry = comparison["methods"][method]
-        record = {"method": method_label(method), "seeds": len(comparison["seeds"]), "mIoU": fmt_mean_std(entry["miou"]),
-                  "Δ mIoU [95% CI]": fmt_delta(entry["miou"].get("delta"))}
+        record = {"method": method_label(method), "seeds": len(comparison["seeds"]),
+                  "mIoU": fmt_mean_std(entry["miou"]), "Δ mIoU [95% CI]": fmt_delta(entry["miou"].get("delta"))}
         record.update({registry.label(k): fmt_mean_std(entry[k]) for k in metrics if k != "miou"})
         records.append(record)
     return pd.DataFrame(records).set_index("method")
@@ -181,8 +181,8 @@ def delta_table(comparison: dict) -> pd.DataFrame:
             vs = comparison["vs_parent"].get(method)
             if vs is not None:
                 intervals.append((vs["parent"], vs[metric]))
-            records += [dict(zip(DELTA_COLUMNS, (method_label(method), method_label(against), registry.label(metric), d["point"] * 100,
-                                                 d["low"] * 100, d["high"] * 100, d["p"])))
+            records += [dict(zip(DELTA_COLUMNS, (method_label(method), method_label(against), registry.label(metric),
+                                                 d["point"] * 100, d["low"] * 100, d["high"] * 100, d["p"])))
                         for against, d in intervals if d]
     return pd.DataFrame(records, columns=DELTA_COLUMNS)
 
@@ -194,8 +194,9 @@ def quality_metric_names(row: dict) -> list[str]:
 
 def cost_table(rows: list[dict]) -> pd.DataFrame:
     """Per method: parameters (M), GFLOPs, median latency (ms), and each as overhead vs the first method."""
-    cost = pd.DataFrame([{"method": method_label(r["method"]), "params (M)": r["params"] / 1e6, "GFLOPs": r["flops"] / 1e9,
-                          "latency (ms)": r["latency_s"] * 1e3} for r in rows]).groupby("method", sort=False).median()
+    runs = pd.DataFrame([{"method": method_label(r["method"]), "params (M)": r["params"] / 1e6,
+                          "GFLOPs": r["flops"] / 1e9, "latency (ms)": r["latency_s"] * 1e3} for r in rows])
+    cost = runs.groupby("method", sort=False).median()
     ref = cost.iloc[0]
     for col in list(cost.columns):
         cost[f"{col.split(' ')[0]} overhead"] = (cost[col] / ref[col] - 1).map(lambda v: f"{v:+.0%}")
