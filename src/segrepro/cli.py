@@ -127,11 +127,12 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segrepro", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="segrepro", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="stage", required=True)
 
     def stage(name: str, func, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse %-formats the parent's listing of subcommands (not a description): "95%" must be escaped.
+        p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
         p.set_defaults(func=func)
         return p
