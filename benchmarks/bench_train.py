@@ -27,7 +27,7 @@ taken before it); ``--threads`` defaults to ``runtime.threads``.
 
 ``--host-only`` stops after the machine line and the matmul/conv rates (a few
 seconds): how fast this host is *now*, which ``scripts/pipeline`` prints around
-``dvc repro`` (why: README, "Slow-host days").
+``dvc repro`` (why: docs/results.md, "Slow-host days").
 
     python benchmarks/bench_train.py [--methods baseline sdn] [--steps 10] [--threads 2]
         [--crop 112 144] [--epoch-breakdown [METHOD] --data data/processed]

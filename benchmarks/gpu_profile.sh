@@ -321,7 +321,7 @@ if comparison.is_file():
         grid = json.loads(comparison.read_text())
         order = [grid["reference"]] + [m for m in grid["methods"] if m != grid["reference"]]  # reference first
         rows = plan(work / "results/per_image", order, grid["seeds"], [5, 10, 20])
-        print("\n== seeds a verdict needs (95% half-widths in points, projected; README \"Seeds a verdict needs\")")
+        print("\n== seeds a verdict needs (95% half-widths in points, projected; docs/benchmarks.md, \"Seeds a verdict needs\")")
         print(markdown(rows))
     except Exception as error:  # a one-seed grid shows no spread to project
         print(f"\n== seeds a verdict needs: not shown ({type(error).__name__}: {error})")

@@ -12,7 +12,7 @@ of ``repeats`` calls is kept: a peak is the fastest the host manages, and the
 best call is the one least slowed by other work on the host. Printed alone
 (``bench_train.py --host-only``, a few seconds) they say how fast the host is
 at the time, which ``scripts/pipeline`` prints around ``dvc repro`` (why:
-README, "Slow-host days").
+docs/results.md, "Slow-host days").
 """
 from __future__ import annotations
 

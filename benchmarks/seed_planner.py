@@ -28,7 +28,7 @@ measured, and "cautious" with sd at its one-sided 90% upper bound, sd · √((S 
 (3.1 × sd from three seeds, 1.6 × from eight). sd from S seeds is itself uncertain (from three
 seeds its 95% range runs from about half to about six times the estimate), and a plan read off
 the measured sd alone can fall short: on the Zen 5, three seeds measured PDN's mIoU spread at 0.49
-points and eight at 0.81 (README, "Eight seeds"). "never" means the floor is at or above |Δ|;
+points and eight at 0.81 (docs/results.md, "Eight seeds"). "never" means the floor is at or above |Δ|;
 "> 1000", that no count up to 1000 reaches it.
 
 Choices where no source prescribes one: sd and se are taken as measured in the h(K) columns, so the

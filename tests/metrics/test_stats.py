@@ -201,7 +201,8 @@ def test_batches_keep_the_coverage_that_independent_frames_lose():
     # One seed, per-frame gains correlated along two videos of CamVid's test sizes with the long
     # memory of PDN − baseline in the project's runs (AR(1), φ = 0.95), no true effect. Frames
     # taken as independent cover the truth far less than 95%; batches of 40 frames recover most
-    # of it (benchmarks/bench_interval.py --frame-corr 0.95; README, "Benchmarks").
+    # of it (benchmarks/bench_interval.py --frame-corr 0.95; docs/benchmarks.md, "Coverage of the
+    # verdict's interval").
     rng = np.random.default_rng(11)
     videos = [np.arange(62), np.arange(62, 233)]
     held = {"independent": 0, "batches": 0}

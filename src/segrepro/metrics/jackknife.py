@@ -43,7 +43,8 @@ points on the Zen 5) is as large as the spread of the d_s (0.38–0.49), so most
 looked like seed-to-seed variation is each model's own errors on stretches of frames.
 Simulated with such seed-specific frame errors (``benchmarks/bench_interval.py
 --seed-frames``), counting σ_E² twice held the truth in 97.1–99.7% of comparisons, and
-this interval in 94.1–98.2% with intervals 1–17% narrower (README, "Benchmarks").
+this interval in 94.1–98.2% with intervals 1–17% narrower
+(docs/benchmarks.md, "Coverage of the verdict's interval").
 """
 
 from __future__ import annotations

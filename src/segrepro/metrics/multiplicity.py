@@ -5,8 +5,9 @@ time in 20 when nothing changes (``reporting.claims``, "Many claims at once"). H
 procedure (Holm, Scandinavian Journal of Statistics 1979, "A simple sequentially rejective
 multiple test procedure") keeps the chance of ANY false rejection in the family at most α,
 whatever the dependence between the tests, provided each test alone holds its level (the
-intervals' coverage: README, "Benchmarks"): the report's claims all share the baseline's runs, so
-they are dependent. It rejects everything Bonferroni's correction rejects, and sometimes more.
+intervals' coverage: docs/benchmarks.md, "Coverage of the verdict's interval"): the report's
+claims all share the baseline's runs, so they are dependent. It rejects everything Bonferroni's
+correction rejects, and sometimes more.
 The p-values it adjusts are those of ``metrics.stats`` (the interval inverted).
 """
 from __future__ import annotations

@@ -36,8 +36,9 @@ simulated with such memory (an AR(1) series with φ = 0.95, ``benchmarks/bench_i
 three-seed ones; a percentile interval also has no small-sample correction for the handful of
 independent stretches such a series holds. Batches of 40 frames with t on G − 1 degrees of
 freedom held 90% and 92% there, and 95% of one-seed comparisons with independent frames
-(README, "Benchmarks"); the price is a wider interval: with independent frames, a quarter
-wider at one seed (1.79 against 1.42 points in that simulation), 1% at three seeds a point apart.
+(docs/benchmarks.md, "Coverage of the verdict's interval"); the price is a wider interval: with
+independent frames, a quarter wider at one seed (1.79 against 1.42 points in that simulation),
+1% at three seeds a point apart.
 
 p-value: the interval inverted. For a level 1 − α the interval above is built at α; as α grows
 both t quantiles shrink, so the interval narrows monotonically, and :attr:`PairedInterval.p` is

@@ -28,7 +28,8 @@ Many claims at once: the table tests several (claim, metric) rows, each at 95%, 
 baseline runs. Read claim by claim, each row is wrong about 1 time in 20 when its module changes
 nothing, but the chance that SOME row of the table says reproduced or not reproduced by chance
 is larger: simulated with six claims and no true effect, 3 seeds and frames correlated as
-PDN's are (``benchmarks/bench_interval.py --family``; README, "Benchmarks"), 17% of tables at a
+PDN's are (``benchmarks/bench_interval.py --family``;
+docs/benchmarks.md, "Coverage of the verdict's interval"), 17% of tables at a
 1-point seed spread and 31% at 0.3 points held at least one false verdict; read with Holm's
 adjustment, 0.8% and 4.2%. So each row carries two verdicts: *this claim alone*, from its own
 95% interval (the question of a reader of that one paper), and *all claims together*, from
@@ -46,7 +47,7 @@ rows × 0.001 is far below 0.05, so such a row's verdict does not hang on its ex
 With exactly two seeds a verdict other than inconclusive is marked
 *(two seeds: provisional)*: the seed variance then rests on one degree of
 freedom, and the CPU's rounding alone moved two-seed verdicts. Measured
-(README, "Two seeds"; with the first, narrower interval): the same code and
+(docs/results.md, "Two seeds"; with the first, narrower interval): the same code and
 seeds trained on an Intel Xeon and on an AMD EPYC (both AVX512, different
 last bits) gave PDN's mIoU difference −0.78 [−1.88, +0.35] and +0.66
 [+0.07, +1.33]. Three seeds or more give a plain verdict.
@@ -124,7 +125,7 @@ def fmt_p(p: float) -> str:
 
 
 PLANNER = ("How many seeds each claim would need, projected from this run's seed spread: "
-           "`python benchmarks/seed_planner.py` (README, \"Seeds a verdict needs\").")
+           "`python benchmarks/seed_planner.py` (docs/benchmarks.md, \"Seeds a verdict needs\").")
 
 
 def more_seeds_advice(seeds: list[int]) -> str:
