@@ -110,6 +110,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from segrepro.atomic import check_output
     from segrepro.audit.audit import run_audit, update_pins
     from segrepro.params import load_params
 
@@ -120,6 +121,8 @@ def _audit(args: argparse.Namespace) -> int:
         diff = update_pins(pins_path, args.metrics, args.lock, expected)
         print(diff or f"{pins_path} unchanged")
         return 0
+    for out in (args.out_json, args.out_md):  # a bad output path is one line before any check runs
+        check_output(out, others={"--pins": pins_path, "--lock": args.lock})
     code, table = run_audit(pins_path, Path(args.metrics), Path(args.lock), expected,
                             Path(args.out_json), Path(args.out_md))
     print(table)

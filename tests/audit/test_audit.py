@@ -256,6 +256,29 @@ def test_the_cli_entry_runs_the_audit(ws):
     assert main(args) == 1 and "FAIL" in (ws / "a.md").read_text()
 
 
+@pytest.mark.parametrize("out, said", [
+    ("dir", "it is a directory; pass a file path"),
+    ("file/audit.md", "is a file, not a directory"),
+    ("pins.yaml", "is also the stage's --pins"),
+])
+def test_a_bad_output_path_is_one_line_before_the_audit(ws, capsys, out, said):
+    from segrepro.cli import main
+
+    (ws / "dir").mkdir()
+    (ws / "file").write_text("x")
+    pins = ws / "pins.yaml"
+    pins.write_text("classes: {}\n")
+    before = pins.read_bytes()
+    args = ["audit", "--params", str(ws / "params.yaml"), "--pins", str(pins),
+            "--metrics", str(ws / "results" / "metrics"), "--lock", str(ws / "dvc.lock"),
+            "--out-json", str(ws / "a.json"), "--out-md", str(ws / out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("segrepro audit: error: ") and said in err[0], err
+    # Nothing ran: no report, the pins untouched.
+    assert not (ws / "a.json").exists() and pins.read_bytes() == before
+
+
 def test_a_data_hash_other_than_the_pinned_one_fails(ws):
     pins = pin_this_run(ws)
     data = yaml.safe_load(pins.read_text())
