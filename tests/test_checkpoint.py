@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from segrepro import layout
 from segrepro.checkpoint import load_checkpoint, save_checkpoint
 from segrepro.errors import SegreproError
 
@@ -38,8 +39,9 @@ def test_a_complete_checkpoint_loads(tmp_path):
     ({"build": {"method": "baseline", "decoder": "fpn", "output_stride": 8}}, "'build' has no backbone"),
 ], ids=["no-method", "no-seed", "no-train", "empty-train", "crop-str", "seed-str", "seed-bool", "method-int",
         "build-no-backbone"])
-def test_an_incomplete_checkpoint_is_refused_at_load(tmp_path, changes, problem):
-    path = tmp_path / "baseline-0.pt"
+def test_an_incomplete_checkpoint_is_refused_at_load(tmp_path, monkeypatch, changes, problem):
+    monkeypatch.chdir(tmp_path)
+    path = layout.checkpoint("baseline-0")    # the pipeline's own path: the advice is DVC's
     save_checkpoint(_state(**changes), path)   # a valid hash: only the schema check can catch it
     with pytest.raises(SegreproError) as caught:
         load_checkpoint(path)
@@ -48,11 +50,30 @@ def test_an_incomplete_checkpoint_is_refused_at_load(tmp_path, changes, problem)
                                  f"`dvc checkout {path}`)")
 
 
-def test_an_unreadable_checkpoint_names_the_error(tmp_path):
-    path = tmp_path / "baseline-0.pt"
+def test_an_unreadable_checkpoint_names_the_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = layout.checkpoint("baseline-0")
+    path.parent.mkdir()
     path.write_bytes(b"")
     with pytest.raises(SegreproError, match=r"checkpoint .* is unreadable \(EOFError\); retrain it"):
         load_checkpoint(path)
     path.write_text("hello")
     with pytest.raises(SegreproError, match=r"checkpoint .* is unreadable \(KeyError: 101\); retrain it"):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_outside_the_pipeline_gets_advice_that_fits_it(tmp_path):
+    # Its name is no stage's: `train@trunc` would name a stage that does not exist.
+    path = tmp_path / "trunc.pt"
+    path.write_bytes(b"")
+    with pytest.raises(SegreproError) as caught:
+        load_checkpoint(path)
+    said = str(caught.value)
+    assert f"retrain it with `segrepro train --checkpoint {path}`" in said and "train@trunc" not in said
+    assert "dvc checkout" not in said
+
+
+def test_a_directory_is_not_a_missing_checkpoint(tmp_path):
+    with pytest.raises(SegreproError, match=r"checkpoint .* is a directory; pass the checkpoint file "
+                                            r"\(models/<method>-<seed>\.pt\)"):
+        load_checkpoint(tmp_path)

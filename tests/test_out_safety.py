@@ -103,7 +103,9 @@ def test_a_pulled_dvclive_folder_is_trains_own_and_gets_no_marker(tmp_path):
         (scratch / "metrics.json").write_text('{"new": 1}')
     assert sorted(p.name for p in live.iterdir()) == ["metrics.json"]
     (live / "notes.txt").write_text("mine")
-    with pytest.raises(SegreproError, match="refusing to replace"):
+    with pytest.raises(SegreproError, match="refusing to replace") as caught:
         with atomic_dir(live, "train", owned=is_live_output):
             pass
     assert (live / "notes.txt").read_text() == "mine"
+    # The folder is train's --live, not an --out: the fix names no flag the stage lacks.
+    assert "--out" not in str(caught.value) and "pass a new or empty directory for it" in str(caught.value)

@@ -181,8 +181,8 @@ def check_replaceable(path: str | os.PathLike, stage: str,
     else:
         what = "a file or link, not a directory segrepro made"
     raise SegreproError(f"refusing to replace {path} ({Path(path).resolve()}): it holds {what} "
-                        f"(no '{MARKER}' marker of segrepro {stage}); point --out at a new or empty "
-                        "directory, or remove it yourself if it really is an old output")
+                        f"(no '{MARKER}' marker of segrepro {stage}); pass a new or empty directory "
+                        "for it, or remove it yourself if it really is an old output")
 
 
 @contextlib.contextmanager

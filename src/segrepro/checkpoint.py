@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from segrepro import layout
 from segrepro.atomic import atomic_file
 from segrepro.errors import SegreproError, reason
 from segrepro.params import Params
@@ -66,9 +67,15 @@ def train_record(params: Params) -> dict[str, Any]:
 
 
 def retrain_advice(path: Path) -> str:
-    """How to rebuild the checkpoint at ``path`` (``models/<method>-<seed>.pt``) and nothing upstream."""
-    return (f"retrain it with `dvc repro -s -f train@{Path(path).stem}` "
-            f"(or restore the recorded one with `dvc checkout {path}`)")
+    """How to rebuild the checkpoint at ``path`` and nothing upstream: the DVC commands where it is one of
+    the pipeline's own (``models/<method>-<seed>.pt``, relative to the checkout), else ``segrepro train``
+    (a file elsewhere has no stage, and its name need not say which run it is)."""
+    key = Path(path).stem
+    if Path(path).as_posix() == layout.checkpoint(key).as_posix():
+        return (f"retrain it with `dvc repro -s -f train@{key}` "
+                f"(or restore the recorded one with `dvc checkout {path}`)")
+    return (f"retrain it with `segrepro train --checkpoint {path}` (in the pipeline, "
+            f"{layout.checkpoint('<method>-<seed>')}: `dvc repro -s -f train@<method>-<seed>`)")
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> bytes:
@@ -106,6 +113,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """The verified state of the checkpoint at ``path``; every problem is a SegreproError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise SegreproError(f"checkpoint {path} is a directory; pass the checkpoint file "
+                            f"({layout.checkpoint('<method>-<seed>')})")
     if not path.is_file():
         raise SegreproError(f"checkpoint {path} is missing; run `dvc repro` to train it")
     try:

@@ -130,8 +130,8 @@ def test_flipped_byte_fails_evaluate(trained, synthetic_processed, tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2
     assert err.splitlines() == [f"segrepro evaluate: error: checkpoint {bad} was modified after training "
-                                "(content hash mismatch); retrain it with `dvc repro -s -f train@baseline-0` "
-                                f"(or restore the recorded one with `dvc checkout {bad}`)"]
+                                f"(content hash mismatch); retrain it with `segrepro train --checkpoint {bad}` "
+                                "(in the pipeline, models/<method>-<seed>.pt: `dvc repro -s -f train@<method>-<seed>`)"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline-0.pt"]   # no metrics written
 
 
@@ -149,7 +149,8 @@ def test_non_finite_weight_and_unhashed_checkpoint_are_refused(trained, syntheti
     del state["sha256"]
     old = tmp_path / "old.pt"
     torch.save(state, old)
-    with pytest.raises(SegreproError, match="has no content hash .* retrain it with `dvc repro -s -f train@old`"):
+    with pytest.raises(SegreproError, match=f"has no content hash .* retrain it with `segrepro train "
+                                            f"--checkpoint {old}`"):
         evaluate(params, "baseline", 0, synthetic_processed, old, tmp_path / "o.json", tmp_path / "o.npz")
     assert not list(tmp_path.glob("*.json"))
 
@@ -209,7 +210,8 @@ def test_weights_that_do_not_fit_are_one_short_line(trained, synthetic_processed
     assert err.splitlines() == [
         f"segrepro evaluate: error: checkpoint {bad} does not fit the model it records (5 missing ({names[0]}, "
         f"{names[1]}, {names[2]}, … 2 more); 1 unexpected (extra.weight)); retrain it with "
-        f"`dvc repro -s -f train@baseline-0` (or restore the recorded one with `dvc checkout {bad}`)"]
+        f"`segrepro train --checkpoint {bad}` (in the pipeline, models/<method>-<seed>.pt: "
+        "`dvc repro -s -f train@<method>-<seed>`)"]
 
 
 def test_a_checkpoint_without_its_run_fails_before_evaluating(trained, synthetic_processed, tmp_path):
