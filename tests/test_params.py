@@ -87,6 +87,19 @@ def test_bad_values_are_rejected(tmp_path, section, key, value, message):
         load_params(write(tmp_path, raw))
 
 
+def test_a_range_error_names_the_file_it_read(tmp_path):
+    raw = tiny_params()
+    raw["train"]["lr"] = 5.0
+    path = tmp_path / "my-sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SegreproError, match=f"^invalid {path}: train.lr must be < 1"):
+        load_params(path)
+    raw["train"]["lr"] = float("nan")
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SegreproError, match=f"^invalid {path}: params key train.lr must be a finite number"):
+        load_params(path)
+
+
 def test_sgd_momentum_of_one_or_more_is_rejected_too(tmp_path):
     """Only AdamW's beta1 was bounded; SGD at momentum >= 1 accumulated its steps until the run diverged."""
     raw = tiny_params(train={"optimizer": "sgd", "lr": 0.01, "momentum": 9.0})  # 9 for 0.9

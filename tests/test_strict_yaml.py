@@ -51,6 +51,13 @@ def test_a_missing_file_says_where_such_files_live(tmp_path):
         read_yaml(tmp_path / "nope.yaml", "some file", "they live in x/")
 
 
+def test_a_directory_or_a_device_is_not_called_missing(tmp_path):
+    for path in (tmp_path, Path("/dev/null")):
+        with pytest.raises(SegreproError, match=rf"^some file {path} is not a file \(a directory or a device\); "
+                                                r"pass the file itself \(x\)$"):
+            read_yaml(path, "some file", "x")
+
+
 def test_nesting_too_deep_is_one_line(tmp_path):
     with pytest.raises(SegreproError, match="nests lists or mappings too deeply"):
         _read(tmp_path, b"[" * 5000 + b"]" * 5000)

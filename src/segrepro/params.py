@@ -229,5 +229,5 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if isinstance(raw.get("model"), dict):
         raw = dict(raw, model=_group_model(raw["model"]))
     params = build(Params, raw, "")
-    check_ranges(params)
+    check_ranges(params, str(path))
     return params

@@ -153,12 +153,13 @@ def check_seed(seed: int, what: str = "--seed") -> None:
         raise SegreproError(f"{problem}; pick one in that range, e.g. one of base.seeds")
 
 
-def check_ranges(params: Params) -> None:
-    """Refuse every out-of-range value of ``params`` at once, one line (module docstring)."""
+def check_ranges(params: Params, source: str = "params.yaml") -> None:
+    """Refuse every out-of-range value of ``params`` (read from the file ``source``) at once, one line
+    (module docstring)."""
     b, p, t = params.base, params.preprocess, params.train
     nonfinite = _nonfinite(params, "")
     if nonfinite:  # every comparison below is meaningless on NaN, and inf breaks the arithmetic after
-        raise SegreproError("invalid params.yaml: " + "; ".join(nonfinite) + "; write a finite value (an "
+        raise SegreproError(f"invalid {source}: " + "; ".join(nonfinite) + "; write a finite value (an "
                             "option that means 'unbounded' takes null, e.g. model.ddsm.offset_bound)")
     problems = []
     if b.dataset != "camvid":
@@ -270,4 +271,4 @@ def check_ranges(params: Params) -> None:
         problems.append(f"audit.pins must name the pins file, got {params.audit.pins!r}; set it to e.g. "
                         "pins.yaml (pins-gpu.yaml for the GPU profile)")
     if problems:
-        raise SegreproError("invalid params.yaml: " + "; ".join(problems))
+        raise SegreproError(f"invalid {source}: " + "; ".join(problems))

@@ -148,8 +148,10 @@ def read_yaml(path: str | Path, what: str, where: str, unique: bool = False) -> 
     last one wins, as in YAML's own loaders.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SegreproError(f"{what} {path} not found; check the path ({where})")
+    if not path.is_file():
+        raise SegreproError(f"{what} {path} is not a file (a directory or a device); pass the file itself ({where})")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
