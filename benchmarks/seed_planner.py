@@ -112,7 +112,7 @@ def plan(per_image_dir: Path, methods: Sequence[str], seeds: Sequence[int],
     if len(seeds) < 2:
         raise SegreproError(f"the seed planner needs a run of at least two seeds to measure their spread; this "
                             f"run has {len(seeds)} ({list(seeds)}): train more, e.g. "
-                            "`dvc exp run -S 'base.seeds=[0,1,2]'`")
+                            "`dvc exp run -S 'base.seeds=[0,1,2]' report`")
     if any(k < 2 for k in projected):
         raise SegreproError(f"projected seed counts must be at least 2, got {list(projected)}")
     run = load_run(per_image_dir, methods, seeds)

@@ -328,7 +328,7 @@ def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(re
     from segrepro.reporting.claims import more_seeds_advice
 
     one = more_seeds_advice([0])
-    assert "`dvc exp run -S 'base.seeds=[0,1,2]'`" in one and "2× this run's training time" in one
+    assert "`dvc exp run -S 'base.seeds=[0,1,2]' report`" in one and "2× this run's training time" in one
     assert "'base.seeds=[5,6,7]'" in more_seeds_advice([5])        # new seeds follow the run's own
     assert "0.5× this run's training time" in more_seeds_advice([1, 0])
     assert "seed_planner" not in one                                 # one seed shows no spread to project
