@@ -96,6 +96,10 @@ def _report(args: argparse.Namespace) -> None:
     from segrepro.reporting.render import render_report
 
     params = load_params(args.params)
+    card = Path(args.data) / "card.json"   # the notebook's first read: missing, it is one line, not a failed cell
+    if not card.is_file():
+        raise SegreproError(f"dataset card {card} is missing; pass --data the processed folder "
+                            f"(`dvc repro preprocess` writes {layout.PROCESSED})")
     parameters = {"results_dir": str(Path(args.results).resolve()),
                   "processed_dir": str(Path(args.data).resolve()),
                   "lock_path": str(Path(args.lock).resolve()),

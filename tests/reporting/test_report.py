@@ -209,6 +209,31 @@ def test_results_without_the_evaluating_machine_are_refused(fixture_results, env
     assert str(info.value) == f"results file {path}: {match} (written by an older evaluate); rerun evaluate@sdn-1"
 
 
+def test_a_report_writes_nothing_to_stderr(fixture_results, tmp_path, capfd):
+    # The stage's stderr holds only an error line; the kernel inherits it (its start-up warning went there).
+    render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", tmp_path / "out.html",
+                  params(fixture_results))
+    assert capfd.readouterr().err == ""
+
+
+def test_missing_data_is_one_line_before_the_kernel_starts(fixture_results, tmp_path, capsys):
+    import yaml
+
+    from segrepro import cli
+    from tests.conftest import tiny_params
+
+    out = tmp_path / "out"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    code = cli.main(["report", "--params", str(tmp_path / "params.yaml"),
+                     "--results", str(fixture_results / "results"), "--data", str(tmp_path / "nowhere"),
+                     "--tables", str(out / "tables"), "--out", str(out / "r.html"), "--executed", str(out / "r.ipynb")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"segrepro report: error: dataset card {tmp_path / 'nowhere' / 'card.json'} is "
+                                 "missing; pass --data the processed folder (`dvc repro preprocess` writes "
+                                 "data/processed)"]
+    assert not out.exists()
+
+
 def test_failing_cell_fails_the_report_and_names_it(fixture_results, tmp_path):
     (fixture_results / "results" / "metrics" / "sdn-1.json").unlink()
     html = tmp_path / "out.html"

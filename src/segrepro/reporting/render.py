@@ -30,6 +30,11 @@ from segrepro.atomic import atomic_dir, atomic_file
 from segrepro.errors import SegreproError
 from segrepro.progress import is_tty, task
 
+# The kernel's own log goes to the stage's stderr, which holds only an error line: ipykernel warns there on
+# every start that its local TCP sockets are unencrypted (papermill's kernel manager picks the transport),
+# so only the kernel's errors are let through.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
 
 def render_report(notebook: Path, executed: Path, html: Path, parameters: dict[str, Any],
                   cwd: Path | None = None) -> None:
@@ -54,7 +59,7 @@ def render_report(notebook: Path, executed: Path, html: Path, parameters: dict[s
             try:
                 papermill.execute_notebook(str(notebook), str(tmp_nb), parameters=parameters,
                                            cwd=str(cwd) if cwd else None, progress_bar=bar,
-                                           kernel_name="python3")
+                                           kernel_name="python3", extra_arguments=KERNEL_ARGUMENTS)
             except papermill.PapermillExecutionError as exc:
                 first_line = (exc.source or "").strip().splitlines()[:1]
                 raise SegreproError(f"report notebook {notebook} failed in cell {exc.cell_index} "
