@@ -39,3 +39,26 @@ def test_the_installed_command_prints_the_help() -> None:
     command = Path(sys.executable).parent / "segrepro"  # the console script pyproject.toml installs
     done = subprocess.run([str(command), "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stderr == "" and "compare" in done.stdout
+
+
+@pytest.mark.parametrize("stage, made, said", [
+    # Each default path, found by the error its stage gives when something already sits there.
+    ("evaluate", None, "checkpoint models/baseline-0.pt is missing"),
+    ("evaluate", "results/metrics/baseline-0.json/", "cannot write results/metrics/baseline-0.json: it is a directory"),
+    ("evaluate", "results/per_image/baseline-0.npz/", "cannot write results/per_image/baseline-0.npz: it is a directory"),
+    ("train", "models/baseline-0.pt/", "cannot write models/baseline-0.pt: it is a directory"),
+    ("train", "results/train/baseline-0/notes.txt", "refusing to replace results/train/baseline-0 "),
+])
+def test_run_paths_default_to_the_pipelines_own(tmp_path, monkeypatch, capsys, stage, made, said) -> None:
+    from tests.conftest import tiny_params
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    if made:
+        target = tmp_path / made
+        (target if made.endswith("/") else target.parent).mkdir(parents=True)
+        if not made.endswith("/"):
+            target.write_text("mine")
+    assert cli.main([stage, "--method", "baseline", "--seed", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0], err

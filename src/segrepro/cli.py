@@ -63,7 +63,9 @@ def _train(args: argparse.Namespace) -> None:
 
     check_seed(args.seed)
     params = load_params(args.params)
-    last = train(params, args.method, args.seed, args.data, args.checkpoint, args.live)
+    key = layout.run_key(args.method, args.seed)
+    last = train(params, args.method, args.seed, args.data, args.checkpoint or layout.checkpoint(key),
+                 args.live or layout.live_dir(key))
     print(f"{args.method}-{args.seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()))
 
 
@@ -74,7 +76,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     check_seed(args.seed)
     params = load_params(args.params)
-    result = evaluate(params, args.method, args.seed, args.data, args.checkpoint, args.out, args.per_image)
+    key = layout.run_key(args.method, args.seed)
+    result = evaluate(params, args.method, args.seed, args.data, args.checkpoint or layout.checkpoint(key),
+                      args.out or layout.metrics_json(key), args.per_image or layout.per_image(key))
     bf = ", ".join(f"{k} {v * 100:.2f}" for k, v in result.items() if k.startswith("bf@"))
     print(f"{args.method}-{args.seed}: test mIoU {result['miou'] * 100:.2f}; {bf}; "
           f"Boundary IoU {result['boundary_iou'] * 100:.2f}")
@@ -134,6 +138,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from segrepro.models.methods import METHOD_NAMES   # torch-free: the one method list
     parser = argparse.ArgumentParser(prog="segrepro", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="stage", required=True)
 
@@ -145,49 +150,64 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = stage("download", _download, "Fetch CamVid (network or mirror) and verify every file's sha256.")
-    p.add_argument("--out", type=Path, default=Path("data/raw/camvid"))
+    p.add_argument("--out", type=Path, default=layout.RAW, help=f"folder to write (default: {layout.RAW})")
     p.add_argument("--mirror", help="local mirror directory holding CamVid/ (default: $SEGREPRO_CAMVID_MIRROR)")
     p.add_argument("--manifest", type=Path, help="sha256 manifest (default: the packaged CamVid manifest)")
 
     p = stage("preprocess", _preprocess, "Resize and pack the splits; write the dataset card.")
-    p.add_argument("--raw", type=Path, default=Path("data/raw/camvid"))
-    p.add_argument("--out", type=Path, default=Path("data/processed"))
+    p.add_argument("--raw", type=Path, default=layout.RAW, help=f"the downloaded CamVid (default: {layout.RAW})")
+    p.add_argument("--out", type=Path, default=layout.PROCESSED, help=f"folder to write (default: {layout.PROCESSED})")
 
     for name, func, text in (("train", _train, "Train one method with one seed; write its checkpoint."),
                              ("evaluate", _evaluate, "Evaluate one checkpoint on the test split.")):
         p = stage(name, func, text)
-        p.add_argument("--method", required=True)
-        p.add_argument("--seed", type=int, required=True)
-        p.add_argument("--data", type=Path, default=Path("data/processed"))
-        p.add_argument("--checkpoint", type=Path, required=True)
+        p.add_argument("--method", required=True, help=f"a method ({', '.join(METHOD_NAMES)}) or an ablation "
+                                                       "variant of params.yaml's model section")
+        p.add_argument("--seed", type=int, required=True, help="the run's seed (0 … 2^32 − 1)")
+        p.add_argument("--data", type=Path, default=layout.PROCESSED,
+                       help=f"the processed dataset (default: {layout.PROCESSED})")
+        # The paths default to the pipeline's own for the run (segrepro.layout), as dvc.yaml passes them.
+        p.add_argument("--checkpoint", type=Path, help=f"default: {layout.checkpoint('<method>-<seed>')}")
         if name == "train":
-            p.add_argument("--live", type=Path, required=True, help="DVCLive directory")
+            p.add_argument("--live", type=Path,
+                           help=f"DVCLive directory to write (default: {layout.live_dir('<method>-<seed>')})")
         else:
-            p.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
-            p.add_argument("--per-image", type=Path, required=True, help="per-image statistics (.npz) to write")
+            p.add_argument("--out", type=Path,
+                           help=f"metrics JSON to write (default: {layout.metrics_json('<method>-<seed>')})")
+            p.add_argument("--per-image", type=Path, help="per-image statistics (.npz) to write "
+                                                          f"(default: {layout.per_image('<method>-<seed>')})")
 
     p = stage("compare", _compare, "Mean ± std over seeds and 95% intervals of each method vs the baseline.")
-    p.add_argument("--per-image", type=Path, default=layout.PER_IMAGE)
-    p.add_argument("--out", type=Path, default=layout.COMPARISON)
+    p.add_argument("--per-image", type=Path, default=layout.PER_IMAGE,
+                   help=f"evaluate's per-image statistics, one .npz per run (default: {layout.PER_IMAGE})")
+    p.add_argument("--out", type=Path, default=layout.COMPARISON, help=f"default: {layout.COMPARISON}")
     p.add_argument("--summary", type=Path, default=None,
                    help=f"compact summary, the pipeline's DVC metrics (default: {layout.SUMMARY.name} beside --out, "
                         f"which for the pipeline's --out is {layout.SUMMARY})")
 
     p = stage("report", _report, "Execute the report notebook (papermill) and export HTML.")
-    p.add_argument("--results", type=Path, default=layout.RESULTS)
-    p.add_argument("--data", type=Path, default=Path("data/processed"))
-    p.add_argument("--lock", type=Path, default=Path("dvc.lock"), help="read for provenance only")
-    p.add_argument("--tables", type=Path, default=layout.TABLES, help="CSV/Markdown/LaTeX tables")
-    p.add_argument("--notebook", type=Path, default=Path("notebooks/report.ipynb"))
-    p.add_argument("--executed", type=Path, default=Path("reports/report.ipynb"))
-    p.add_argument("--out", type=Path, default=Path("reports/report.html"))
+    p.add_argument("--results", type=Path, default=layout.RESULTS,
+                   help=f"metrics, per-image statistics and comparison.json (default: {layout.RESULTS})")
+    p.add_argument("--data", type=Path, default=layout.PROCESSED,
+                   help=f"the processed dataset, for its card (default: {layout.PROCESSED})")
+    p.add_argument("--lock", type=Path, default=Path("dvc.lock"), help="read for provenance only (default: dvc.lock)")
+    p.add_argument("--tables", type=Path, default=layout.TABLES,
+                   help=f"folder for the CSV/Markdown/LaTeX tables (default: {layout.TABLES})")
+    p.add_argument("--notebook", type=Path, default=Path("notebooks/report.ipynb"),
+                   help="the report notebook (default: notebooks/report.ipynb)")
+    p.add_argument("--executed", type=Path, default=Path("reports/report.ipynb"),
+                   help="the executed notebook to write (default: reports/report.ipynb)")
+    p.add_argument("--out", type=Path, default=Path("reports/report.html"),
+                   help="the HTML report to write (default: reports/report.html)")
 
     p = stage("audit", _audit, "Compare results and hashes with the pinned values; exit 1 on drift.")
     p.add_argument("--pins", type=Path, help="pins file (default: audit.pins in params.yaml)")
-    p.add_argument("--metrics", type=Path, default=layout.METRICS)
-    p.add_argument("--lock", type=Path, default=Path("dvc.lock"))
-    p.add_argument("--out-json", default="reports/audit.json")
-    p.add_argument("--out-md", default="reports/audit.md")
+    p.add_argument("--metrics", type=Path, default=layout.METRICS,
+                   help=f"evaluate's metrics (default: {layout.METRICS})")
+    p.add_argument("--lock", type=Path, default=Path("dvc.lock"),
+                   help="the hashes and params the stages ran with (default: dvc.lock)")
+    p.add_argument("--out-json", default="reports/audit.json", help="default: reports/audit.json")
+    p.add_argument("--out-md", default="reports/audit.md", help="default: reports/audit.md")
     p.add_argument("--update", action="store_true", help="rewrite the pins from the current results and show the diff")
     return parser
 
