@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,16 @@ def test_paper_gpu_profile_matches_params_yaml(tmp_path: Path) -> None:
 def test_a_profile_with_a_moved_key_names_the_new_one(tmp_path: Path) -> None:
     with pytest.raises(SegreproError, match=r"sets train.device, which moved to runtime.device .*rename the key"):
         profiles.set_args(_profile(tmp_path, "train.device: cuda\n"), PARAMS)
+
+
+def test_the_script_prints_its_help_and_refuses_an_unknown_profile_in_one_line() -> None:
+    # Both answer before the set-up (.venv) runs.
+    script = str(ROOT / "scripts" / "profile")
+    shown = subprocess.run(["bash", script, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and shown.stderr == ""
+    assert "scripts/profile paper-gpu" in shown.stdout
+    assert "`git checkout params.yaml dvc.lock && dvc checkout` returns to the" in shown.stdout
+    unknown = subprocess.run(["bash", script, "no-such"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.splitlines() == ["scripts/profile: no profile 'no-such' (profiles/no-such.yaml); "
+                                           "available: paper-gpu"]
