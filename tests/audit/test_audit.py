@@ -234,6 +234,20 @@ def test_update_refuses_edited_outputs(ws):
         pin_this_run(ws)
 
 
+def test_update_with_outputs_missing_names_them_once(ws):
+    import shutil
+
+    shutil.rmtree(ws / "results" / "per_image")
+    with pytest.raises(SegreproError) as caught:
+        pin_this_run(ws)
+    said = str(caught.value)
+    # Every per-image file is missing: one phrase counts them and names three, the note appears once.
+    n = len(KEYS)
+    first = ", ".join(f"results/per_image/{k}.npz" for k in sorted(KEYS)[:3])
+    assert said.startswith(f"cannot pin: {n} outputs ({first}") and said.count("missing from the workspace") == 1
+    assert "\n" not in said
+
+
 def test_crash_replaces_a_previous_pass_report(ws):
     pins = pin_this_run(ws)
     assert audit(ws, pins)[0] == 0

@@ -148,6 +148,22 @@ def write_section(path: Path, klass: str, section: dict, data_md5: str | None) -
                                         str(path), str(path)))
 
 
+def _grouped(bad: list) -> list[str]:
+    """One phrase per distinct problem: outputs sharing a note (all missing, say) are listed once, the
+    first three by name, so a workspace with nothing built is one readable line, not 24 repeats."""
+    by_note: dict[str, list[str]] = {}
+    for check in bad:
+        by_note.setdefault(check.note, []).append(check.subject)
+    phrases = []
+    for note, subjects in by_note.items():
+        if len(subjects) == 1:
+            phrases.append(f"{subjects[0]}: {note}")
+        else:
+            more = f", … {len(subjects) - 3} more" if len(subjects) > 3 else ""
+            phrases.append(f"{len(subjects)} outputs ({', '.join(subjects[:3])}{more}): {note}")
+    return phrases
+
+
 def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[str]) -> str:
     """Rewrite the class section of the current results (other classes kept); return the diff."""
     lock_path = Path(lock_path)
@@ -155,7 +171,7 @@ def update_pins(path: Path, metrics_dir: Path, lock_path: Path, expected: list[s
     bad = [c for c in edit_checks(stages, lock_path.parent, expected) + stale_checks(stages, lock_path.parent, expected)
            if c.failed]
     if bad:
-        raise SegreproError("cannot pin: " + "; ".join(f"{c.subject}: {c.note}" for c in bad))
+        raise SegreproError("cannot pin: " + "; ".join(_grouped(bad)))
     klass, section = class_section(metrics_dir, expected,
                                    lambda key: out_md5(stages, f"train@{key}", checkpoint_path(key)))
     return write_section(path, klass, section, out_md5(stages, DATA_STAGE, DATA_PATH))
