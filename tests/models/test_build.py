@@ -36,6 +36,22 @@ def test_unknown_method_and_options_are_rejected():
         build_model(**kwargs("baseline", lam=1.0))
 
 
+@pytest.mark.parametrize("method, options, said", [
+    ("pdn", {"dilation": [1]}, "params model.pdn (or an ablation variant of pdn): unknown option dilation "
+                               "(did you mean dilations?); its options are hidden_channels, num_layers, dilations,"),
+    ("ddsm", {"num_points": 9}, "params model.ddsm (or an ablation variant of ddsm): unknown option num_points; "
+                                "its options are spatial, channel,"),
+    ("sdn", {"simlarity": "exp"}, "params model.sdn (or an ablation variant of sdn): SDN: unknown option "
+                                  "'simlarity' (did you mean similarity?); its options are sdc_channels,"),
+    ("sdn", {"identity_strt": True}, "(did you mean identity_start?)"),   # the block's keywords count too
+    ("pdn", {"num_layers": 0}, "params model.pdn (or an ablation variant of pdn): num_layers must be a positive"),
+])
+def test_a_bad_method_option_names_its_params_block_and_the_closest_option(method, options, said):
+    with pytest.raises(SegreproError) as caught:
+        build_model(**kwargs(method, **options))
+    assert said in str(caught.value)
+
+
 def test_input_norm_is_a_build_argument_that_prediction_follows(tmp_path):
     """The model carries its input normalisation; ImageNet's is left out of the build arguments so the
     checkpoints made before the option existed keep their bytes (and pinned md5s)."""

@@ -15,6 +15,8 @@ therefore added by writing ``_<name>`` and listing the name there; see
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -65,11 +67,22 @@ class LastLevelNeck(nn.Module):
 
 
 def _construct(method: str, cls: type, *args: Any, **options: Any) -> Any:
-    """Call a method's constructor; a misspelt option names the method's params block."""
+    """Call a method's constructor with its params block; every refusal names the block (the build
+    arguments carry the method, not the variant, so a variant's own block is named through its
+    parent) and an option the constructor has no parameter for gets the closest one it has."""
+    where = f"params model.{method} (or an ablation variant of {method})"
+    accepted = [name for name, p in inspect.signature(cls).parameters.items()
+                if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
+    unknown = [] if takes_any else sorted(set(options) - set(accepted))
+    if unknown:
+        hints = [f"{name} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, accepted, 1))
+                 else name for name in unknown]
+        raise SegreproError(f"{where}: unknown option {', '.join(hints)}; its options are {', '.join(accepted)}")
     try:
         return cls(*args, **options)
-    except TypeError as exc:
-        raise SegreproError(f"bad option in params model.{method}: {exc}") from exc
+    except SegreproError as exc:
+        raise SegreproError(f"{where}: {exc}") from exc
 
 
 def _baseline(in_channels: list[int], decoder: str, options: dict[str, Any]) -> Insertion:

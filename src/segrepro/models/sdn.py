@@ -52,6 +52,8 @@ Choices where the paper is silent (all constructor options; default first):
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -229,7 +231,13 @@ class SDNBlock(nn.Module):
         allowed = ("operator", "similarity", "lam", "learn_lam", "similarity_mode", "theta",
                    "kernel_size", "dilation", "guide_padding", "weight_init", "chunk_channels")
         for key in sdc_options:
-            _check_choice("option", key, allowed)
+            if key not in allowed:  # the block's own keywords and SDC's are the options of params model.sdn
+                block = [name for name, p in inspect.signature(SDNBlock).parameters.items()
+                         if p.kind is p.KEYWORD_ONLY]
+                options = [*block, *allowed]
+                close = difflib.get_close_matches(key, options, 1)
+                raise SegreproError(f"SDN: unknown option {key!r}{f' (did you mean {close[0]}?)' if close else ''}; "
+                                    f"its options are {', '.join(options)}")
         c_out = channels if sdc_channels is None else sdc_channels
         self.sdc = SemanticDifferenceConv(channels, c_out, guide_channels, **sdc_options)
         self.post = (nn.Sequential(nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
