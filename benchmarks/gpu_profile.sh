@@ -9,6 +9,7 @@
 #   benchmarks/gpu_profile.sh --sweep [--cpu-tiny] RAW_DIR   # instead of the grid, the validation
 #       sweep of $GPU_PROFILE_SWEEP (benchmarks/gpu_sweep.py): training runs only, validation split
 #       only, no evaluate, no compare; the bench runs after it as after the grid
+#   benchmarks/gpu_profile.sh --help                  # this header
 #
 # Environment (defaults in brackets):
 #   CAMVID_RAW               the raw CamVid location, instead of the argument
@@ -38,7 +39,8 @@ while [ $# -gt 0 ]; do
   case $1 in
     --cpu-tiny) DRY=1; shift ;;
     --sweep) MODE=sweep; shift ;;
-    -*) echo "$0: unknown option $1 (options: --cpu-tiny, --sweep)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;  # the header above
+    -*) echo "$0: unknown option $1 (options: --cpu-tiny, --sweep, --help)" >&2; exit 2 ;;
     *) break ;;
   esac
 done

@@ -125,14 +125,27 @@ def test_the_summary_tells_complete_stopped_and_unrun_runs_apart(tmp_path, profi
     assert text[4] == "  seed 2: not run (no time left before the deadline); no validation logged"
 
 
-def run_script(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
-    out = tmp_path / "out"
-    environ = dict(os.environ, OUT=str(out), GPU_PROFILE_WORK=str(tmp_path / "work"),
+def script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """benchmarks/gpu_profile.sh ARGS with $OUT and its scratch folder under ``tmp_path``."""
+    environ = dict(os.environ, OUT=str(tmp_path / "out"), GPU_PROFILE_WORK=str(tmp_path / "work"),
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **env)
-    done = subprocess.run(["bash", str(SCRIPT), "--cpu-tiny", *args], cwd=REPO, env=environ,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done, out
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO, env=environ, capture_output=True, text=True)
+
+
+def run_script(tmp_path: Path, *args: str, status: int = 0, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    done = script(tmp_path, "--cpu-tiny", *args, **env)
+    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, tmp_path / "out"
+
+
+def test_help_prints_the_usage() -> None:
+    for flag in ("--help", "-h"):
+        done = subprocess.run(["bash", str(SCRIPT), flag], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.startswith("The paper-scale GPU profile") and "--cpu-tiny [RAW_DIR]" in done.stdout
+        assert "GPU_PROFILE_BUDGET" in done.stdout and "#" not in done.stdout.splitlines()[0]
+    done = subprocess.run(["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True)
+    assert done.returncode == 2 and "unknown option --bogus (options: --cpu-tiny, --sweep, --help)" in done.stderr
 
 
 def open_results(*args: str) -> subprocess.CompletedProcess:
