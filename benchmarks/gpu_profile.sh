@@ -11,6 +11,11 @@
 #       only, no evaluate, no compare; the bench runs after it as after the grid
 #   benchmarks/gpu_profile.sh --help                  # this header
 #
+# Without CUDA (torch.cuda.is_available() false) the script stops at once, before any download, with
+# one line naming --cpu-tiny, unless the merged params ask for runtime.device cpu (the dry run does;
+# GPU_PROFILE_SET='runtime.device: cpu' runs the full profile on CPU). runtime.device auto is refused
+# there too: on a machine without CUDA it would train the paper-scale grid on CPU unasked.
+#
 # Environment (defaults in brackets):
 #   CAMVID_RAW               the raw CamVid location, instead of the argument
 #   OUT                      where the results go [.gpu/out]
@@ -128,6 +133,18 @@ if [ -n "$overrides" ]; then
   printf '%s' "$overrides" > "$WORK/overrides.yaml"
   phase merge-overrides 60 "$PY" -m segrepro.profiles merge "$WORK/overrides.yaml" --params "$PARAMS" --out "$PARAMS" || exit 1
 fi
+
+# The device: training on CUDA where none is usable stops here, before the data (the header says why).
+"$PY" - "$PARAMS" <<'PY' || exit 2
+import sys
+import torch
+from segrepro.params import load_params
+device = load_params(sys.argv[1]).runtime.device
+if device != "cpu" and not torch.cuda.is_available():
+    sys.exit(f"gpu_profile.sh: no CUDA device is usable here (torch.cuda.is_available() is false) and the merged "
+             f"params say runtime.device {device}; run the CPU dry run with --cpu-tiny, or the full profile on CPU "
+             f"with GPU_PROFILE_SET='runtime.device: cpu'")
+PY
 
 # 3. Data: the download stage from the local copy (sha256-verified), then preprocess.
 phase download 120 "$PY" -m segrepro.cli download --params "$PARAMS" --mirror "$RAW" --out "$WORK/data/raw/camvid" || exit 1

@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from segrepro import profiles
@@ -146,6 +147,23 @@ def test_help_prints_the_usage() -> None:
         assert "GPU_PROFILE_BUDGET" in done.stdout and "#" not in done.stdout.splitlines()[0]
     done = subprocess.run(["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True)
     assert done.returncode == 2 and "unknown option --bogus (options: --cpu-tiny, --sweep, --help)" in done.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a machine without CUDA")
+def test_without_cuda_the_profile_stops_before_the_data_unless_asked_for_cpu(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    (raw / "CamVid").mkdir(parents=True)  # empty: the download stage would fail on it, and must not start
+    done = script(tmp_path / "a", str(raw))
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = done.stderr.splitlines()  # one line, no traceback
+    assert "no CUDA device is usable here" in line and "runtime.device cuda" in line and "--cpu-tiny" in line
+    phases = (tmp_path / "a" / "work" / "phases.tsv").read_text()
+    assert "merge" in phases and "download" not in phases and not (tmp_path / "a" / "work" / "data").exists()
+    assert not list((tmp_path / "a" / "out").iterdir())  # nothing packed
+    # Asked for the CPU, the full profile gets past the check: to the download, which fails on the empty copy.
+    done = script(tmp_path / "b", str(raw), GPU_PROFILE_SET="runtime.device: cpu")
+    assert done.returncode == 1 and "no CUDA device" not in done.stderr
+    assert "download" in (tmp_path / "b" / "work" / "phases.tsv").read_text()
 
 
 def open_results(*args: str) -> subprocess.CompletedProcess:
