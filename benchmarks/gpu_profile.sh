@@ -16,6 +16,14 @@
 # GPU_PROFILE_SET='runtime.device: cpu' runs the full profile on CPU). runtime.device auto is refused
 # there too: on a machine without CUDA it would train the paper-scale grid on CPU unasked.
 #
+# Exit status: 0 when every run finished or was stopped by the deadline (rc 124 from `timeout`, or
+# never started for lack of time: the budget at work, shown in runs.tsv and the summary); 1 when any
+# training or evaluation failed (any other rc, 137 included), when no run finished at all, or when a
+# step before the grid (merge, download, preprocess, plan) failed; 2 for bad arguments and the
+# refusal above. Failed runs do not stop the others, and whatever exists is packed and benchmarked
+# before the exit, so a GPU window is never wasted; the bench's own rc shows in phases.tsv and does
+# not change the status.
+#
 # Environment (defaults in brackets):
 #   CAMVID_RAW               the raw CamVid location, instead of the argument
 #   OUT                      where the results go [.gpu/out]
@@ -270,6 +278,11 @@ t0=$(now)
 xargs -P "$WORKERS" -L 1 bash -c "$JOB"' "$@"' _ < "$WORK/jobs.txt"
 printf '%s\t%s\t%s\t0\n' "$MODE" "$t0" $(($(now) - t0)) >> "$WORK/phases.tsv"
 log "$MODE done in $(($(now) - t0)) s"
+# The exit status (the header's rules), from runs.tsv's *_rc columns; a run finished when its last rc is 0.
+read -r FAILED FINISHED RUNS < <(awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /_rc$/) rc[++n] = i; next }
+  { bad = 0; for (j = 1; j <= n; j++) if ($rc[j] != "0" && $rc[j] != "124" && $rc[j] != "skipped") bad = 1
+    failed += bad; finished += ($rc[n] == "0"); runs++ }
+  END { print failed + 0, finished + 0, runs + 0 }' "$WORK/runs.tsv")
 
 # 5. Compare whatever finished (complete seeds only when some runs are missing); a sweep has nothing
 #    to compare: its summary goes into summary.txt.
@@ -381,3 +394,7 @@ sed 's/^/    /' "$WORK/logs/bench.log" | grep -v Warning | head -20
 pack
 log "done; summary:"
 cat "$OUT/summary.txt"
+if [ "$FAILED" -gt 0 ] || [ "$FINISHED" = 0 ]; then
+  log "exit 1: of $RUNS runs, $FAILED failed and $FINISHED finished (runs.tsv; each run's log in logs/)"
+  exit 1
+fi

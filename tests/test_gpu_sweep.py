@@ -229,25 +229,34 @@ def test_opening_results_names_what_is_missing(tmp_path) -> None:
     assert not (tmp_path / "run2").exists() and not list(tmp_path.glob(".run2.*"))
 
 
-@pytest.mark.slow  # a dry sweep: two arms, one stopped by the deadline, then the bench
+@pytest.mark.slow  # a dry sweep: two arms, one run stopped by the deadline, one failed, then the bench
 def test_the_sweep_dry_run_trains_the_arms_and_keeps_a_stopped_curve(tmp_path, mirror) -> None:
     sweep = _sweep_file(tmp_path, [
         _arm("short", {"train.epochs": 2}, seeds=[0, 1]),
         # far more epochs than the deadline allows: stopped, its validation curve kept
         _arm("endless", {"train.epochs": 100000, "train.optimizer": "adamw", "train.lr": 0.001}),
     ])
+    # One run fails at once: a file stands where its DVCLive folder goes. The others carry on, all is
+    # packed and benchmarked, and the status is 1 (a run stopped by the deadline is no failure).
+    work = tmp_path / "work"
+    (work / "results" / "sweep").mkdir(parents=True)
+    (work / "results" / "sweep" / "short-1").write_text("in the way\n")
     # The grid's deadline is BUDGET - 40 - BENCH_S = 50 s after the start; three workers, so the
     # short runs do not wait for one another.
-    done, out = run_script(tmp_path, "--sweep", SEGREPRO_CAMVID_MIRROR=str(mirror), GPU_PROFILE_SWEEP=str(sweep),
-                           GPU_PROFILE_BUDGET="100", GPU_PROFILE_BENCH_S="10", GPU_PROFILE_WORKERS="3")
-    work = tmp_path / "work"
+    done, out = run_script(tmp_path, "--sweep", status=1, SEGREPRO_CAMVID_MIRROR=str(mirror),
+                           GPU_PROFILE_SWEEP=str(sweep), GPU_PROFILE_BUDGET="100", GPU_PROFILE_BENCH_S="10",
+                           GPU_PROFILE_WORKERS="3")
+    assert done.stdout.splitlines()[-1].endswith("exit 1: of 3 runs, 1 failed and 1 finished "
+                                                 "(runs.tsv; each run's log in logs/)"), done.stdout[-2000:]
     result = json.loads((work / "results" / "sweep.json").read_text())
     arms = {a["name"]: a for a in result["arms"]}
     assert list(arms) == ["short", "endless"]
     short, endless = arms["short"], arms["endless"]
-    assert short["complete_seeds"] == 2 and short["epochs"] == 2
-    for run in short["runs"].values():  # JSON keys: seeds as strings
-        assert run["complete"] and run["rc"] == "0" and sorted(run["val_miou"]) == ["1", "2"]
+    assert short["complete_seeds"] == 1 and short["epochs"] == 2
+    run = short["runs"]["0"]  # JSON keys: seeds as strings
+    assert run["complete"] and run["rc"] == "0" and sorted(run["val_miou"]) == ["1", "2"]
+    failed = short["runs"]["1"]
+    assert not failed["complete"] and failed["rc"] == "1" and failed["epochs_done"] == 0
     (run,) = endless["runs"].values()
     assert not run["complete"] and run["rc"] == "124" and endless["final_val_miou_mean"] is None
     assert 1 <= run["epochs_done"] < 100000 and run["val_miou"]
@@ -260,7 +269,7 @@ def test_the_sweep_dry_run_trains_the_arms_and_keeps_a_stopped_curve(tmp_path, m
     assert "== test metrics" not in summary
     with tarfile.open(out / "gpu-results.tar.gz") as tar:
         names = set(tar.getnames())
-    assert {"results/sweep.json", "sweep/plan.json", "sweep/params-short.yaml",
+    assert {"results/sweep.json", "sweep/plan.json", "sweep/params-short.yaml", "bench_gpu.json",
             "results/sweep/endless-0/plots/metrics/val/miou.tsv"} <= names
     # Opened back home: the summary, and nothing to report or pin.
     opened = open_results(str(out), "--run", str(tmp_path / "run"), "--pin", str(tmp_path / "pins.yaml"))
