@@ -348,14 +348,18 @@ if comparison.is_file():
     except Exception as error:  # never lose the rest of the summary to this view
         print(f"\n== claims: not shown ({type(error).__name__}: {error})")
     try:  # how many seeds each claim would need, if this grid's verdicts are inconclusive
-        sys.path.insert(0, "benchmarks")
-        from seed_planner import markdown, plan
         grid = json.loads(comparison.read_text())
-        order = [grid["reference"]] + [m for m in grid["methods"] if m != grid["reference"]]  # reference first
-        rows = plan(work / "results/per_image", order, grid["seeds"], [5, 10, 20])
-        print("\n== seeds a verdict needs (95% half-widths in points, projected; docs/benchmarks.md, \"Seeds a verdict needs\")")
-        print(markdown(rows))
-    except Exception as error:  # a one-seed grid shows no spread to project
+        if len(grid["seeds"]) < 2:  # the planner projects from the spread between seeds; one seed has none
+            print("\n== seeds a verdict needs: not shown: a grid of one seed; the planner needs two or more")
+        else:
+            sys.path.insert(0, "benchmarks")
+            from seed_planner import markdown, plan
+            order = [grid["reference"]] + [m for m in grid["methods"] if m != grid["reference"]]  # reference first
+            rows = plan(work / "results/per_image", order, grid["seeds"], [5, 10, 20])
+            print("\n== seeds a verdict needs (95% half-widths in points, projected; docs/benchmarks.md, "
+                  "\"Seeds a verdict needs\")")
+            print(markdown(rows))
+    except Exception as error:  # never lose the rest of the summary to this view
         print(f"\n== seeds a verdict needs: not shown ({type(error).__name__}: {error})")
 print("\n== checkpoints (md5; not packed)")
 lines = [f"{hashlib.md5(p.read_bytes()).hexdigest()}  models/{p.name}" for p in sorted((work / "models").glob("*.pt"))]

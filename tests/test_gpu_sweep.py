@@ -180,7 +180,7 @@ def test_the_grid_dry_run_packs_results_that_report_and_pin_here(tmp_path, mirro
     claims = summary.split("== claims (")[1].split("\n\n")[0].splitlines()[1:]
     assert len(claims) == 1 and claims[0].split()[:2] == ["PDN", "mIoU"], claims
     assert claims[0].endswith("inconclusive (one seed) | inconclusive (one seed)"), claims
-    assert "== seeds a verdict needs: not shown (SegreproError: the seed planner needs a run of at least two" in summary
+    assert "== seeds a verdict needs: not shown: a grid of one seed; the planner needs two or more\n" in summary
     for key in ("baseline-0", "pdn-0"):
         result = json.loads((tmp_path / "work" / "results" / "metrics" / f"{key}.json").read_text())
         assert 0 <= result["miou"] <= 1 and result["device"] == "cpu"
