@@ -21,6 +21,22 @@ on any machine with the project installed:
    checkpoints);
 5. with ``--pin PINS``: ``pin_gpu_results.main`` writes the run's class section.
 
+Choices:
+
+* every argument is checked before the archive is unpacked (the slow work
+  follows it, and a refused run leaves no ``--run`` folder to get in the way
+  of the next try): ``--mirror`` must hold ``CamVid/`` and ``--raw`` be a
+  folder; ``--pin`` must be a pins file or a new path that can be written
+  (``pin_gpu_results.check_pins``);
+* with ``--pin``, a grid run that is no real GPU profile run (its archive
+  holds ``dry.yaml``: ``gpu_profile.sh --cpu-tiny``; or its ``params.yaml``
+  says a ``runtime.device`` other than ``cuda``) is refused before anything is
+  written, naming why: its tiny or CPU results would replace a real class
+  section of ``pins.yaml`` or put a CPU class into ``pins-gpu.yaml``.
+  ``--pin-dry-run`` pins it anyway: the opt-in of the dry-run test, which pins
+  into a pins file of its own to test this code on CPU. A sweep has nothing to
+  pin, dry or not.
+
     python benchmarks/gpu_results.py .gpu/out --run .gpu/run-h100 [--mirror DIR | --raw DIR] [--pin pins-gpu.yaml]
 """
 from __future__ import annotations
@@ -34,9 +50,13 @@ import sys
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-from segrepro.errors import SegreproError
+from segrepro.atomic import write_error
+from segrepro.data.download import resolve_mirror
+from segrepro.errors import SegreproError, reason
+from segrepro.params import load_params
 
 import pin_gpu_results  # beside this file: a script's own folder is on sys.path
 
@@ -54,19 +74,28 @@ def archive_bytes(out: Path) -> bytes:
     if not parts:
         raise SegreproError(f"{out} holds neither {ARCHIVE} nor {ARCHIVE}.part-*; pass the folder "
                             f"gpu_profile.sh wrote ($OUT)")
-    return b"".join(p.read_bytes() for p in parts)
+    try:
+        return b"".join(p.read_bytes() for p in parts)
+    except OSError as exc:
+        raise SegreproError(f"{exc.filename} cannot be read ({reason(exc)}); fetch the window's files again") from None
 
 
-def unpack(out: Path, run: Path) -> None:
-    """Extract into a sibling temporary folder, renamed to ``run`` only when every member came out."""
+def unpack(out: Path, run: Path, check: Callable[[Path], None] | None = None) -> None:
+    """Extract into a sibling temporary folder, renamed to ``run`` only when every member came out and
+    ``check(folder)`` (a ``SegreproError`` refuses the run) passed."""
     if run.exists() and (not run.is_dir() or any(run.iterdir())):
         raise SegreproError(f"{run} exists and is not empty; pass a new --run folder")
     data = archive_bytes(out)
-    run.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.parent))
+    try:
+        run.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.parent))
+    except OSError as exc:
+        raise write_error(run, exc, directory=True) from None
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(tmp, filter="data")
+        if check is not None:
+            check(tmp)
         if run.exists():
             run.rmdir()  # empty, checked above
         tmp.rename(run)
@@ -75,6 +104,17 @@ def unpack(out: Path, run: Path) -> None:
                             f"fetch the window's files again") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_pinnable(out: Path, folder: Path) -> None:
+    """Raise if the run unpacked in ``folder`` (from ``out``) is a grid run that is no real GPU profile run."""
+    if (folder / "sweep" / "plan.json").is_file():
+        return  # a sweep: nothing is pinned
+    params = folder / "params.yaml"
+    if not params.is_file():
+        raise SegreproError(f"{out}/{ARCHIVE} holds no params.yaml: the run stopped before its params were merged "
+                            f"(see its summary.txt); nothing to report or pin")
+    pin_gpu_results.refuse_dry_run(f"the run in {out}", params, load_params(params))
 
 
 def segrepro(*args: str) -> None:
@@ -110,9 +150,19 @@ def main(argv: list[str] | None = None) -> int:
                              "else the network)")
     source.add_argument("--raw", type=Path, help="an already downloaded, verified raw CamVid (data/raw/camvid)")
     parser.add_argument("--pin", type=Path, help="also pin the run into this pins file (e.g. pins-gpu.yaml)")
+    parser.add_argument(pin_gpu_results.DRY_RUN_FLAG, action="store_true",
+                        help="with --pin: pin a dry run or a CPU run too (tests of the pinning code, into a pins "
+                             "file of their own)")
     args = parser.parse_args(argv)
     try:
-        unpack(args.out, args.run)
+        resolve_mirror(args.mirror)
+        if args.raw is not None and not args.raw.is_dir():
+            raise SegreproError(f"--raw {args.raw} is not a folder; pass a downloaded raw CamVid (data/raw/camvid), "
+                                f"or --mirror")
+        if args.pin is not None:
+            pin_gpu_results.check_pins(args.pin)
+        refuse = args.pin is not None and not args.pin_dry_run
+        unpack(args.out, args.run, (lambda folder: check_pinnable(args.out, folder)) if refuse else None)
         summary = args.run / "summary.txt"
         print(summary.read_text() if summary.is_file() else f"(no summary.txt in {args.run})")
         if (args.run / "sweep" / "plan.json").is_file():
@@ -131,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pin is not None:  # pin_gpu_results prints its diff, or its own error line
             return pin_gpu_results.main(["--results", str(results), "--checkpoints", str(args.run / "checkpoints.md5"),
                                          "--params", str(args.run / "params.yaml"), "--processed", str(processed),
-                                         "--pins", str(args.pin)])
+                                         "--pins", str(args.pin)]
+                                        + ([pin_gpu_results.DRY_RUN_FLAG] if args.pin_dry_run else []))
     except SegreproError as exc:
         print(f"gpu_results: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ import yaml
 from segrepro import profiles
 from segrepro.errors import SegreproError
 from segrepro.params import load_params
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_one_error_line
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import gpu_sweep  # noqa: E402
@@ -197,7 +197,13 @@ def test_the_grid_dry_run_packs_results_that_report_and_pin_here(tmp_path, mirro
     for i in range(3):
         (parts / f"gpu-results.tar.gz.part-a{'abc'[i]}").write_bytes(data[i * len(data) // 3:(i + 1) * len(data) // 3])
     run, pins = tmp_path / "run", tmp_path / "pins-test.yaml"
-    opened = open_results(str(parts), "--run", str(run), "--mirror", str(mirror), "--pin", str(pins))
+    # A dry run is no GPU run: refused at once, the pins file untouched, unless asked for (to test pinning here).
+    committed = tmp_path / "pins-committed.yaml"
+    committed.write_bytes((REPO / "pins.yaml").read_bytes())
+    refused = open_results(str(parts), "--run", str(run), "--mirror", str(mirror), "--pin", str(committed))
+    assert_one_error_line(refused, "gpu_results: error: ", "it is a dry run of gpu_profile.sh", "--pin-dry-run")
+    assert committed.read_bytes() == (REPO / "pins.yaml").read_bytes() and not run.exists()
+    opened = open_results(str(parts), "--run", str(run), "--mirror", str(mirror), "--pin", str(pins), "--pin-dry-run")
     assert opened.returncode == 0, opened.stderr
     html = (run / "report.html").read_text()
     assert "baseline" in html and "PDN" in html

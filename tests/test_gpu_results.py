@@ -1,0 +1,130 @@
+"""benchmarks/gpu_results.py and pin_gpu_results.py on bad input: one error line, exit
+status 2, before any work, and nothing written. A dry run of gpu_profile.sh (or any run not on CUDA)
+is never pinned unless asked for (--pin-dry-run: the grid dry run in tests/test_gpu_sweep.py pins so)."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, assert_one_error_line, tiny_params
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import gpu_results  # noqa: E402
+import pin_gpu_results  # noqa: E402
+
+
+def run_main(main, capsys, *argv: str) -> subprocess.CompletedProcess:
+    """``main(argv)`` in this process, as a finished command (exit status, stdout, stderr)."""
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, status, captured.out, captured.err)
+
+
+def window(tmp_path: Path, device: str, dry: bool) -> Path:
+    """What a GPU window brings back ($OUT), with as much of a grid run as the refusal reads: the merged
+    params (``runtime.device``) and, for a dry run, dry.yaml."""
+    members = {"params.yaml": yaml.safe_dump(tiny_params(runtime={"device": device})), "summary.txt": "a run\n"}
+    if dry:
+        members["dry.yaml"] = "runtime.device: cpu\n"
+    out = tmp_path / f"out-{device}-{dry}"
+    out.mkdir()
+    with tarfile.open(out / "gpu-results.tar.gz", "w:gz") as tar:
+        for name, text in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return out
+
+
+@pytest.fixture()
+def pins(tmp_path: Path) -> Path:
+    """A copy of the committed pins.yaml: what a refused pin must leave byte for byte."""
+    path = tmp_path / "pins.yaml"
+    path.write_bytes((REPO / "pins.yaml").read_bytes())
+    return path
+
+
+@pytest.mark.parametrize("device, dry, needle", [
+    ("cpu", True, "it is a dry run of gpu_profile.sh (--cpu-tiny: it packed dry.yaml)"),
+    ("cuda", True, "it is a dry run of gpu_profile.sh"),  # a dry run with GPU_PROFILE_SET='runtime.device: cuda'
+    ("cpu", False, "it ran on runtime.device cpu, not cuda"),  # the full profile on CPU
+])
+def test_a_run_not_on_the_gpu_is_not_pinned(tmp_path, capsys, pins, device, dry, needle) -> None:
+    out, run = window(tmp_path, device, dry), tmp_path / "run"
+    done = run_main(gpu_results.main, capsys, str(out), "--run", str(run), "--pin", str(pins))
+    assert_one_error_line(done, "gpu_results: error: not pinning the run in", needle, "--pin-dry-run")
+    assert pins.read_bytes() == (REPO / "pins.yaml").read_bytes()
+    # Refused before anything was written: no run folder (nor its scratch) to get in the way of the next try.
+    assert not run.exists() and sorted(p.name for p in tmp_path.iterdir()) == [out.name, "pins.yaml"]
+    # Asked for, it gets past the refusal (to the missing comparison of this stub, which stops it).
+    done = run_main(gpu_results.main, capsys, str(out), "--run", str(run), "--pin", str(pins), "--pin-dry-run")
+    assert_one_error_line(done, "gpu_results: error: ", "comparison.json is missing")
+    assert pins.read_bytes() == (REPO / "pins.yaml").read_bytes()
+
+
+def test_a_gpu_run_is_not_refused(tmp_path, capsys, pins) -> None:
+    out = window(tmp_path, "cuda", dry=False)
+    done = run_main(gpu_results.main, capsys, str(out), "--run", str(tmp_path / "run"), "--pin", str(pins))
+    assert_one_error_line(done, "gpu_results: error: ", "comparison.json is missing")
+
+
+@pytest.mark.parametrize("flag, value, needles", [
+    ("--mirror", "nonexist", ["mirror", "has no CamVid/ folder"]),
+    ("--raw", "nonexist", ["--raw", "is not a folder"]),
+    ("--pin", ".", ["it is a directory"]),
+    ("--pin", "README.md", ["pins file", "README.md, line", "fix the YAML"]),
+    ("--pin", "params.yaml", ["pins file", "has no 'classes' mapping"]),
+    ("--pin", "blocker/pins.yaml", ["blocker is a file, not a directory"]),
+    ("--run", "blocker/run", ["cannot write", "blocker is a file, not a directory"]),
+])
+def test_gpu_results_checks_its_arguments_before_unpacking(tmp_path, capsys, flag, value, needles) -> None:
+    (tmp_path / "blocker").write_text("a file\n")
+    for name in ("README.md", "params.yaml"):  # not YAML; YAML but no pins
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    out = window(tmp_path, "cuda", dry=False)
+    args = {"--run": str(tmp_path / "run"), flag: str(tmp_path / value)}
+    done = run_main(gpu_results.main, capsys, str(out), *[x for item in args.items() for x in item])
+    assert_one_error_line(done, "gpu_results: error: ", *needles)
+    assert not (tmp_path / "run").exists()
+
+
+def test_pin_gpu_results_names_each_bad_input(tmp_path, capsys, pins) -> None:
+    params = tmp_path / "run" / "params.yaml"
+    params.parent.mkdir()
+    one_run = {"seeds": [0], "methods": ["baseline"]}
+    params.write_text(yaml.safe_dump(tiny_params(runtime={"device": "cuda"}, base=one_run)))
+    (tmp_path / "run" / "results" / "metrics").mkdir(parents=True)
+    (tmp_path / "run" / "results" / "metrics" / "baseline-0.json").write_text("{}\n")
+    md5 = tmp_path / "run" / "checkpoints.md5"
+    md5.write_text("0123456789abcdef0123456789abcdef  models/baseline-0.pt\n")
+    (tmp_path / "processed").mkdir()
+    good = {"--results": str(tmp_path / "run" / "results"), "--checkpoints": str(md5), "--params": str(params),
+            "--processed": str(tmp_path / "processed"), "--pins": str(pins)}
+
+    def pin(**bad: str) -> subprocess.CompletedProcess:
+        args = {**good, **{f"--{k}": v for k, v in bad.items()}}
+        return run_main(pin_gpu_results.main, capsys, *[x for item in args.items() for x in item])
+
+    for bad, needles in [
+        ({"checkpoints": "/nonexist.md5"}, ["checkpoint list /nonexist.md5 (--checkpoints) is not a file",
+                                            "gpu_profile.sh writes it"]),
+        ({"checkpoints": str(tmp_path)}, ["(--checkpoints) is not a file"]),
+        ({"checkpoints": str(params)}, ["line 1: expected 'MD5  models/<run>.pt'"]),
+        ({"results": "/nonexist"}, ["1 of the 1 runs", "/nonexist/metrics/<run>.json", "(baseline-0)"]),
+        ({"processed": "/nonexist"}, ["processed data /nonexist (--processed) is not a folder"]),
+        ({"pins": str(tmp_path)}, ["it is a directory"]),
+        ({"pins": str(md5 / "pins.yaml")}, ["is a file, not a directory"]),
+    ]:
+        assert_one_error_line(pin(**bad), "pin_gpu_results: error: ", *needles)
+    assert pins.read_bytes() == (REPO / "pins.yaml").read_bytes()
+    # The same run on CPU, or a dry run, is refused by pin_gpu_results itself too.
+    params.write_text(yaml.safe_dump(tiny_params(base=one_run)))
+    assert_one_error_line(pin(), "pin_gpu_results: error: ", "not pinning the run of", "runtime.device auto",
+                          "--pin-dry-run")
+    assert pins.read_bytes() == (REPO / "pins.yaml").read_bytes()
