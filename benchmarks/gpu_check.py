@@ -7,6 +7,14 @@
 (The boundary metrics have their own CUDA run: ``bench_boundary.py --device cuda``
 and the CUDA test in ``tests/metrics/test_boundary.py``.)
 
+Choices: each problem is one line (``gpu_check: error: ...``, exit status 2),
+checked in this order before anything is written: ``--params`` not a valid
+params file, ``--processed`` not a folder, ``--out`` a file, then no usable
+CUDA device (this check has no CPU mode; ``gpu_profile.sh --cpu-tiny`` is the
+CPU dry run of the same training code). An error of the training itself
+(``SegreproError``) is one line too. ``gpu_check.json`` is written
+atomically, last, so it exists only when every check ran.
+
     python benchmarks/gpu_check.py --processed <packed splits> --out <dir>
 """
 from __future__ import annotations
@@ -21,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from segrepro.atomic import write_error, write_json
+from segrepro.errors import SegreproError
 from segrepro.params import load_params
 from segrepro.training.distributed import process_group
 from segrepro.training.train import run_training
@@ -43,23 +53,41 @@ def check_training(params_path: str, processed: Path, epochs: int) -> list[dict]
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--processed", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    print(torch.__version__, torch.cuda.get_device_name(0), flush=True)
-    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "training": check_training(args.params, args.processed, args.epochs)}
-    bench = subprocess.run([sys.executable, "benchmarks/bench_modules.py", "--params", args.params,
-                            "--device", "cuda", "--repeats", "20", "--json", str(args.out / "modules_cuda.json")],
-                           capture_output=True, text=True)
-    print(bench.stdout, bench.stderr, flush=True)
-    (args.out / "gpu_check.json").write_text(json.dumps(result, indent=2))
+    args = parser.parse_args(argv)
+    try:
+        load_params(args.params)
+        if not args.processed.is_dir():
+            raise SegreproError(f"--processed {args.processed} is not a folder; pass the processed splits "
+                                f"(`segrepro preprocess` writes them, e.g. data/processed)")
+        if args.out.exists() and not args.out.is_dir():
+            raise SegreproError(f"--out {args.out} is a file; pass a folder for the check's JSON (made if missing)")
+        if not torch.cuda.is_available():
+            raise SegreproError("no CUDA device is usable here (torch.cuda.is_available() is false); run this "
+                                "check on a GPU machine, or the CPU dry run of the same code: "
+                                "benchmarks/gpu_profile.sh --cpu-tiny")
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(args.out, exc, directory=True) from None
+        print(torch.__version__, torch.cuda.get_device_name(0), flush=True)
+        result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                  "training": check_training(args.params, args.processed, args.epochs)}
+        bench = subprocess.run([sys.executable, "benchmarks/bench_modules.py", "--params", args.params,
+                                "--device", "cuda", "--repeats", "20", "--json", str(args.out / "modules_cuda.json")],
+                               capture_output=True, text=True)
+        print(bench.stdout, bench.stderr, flush=True)
+        write_json(args.out / "gpu_check.json", result)
+    except SegreproError as exc:
+        print(f"gpu_check: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

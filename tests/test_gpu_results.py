@@ -1,4 +1,4 @@
-"""benchmarks/gpu_results.py and pin_gpu_results.py on bad input: one error line, exit
+"""benchmarks/gpu_results.py, pin_gpu_results.py and gpu_check.py on bad input: one error line, exit
 status 2, before any work, and nothing written. A dry run of gpu_profile.sh (or any run not on CUDA)
 is never pinned unless asked for (--pin-dry-run: the grid dry run in tests/test_gpu_sweep.py pins so)."""
 from __future__ import annotations
@@ -10,11 +10,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from tests.conftest import REPO, assert_one_error_line, tiny_params
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+import gpu_check  # noqa: E402
 import gpu_results  # noqa: E402
 import pin_gpu_results  # noqa: E402
 
@@ -128,3 +130,24 @@ def test_pin_gpu_results_names_each_bad_input(tmp_path, capsys, pins) -> None:
     assert_one_error_line(pin(), "pin_gpu_results: error: ", "not pinning the run of", "runtime.device auto",
                           "--pin-dry-run")
     assert pins.read_bytes() == (REPO / "pins.yaml").read_bytes()
+
+
+def test_gpu_check_names_a_bad_input(tmp_path, capsys) -> None:
+    (tmp_path / "blocker").write_text("a file\n")
+    for args, needles in [
+        (["--processed", "/nonexist"], ["--processed /nonexist is not a folder", "segrepro preprocess"]),
+        (["--params", "/nonexist.yaml"], ["params file /nonexist.yaml not found"]),
+        (["--out", str(tmp_path / "blocker")], ["is a file; pass a folder"]),
+    ]:
+        argv = {"--params": str(REPO / "params.yaml"), "--processed": str(tmp_path), "--out": str(tmp_path / "out"),
+                **dict(zip(args[::2], args[1::2]))}
+        done = run_main(gpu_check.main, capsys, *[x for item in argv.items() for x in item])
+        assert_one_error_line(done, "gpu_check: error: ", *needles)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a machine without CUDA")
+def test_gpu_check_without_cuda_says_so(tmp_path, capsys) -> None:
+    done = run_main(gpu_check.main, capsys, "--processed", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert_one_error_line(done, "gpu_check: error: ", "no CUDA device is usable here", "gpu_profile.sh --cpu-tiny")
+    assert not (tmp_path / "out").exists()
