@@ -21,7 +21,18 @@ Choices (the sweep is this project's tool, no paper's):
 * jobs run longest first (epochs × 1.5 at output stride 16, whose step costs
   ~1.5× stride 32's, README), so the longest arm does not start last;
 * a run stopped at the deadline keeps the curve it logged; the summary marks
-  it ``stopped at epoch k of n`` and never reports a partial run as final.
+  it ``stopped at epoch k of n`` and never reports a partial run as final;
+* every input is read before anything is written, each problem one line
+  naming the file and what makes it (exit status 2): ``plan`` removes an
+  older plan's ``jobs.txt`` and ``plan.json`` first (a failed plan leaves none
+  to run), then reads the sweep file, ``--params`` and ``--after`` before it
+  makes ``--out`` and writes the arms' params; ``summary``
+  needs ``plan.json`` in its folder and ``--runs`` to be a sweep's runs.tsv
+  (the script writes its header before any run, so a missing one is a wrong
+  path, never "nothing ran"); a missing ``--results`` folder means that no
+  run logged anything (the script makes it with the first run's log), a file
+  there is refused; ``--json`` is checked before the summary is made
+  (``segrepro.atomic.check_output``) and written atomically.
 
     python benchmarks/gpu_sweep.py plan benchmarks/gpu_sweep.yaml --params P --out DIR [--after FILE]
     python benchmarks/gpu_sweep.py summary DIR --runs runs.tsv --results results/sweep [--json out.json]
@@ -39,8 +50,10 @@ from typing import Any
 
 import yaml
 
-from segrepro.errors import SegreproError
-from segrepro.profiles import merge, read_yaml
+from segrepro.atomic import atomic_file, check_output, write_error
+from segrepro.errors import SegreproError, reason
+from segrepro.params import load_params
+from segrepro.profiles import load_profile, merge, read_yaml
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ARM_KEYS = {"name", "why", "seeds", "set", "from"}
@@ -116,10 +129,19 @@ def plan(sweep_path: Path, params_path: Path, out: Path, after: Path | None = No
     longest job first; ``plan.json`` holds the arms in the sweep file's order
     (name, why, seeds, keys, epochs, params).
     """
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("jobs.txt", "plan.json"):  # a failed plan must not leave an older one to run
-        (out / stale).unlink(missing_ok=True)
+    if out.exists() and not out.is_dir():
+        raise SegreproError(f"--out {out} is a file; pass a folder for the plan (made if missing)")
+    if out.is_dir():  # a failed plan must not leave an older one to run
+        for stale in ("jobs.txt", "plan.json"):
+            (out / stale).unlink(missing_ok=True)
     sweep = load_sweep(sweep_path)
+    load_params(params_path)  # each input's own error, before the plan's files are written
+    if after is not None:
+        load_profile(after)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out, exc, directory=True) from None
     arms, jobs = [], []
     for arm in sweep.arms:
         profile = out / f"arm-{arm.name}.yaml"
@@ -163,14 +185,52 @@ def read_epochs_done(live_dir: Path) -> int:
     return max(0, len(path.read_text().strip().splitlines()) - 1)
 
 
+_RUNS_COLUMNS = ["arm", "method", "seed", "train_s", "train_rc"]  # what gpu_profile.sh --sweep writes
+
+
+def read_plan(out: Path) -> dict[str, Any]:
+    """``out/plan.json`` as ``plan`` wrote it."""
+    path = out / "plan.json"
+    fix = "pass the folder `gpu_sweep.py plan` wrote (gpu_profile.sh --sweep: sweep/ in its work folder or archive)"
+    if not path.is_file():
+        raise SegreproError(f"{path} is missing; {fix}")
+    try:
+        planned = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SegreproError(f"{path} cannot be read as JSON ({reason(exc)}); {fix}") from None
+    arms = planned.get("arms") if isinstance(planned, dict) else None
+    if not (isinstance(arms, list) and {"sweep", "method"} <= set(planned)
+            and all(isinstance(arm, dict) and {"name", "why", "seeds", "epochs"} <= set(arm) for arm in arms)):
+        raise SegreproError(f"{path} is not a plan of gpu_sweep.py (it needs sweep, method, and arms with name, why, "
+                            f"seeds and epochs); {fix}")
+    return planned
+
+
+def read_runs(runs_tsv: Path) -> dict[tuple[str, int], dict[str, str]]:
+    """(arm, seed) → its row of the script's runs.tsv."""
+    fix = "pass the runs.tsv of a gpu_profile.sh --sweep run"
+    if not runs_tsv.is_file():
+        raise SegreproError(f"runs file {runs_tsv} (--runs) is not a file; {fix}")
+    status = {}
+    with open(runs_tsv, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        if reader.fieldnames != _RUNS_COLUMNS:
+            raise SegreproError(f"runs file {runs_tsv} has the columns {reader.fieldnames}, not a sweep's "
+                                f"{_RUNS_COLUMNS}; {fix}")
+        for row in reader:
+            if not (row["seed"] or "").isdigit():
+                raise SegreproError(f"runs file {runs_tsv}, line {reader.line_num}: seed {row['seed']!r} is not a "
+                                    f"seed; {fix}")
+            status[(row["arm"], int(row["seed"]))] = row
+    return status
+
+
 def summarise(out: Path, runs_tsv: Path, results: Path) -> dict[str, Any]:
     """Every planned run with its curve and status, by arm in the sweep file's order."""
-    planned = json.loads((out / "plan.json").read_text())
-    status = {}
-    if runs_tsv.is_file():
-        with open(runs_tsv, encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh, delimiter="\t"):
-                status[(row["arm"], int(row["seed"]))] = row
+    planned, status = read_plan(out), read_runs(runs_tsv)
+    if results.exists() and not results.is_dir():
+        raise SegreproError(f"--results {results} is not a folder; pass the folder of the runs' DVCLive "
+                            f"folders (results/sweep in the script's work folder or archive)")
     arms = []
     for arm in planned["arms"]:
         runs = {}
@@ -231,9 +291,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sum(len(a['seeds']) for a in planned['arms'])} runs of {len(planned['arms'])} arms "
                   f"in {args.out / 'jobs.txt'}")
         else:
+            if args.json is not None:
+                check_output(args.json)
             summary = summarise(args.out, args.runs, args.results)
             if args.json is not None:
-                args.json.write_text(json.dumps(summary, indent=1) + "\n")
+                with atomic_file(args.json) as tmp:
+                    tmp.write_text(json.dumps(summary, indent=1) + "\n")
             print(format_summary(summary))
     except SegreproError as exc:
         print(f"gpu_sweep: error: {exc}", file=sys.stderr)

@@ -1,6 +1,8 @@
 """benchmarks/gpu_sweep.py and benchmarks/gpu_profile.sh on CPU: the committed sweep plans against
-the real params.yaml and profile; bad sweep files fail naming the arm; the script's dry runs (grid
-and sweep, a deadline included) end with the files a GPU window's reader needs (no timing asserted)."""
+the real params.yaml and profile; bad sweep files fail naming the arm, bad paths naming the file; the
+script prints its usage, stops without CUDA unless asked for the CPU, and its dry runs (grid and
+sweep, a deadline and a failed run included) end with the files a GPU window's reader needs and the
+documented exit status (no timing asserted)."""
 from __future__ import annotations
 
 import json
@@ -124,6 +126,38 @@ def test_the_summary_tells_complete_stopped_and_unrun_runs_apart(tmp_path, profi
     assert text[2] == "  seed 0: 25.00, 30 s; e2 25.0"
     assert text[3] == "  seed 1: stopped at epoch 1 of 2 (rc 124), 12 s; no validation logged"
     assert text[4] == "  seed 2: not run (no time left before the deadline); no validation logged"
+
+
+def test_the_sweep_tool_names_a_bad_input_before_writing(tmp_path, capsys, profile_params) -> None:
+    plan_dir = tmp_path / "plan"
+    gpu_sweep.plan(_sweep_file(tmp_path, [_arm("a", {"train.epochs": 2})]), profile_params, plan_dir)
+    runs = tmp_path / "runs.tsv"
+    runs.write_text("arm\tmethod\tseed\ttrain_s\ttrain_rc\na\tbaseline\t0\t30\t0\n")
+    (tmp_path / "blocker").write_text("a file\n")
+    grid_runs = tmp_path / "grid-runs.tsv"
+    grid_runs.write_text("method\tseed\ttrain_s\ttrain_rc\tevaluate_s\tevaluate_rc\n")
+    summary = ["summary", str(plan_dir), "--runs", str(runs), "--results", str(tmp_path / "results")]
+    for argv, needles in [
+        (["summary", str(tmp_path / "nonexist"), *summary[2:]], ["nonexist/plan.json is missing", "gpu_sweep.py plan"]),
+        ([*summary[:3], str(tmp_path / "nonexist.tsv"), *summary[4:]], ["nonexist.tsv (--runs) is not a file"]),
+        ([*summary[:3], str(grid_runs), *summary[4:]], ["has the columns ['method'", "not a sweep's ['arm'"]),
+        ([*summary[:5], str(runs)], ["--results", "is not a folder"]),
+        ([*summary, "--json", str(tmp_path / "blocker" / "s.json")], ["blocker is a file, not a directory"]),
+        (["plan", str(SWEEP), "--params", str(tmp_path / "nonexist.yaml"), "--out", str(tmp_path / "p")],
+         ["params file", "nonexist.yaml not found"]),
+        (["plan", str(SWEEP), "--params", str(profile_params), "--out", str(tmp_path / "blocker")],
+         ["--out", "blocker is a file; pass a folder"]),
+    ]:
+        status = gpu_sweep.main(argv)
+        err = capsys.readouterr().err
+        assert status == 2 and len(err.strip().splitlines()) == 1 and err.startswith("gpu_sweep: error: "), err
+        for needle in needles:
+            assert needle in err, err
+    assert not (tmp_path / "p").exists() and (tmp_path / "blocker").read_text() == "a file\n"
+    # The good call still works, and a missing results folder means no run logged anything.
+    assert gpu_sweep.main([*summary, "--json", str(tmp_path / "new" / "s.json")]) == 0
+    assert "seed 0: stopped at epoch 0 of 2 (rc 0), 30 s; no validation logged" in capsys.readouterr().out
+    assert json.loads((tmp_path / "new" / "s.json").read_text())["arms"][0]["name"] == "a"
 
 
 def script(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
