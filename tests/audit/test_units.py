@@ -11,7 +11,7 @@ from segrepro.audit.bands import band, mean_std, pooled_std
 from segrepro.audit.dvchash import dvc_md5
 from segrepro.audit.environment import class_key, result_environment
 from segrepro.audit.lock import read_lock
-from segrepro.audit.pins import load_pins
+from segrepro.audit.pins import load_pins, write_section
 from segrepro.errors import SegreproError
 from tests.audit.conftest import AVX512
 
@@ -96,6 +96,12 @@ def test_bad_pins_files_are_rejected(tmp_path):
         load_pins(path)
     with pytest.raises(SegreproError, match="is missing"):
         load_pins(tmp_path / "absent.yaml")
+    # Broken YAML is one line naming the place, for the audit and for --update alike.
+    path.write_text("classes:\n  a: [1, 2\n")
+    for read in (load_pins, lambda p: write_section(p, "cpu-x", {}, None)):
+        with pytest.raises(SegreproError, match=r"^pins file .*pins.yaml, line 3, column 1: expected ','") as caught:
+            read(path)
+        assert "\n" not in str(caught.value)
 
 
 def test_changed_keys_name_the_leaves_and_read_numbers_as_either_yaml_does():

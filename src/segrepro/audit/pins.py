@@ -41,6 +41,7 @@ from segrepro.audit.stale import stale_checks
 from segrepro import layout
 from segrepro.errors import SegreproError
 from segrepro.metrics.registry import pinned_names
+from segrepro.strict_yaml import read_yaml
 
 DEFAULT_TOLERANCE = {"same_class": 1e-6, "cross_class_floor": DEFAULT_FLOOR,
                      "cross_class_sigmas": DEFAULT_SIGMAS}
@@ -59,15 +60,15 @@ def tolerances(pins: dict) -> dict[str, float]:
     return {**DEFAULT_TOLERANCE, **(pins.get("tolerance") or {})}
 
 
+FIX_BROKEN = "restore it with `git checkout -- <file>`, or mend the line named"
+
+
 def load_pins(path: Path) -> dict:
     """Read and validate a pins file; one clear error for each way it can be wrong."""
     path = Path(path)
     if not path.is_file():
         raise SegreproError(f"pins file {path} is missing; create it with `segrepro audit --update`")
-    try:
-        pins = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SegreproError(f"pins file {path} is not valid YAML: {exc}") from exc
+    pins = read_yaml(path, "pins file", FIX_BROKEN)
     if isinstance(pins, dict) and "results" in pins and "classes" not in pins:
         raise SegreproError(f"pins file {path} is in the old single-environment format (top-level "
                             f"'results'); {REPIN} or move it under classes.<class key>")
@@ -135,7 +136,7 @@ def write_section(path: Path, klass: str, section: dict, data_md5: str | None) -
     """Replace one class section of the pins file (others kept), atomically; return the diff."""
     path = Path(path)
     old_text = path.read_text() if path.is_file() else ""
-    old = (yaml.safe_load(old_text) or {}) if old_text else {}
+    old = (read_yaml(path, "pins file", FIX_BROKEN) or {}) if old_text else {}
     classes = dict(old.get("classes") or {}) if isinstance(old.get("classes"), dict) else {}
     classes[klass] = section
     pins = {"tolerance": {**DEFAULT_TOLERANCE, **((old.get("tolerance") or {}) if "classes" in old else {})},
