@@ -1,0 +1,79 @@
+"""Argument checks the benchmark scripts share, so a mistake is one error line before anything runs.
+
+Each check raises ``SegreproError`` with the flag, the value and the fix;
+``run_cli`` prints it as one ``NAME: error: ...`` line on stderr and returns
+exit status 2 (no traceback), as ``bench_train.py`` does. The scripts call
+these checks first, before they measure or print anything.
+
+* ``check_min``: an integer flag below its smallest sensible value (0 steps,
+  0 repeats, a batch of 0).
+* ``check_device``: only ``cpu`` and ``cuda[:N]`` (the devices the benchmarks
+  time); ``cuda`` where torch sees no CUDA device, or no device N, names
+  ``--device cpu``. Choice: other torch device types (mps, xpu, ...) are
+  refused rather than tried, since the scripts synchronise CUDA only.
+* ``check_methods``: every name a method or an ablation variant of params.
+* ``check_json``: ``segrepro.atomic.check_output`` on an output file, so a
+  directory or an unwritable place is refused before the slow work (the
+  file itself is then written atomically, missing folders created).
+* Thread counts: ``cpu_class.check_threads`` (the affinity mask's range).
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from segrepro.atomic import check_output
+from segrepro.errors import SegreproError
+from segrepro.models.methods import METHOD_NAMES
+
+
+def check_min(flag: str, value: int | float, low: int | float) -> None:
+    """Refuse ``flag``'s ``value`` below ``low``."""
+    if value < low:
+        raise SegreproError(f"{flag} {value} is too small; pass {flag} {low} or more")
+
+
+def check_device(name: str) -> torch.device:
+    """``name`` as a torch device if it is ``cpu`` or a CUDA device torch can see; otherwise one error."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise SegreproError(f"--device {name!r} is not a device these benchmarks run on; pass --device cpu "
+                            "or --device cuda")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SegreproError(f"--device {name}: torch sees no CUDA device on this machine; pass --device cpu")
+        if device.index is not None and device.index >= count:
+            raise SegreproError(f"--device {name}: torch sees {count} CUDA device(s) (cuda:0 to "
+                                f"cuda:{count - 1}); pass one of them or --device cpu")
+    return device
+
+
+def check_methods(methods: Iterable[str], params: Any, flag: str = "--methods") -> None:
+    """Refuse a name in ``methods`` that is neither a method nor one of ``params.model.variants``."""
+    known = list(METHOD_NAMES) + list(params.model.variants)
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise SegreproError(f"{flag}: unknown method {unknown[0]!r}; choose from {', '.join(known)}")
+
+
+def check_json(path: Any) -> None:
+    """Refuse an output file path that cannot be written (``segrepro.atomic.check_output``); None passes."""
+    if path is not None:
+        check_output(path)
+
+
+def run_cli(name: str, body: Callable[[], Any]) -> int:
+    """Run ``body``; exit status 0, or 2 with one ``name: error:`` line on stderr for a ``SegreproError``."""
+    try:
+        body()
+    except SegreproError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
