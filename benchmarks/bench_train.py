@@ -19,9 +19,10 @@ writes:
 
 Tables are aligned text, or Markdown with ``--markdown`` (``bench_train_report``).
 Targets print as PASS/FAIL lines: baseline step ≥ 60% of the matmul peak.
-Every argument is checked (and ``--data`` read) before anything is measured
-or printed, so a mistake is one ``bench_train: error:`` line on stderr, exit
-status 2, and nothing on stdout. The measurements run after
+Every argument is checked (``--data`` read, the ``--json`` path tried:
+``bench_args.check_json``) before anything is measured or printed, so a
+mistake is one ``bench_train: error:`` line on stderr, exit status 2, and
+nothing on stdout. The measurements run after
 ``make_deterministic(0, threads)``, as training does (the machine line is
 taken before it); ``--threads`` defaults to ``runtime.threads``.
 
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from avx2_emulation import emulate_avx2
+from bench_args import check_json, check_methods
 from bench_train_report import report
 from cpu_class import CPU, check_threads, describe_machine, machine_summary
 from epoch_breakdown import epoch_breakdown, load_data
@@ -64,11 +66,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SegreproError("--host-only times no training step; drop --epoch-breakdown / --emulate-avx2, "
                             "or drop --host-only")
     methods = [] if args.host_only else args.methods
-    variants = tuple(params.model.variants)  # ablation variants
-    unknown = [m for m in methods if m not in METHOD_NAMES + variants]
-    if unknown or args.epoch_breakdown and args.epoch_breakdown not in METHOD_NAMES + variants:
-        raise SegreproError(f"unknown method {(unknown or [args.epoch_breakdown])[0]!r}; choose from "
-                            f"{', '.join(METHOD_NAMES + variants)}")
+    check_methods(methods, params)
+    if args.epoch_breakdown:
+        check_methods([args.epoch_breakdown], params, "--epoch-breakdown")
+    check_json(args.json)  # a directory or unwritable place, before the measurements
     data = load_data(Path(args.data), params.train.class_weighting) if args.epoch_breakdown else None  # fail early
     machine = describe_machine(threads)
     if args.expect_capability and machine["cpu_capability"] != args.expect_capability:

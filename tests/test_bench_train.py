@@ -171,3 +171,9 @@ def test_missing_data_names_the_stage_to_run(tmp_path):
 
 def test_unknown_method_is_one_error_line(tmp_path):
     assert_refused(bench(tmp_path, *TINY, "--methods", "segformer"), "'segformer'", "baseline")
+
+
+def test_unwritable_json_is_refused_before_measuring(tmp_path):
+    # Before, --host-only printed both measurement lines and only then failed to write the directory.
+    done = bench(tmp_path, *TINY, "--host-only", "--json", str(tmp_path))
+    assert_refused(done, f"cannot write {tmp_path}: it is a directory", "pass a file path")
