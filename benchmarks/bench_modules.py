@@ -12,19 +12,28 @@ Overheads are relative to the baseline: ``time_ratio = t_method / t_baseline −
 and ``flop_ratio = f_method / f_baseline − 1``; the issue's rule flags a module
 whose time overhead exceeds twice its FLOP overhead.
 
-    python benchmarks/bench_modules.py [--device cuda] [--repeats 10] [--json out.json]
+Every argument is checked before anything is measured (``bench_args``): the
+device must be ``cpu`` or a CUDA device torch sees, ``--repeats`` ≥ 1,
+``--threads`` within the CPUs this process may use (``cpu_class.check_threads``),
+and the ``--json`` path writable; a mistake is one ``bench_modules: error:``
+line on stderr and exit status 2. The JSON is written atomically, sorted.
+
+    python benchmarks/bench_modules.py [--device cuda] [--repeats 10] [--threads 2] [--json out.json]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
+from bench_args import check_device, check_json, check_min, run_cli
+from cpu_class import check_threads
+from segrepro.atomic import write_json
 from segrepro.evaluation.cost import count_flops, measure_latency
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
@@ -53,17 +62,29 @@ def train_step_time(model: torch.nn.Module, batch: int, height: int, width: int,
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median), ≥ 1")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads, 1 to the CPUs usable")
+    p.add_argument("--json", help="write every number here (atomically)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check every argument, then measure and print; exit status 2 with one line on a refusal."""
+    args = parser().parse_args(argv)
+    return run_cli("bench_modules", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    device = torch.device(args.device)
+    device = check_device(args.device)
+    check_min("--repeats", args.repeats, 1)
+    threads = check_threads(args.threads)
+    check_json(args.json)
+    torch.set_num_threads(threads)
     h, w = params.preprocess.height, params.preprocess.width
     t = params.train
     rows = []
@@ -92,9 +113,8 @@ def main() -> None:
               f"{r['latency_overhead']:+.0%} | {r['train_step_ms']:.0f} | {r['train_overhead']:+.0%} | "
               f"{'time > 2× FLOPs' if r['flag'] else ''} |")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"device": name, "rows": rows}, fh, indent=2)
+        write_json(args.json, {"device": name, "rows": rows})
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """benchmarks/bench_args.py: the argument checks the benchmark scripts share (in process, no timing)."""
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -8,10 +9,11 @@ import torch
 
 from segrepro.errors import SegreproError
 from segrepro.params import load_params
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_one_error_line
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_args  # noqa: E402
+import bench_modules  # noqa: E402
 
 
 def test_check_min_names_the_flag_and_the_fix():
@@ -55,3 +57,45 @@ def test_run_cli_prints_one_line_and_returns_2(capsys):
     assert bench_args.run_cli("demo", refuse) == 2
     assert capsys.readouterr().err == "demo: error: bad --x; pass --x 1\n"
     assert bench_args.run_cli("demo", lambda: None) == 0
+
+
+def refused(main, argv: list[str], capsys, name: str, *needles: str) -> None:
+    """``main(argv)`` refused the run: status 2, one ``name: error:`` line with every needle, no stdout."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith(f"{name}: error: "), err
+    for needle in needles:
+        assert needle in err, err
+
+
+def script_refuses(script: str, *argv: str) -> str:
+    """Run ``benchmarks/SCRIPT`` as a user does; assert one error line and status 2; the line."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert_one_error_line(done, f"{script.removesuffix('.py')}: error: ")
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    return done.stderr
+
+
+# ----------------------------------------------------------------------------- bench_modules
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--device", "nosuch"], ["'nosuch'", "--device cpu"]),
+    (["--repeats", "0"], ["--repeats 0", "--repeats 1 or more"]),
+    (["--threads", "0"], ["--threads 0", "pass --threads between 1"]),
+    (["--threads", "100000"], ["--threads 100000"]),
+    (["--params", "/nonexist.yaml"], ["/nonexist.yaml not found"]),
+])
+def test_bench_modules_refuses_bad_arguments_before_measuring(argv, needles, capsys):
+    refused(bench_modules.main, ["--params", str(REPO / "params.yaml"), *argv], capsys, "bench_modules", *needles)
+
+
+def test_bench_modules_refuses_an_unwritable_json_before_measuring(tmp_path, capsys):
+    # Before, a directory (or a missing folder) failed only after every method was measured.
+    refused(bench_modules.main, ["--params", str(REPO / "params.yaml"), "--json", str(tmp_path)], capsys, "bench_modules", "it is a directory")
+
+
+def test_bench_modules_without_cuda_is_one_line():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert "--device cpu" in script_refuses("bench_modules.py", "--device", "cuda")
