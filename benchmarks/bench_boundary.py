@@ -18,7 +18,14 @@ Usage::
 
 ``--threads 1`` (default) compares single-threaded code on both sides. ``--ref-limit K``
 runs the references on the first K images only and extrapolates their time linearly
-(marked in the table); values are then compared on those K images.
+(marked in the table); values are then compared on those K images (K ≥ 1; a K above the
+split's size runs them all).
+
+Every argument is checked before anything is loaded or timed (``bench_args``): ``--device``
+``cpu`` or a CUDA device torch sees, ``--batch`` ≥ 1, ``--threads`` within the CPUs this
+process may use (``cpu_class.check_threads``), and without ``--synthetic`` the mirror must
+hold the 233 test label maps; a mistake is one ``bench_boundary: error:`` line on stderr,
+exit status 2.
 """
 from __future__ import annotations
 
@@ -33,6 +40,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench_args import check_device, check_min, run_cli
+from cpu_class import check_threads
+from segrepro.errors import SegreproError
 from segrepro.metrics.boundary import (
     boundary_f_score, boundary_iou_counts, boundary_iou_dilation, trimap_confusion,
 )
@@ -56,7 +66,8 @@ def load_split(mirror: Path, synthetic: bool) -> tuple[np.ndarray, np.ndarray]:
     else:
         files = sorted((mirror / "CamVid" / "testannot").glob("*.png"))
         if len(files) != 233:
-            raise SystemExit(f"expected 233 CamVid test label maps in {mirror}, found {len(files)}")
+            raise SegreproError(f"expected 233 CamVid test label maps in {mirror / 'CamVid' / 'testannot'}, "
+                                f"found {len(files)}; pass --mirror the folder that holds CamVid/, or --synthetic")
         gt = np.stack([np.array(Image.open(f)) for f in files])  # (233, 360, 480) uint8
     pred = np.empty_like(gt)
     for n, g in enumerate(gt):
@@ -93,17 +104,29 @@ def time_vectorised(name: str, pred: np.ndarray, gt: np.ndarray, batch: int,
     return torch.cat(outs, dim=axis).cpu().numpy(), seconds
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, default=MIRROR)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=16, help="images per vectorised call")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--ref-limit", type=int, default=None, help="reference on first K images")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    ap.add_argument("--batch", type=int, default=16, help="images per vectorised call, ≥ 1")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads, 1 to the CPUs usable")
+    ap.add_argument("--ref-limit", type=int, default=None, help="reference on first K images, K ≥ 1")
     ap.add_argument("--synthetic", action="store_true", help="random CamVid-sized maps instead")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check every argument, then time and print; exit status 2 with one line on a refusal."""
+    args = parser().parse_args(argv)
+    return run_cli("bench_boundary", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> None:
+    device = check_device(args.device)
+    check_min("--batch", args.batch, 1)
+    if args.ref_limit is not None:
+        check_min("--ref-limit", args.ref_limit, 1)
+    torch.set_num_threads(check_threads(args.threads))
     pred, gt = load_split(args.mirror, args.synthetic)
     k = len(gt) if args.ref_limit is None else min(args.ref_limit, len(gt))
     print(f"{'SYNTHETIC maps' if args.synthetic else 'CamVid test split'}: {len(gt)} maps {gt.shape[1]}×{gt.shape[2]}, {NUM_CLASSES} classes, "
@@ -145,4 +168,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

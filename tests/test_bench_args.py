@@ -13,6 +13,7 @@ from tests.conftest import REPO, assert_one_error_line
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_args  # noqa: E402
+import bench_boundary  # noqa: E402
 import bench_modules  # noqa: E402
 
 
@@ -99,3 +100,27 @@ def test_bench_modules_without_cuda_is_one_line():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     assert "--device cpu" in script_refuses("bench_modules.py", "--device", "cuda")
+
+
+# ----------------------------------------------------------------------------- bench_boundary
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--device", "nosuch"], ["'nosuch'", "--device cpu"]),
+    (["--threads", "0"], ["--threads 0", "pass --threads between 1"]),
+    (["--batch", "0"], ["--batch 0", "--batch 1 or more"]),
+    (["--ref-limit", "0"], ["--ref-limit 0", "--ref-limit 1 or more"]),  # was a ZeroDivisionError
+    (["--ref-limit", "-1"], ["--ref-limit -1"]),  # was run as "reference on -1 image(s)": the whole split
+])
+def test_bench_boundary_refuses_bad_arguments_before_loading(argv, needles, capsys):
+    refused(bench_boundary.main, ["--synthetic", *argv], capsys, "bench_boundary", *needles)
+
+
+def test_bench_boundary_without_the_mirror_names_synthetic(tmp_path, capsys):
+    refused(bench_boundary.main, ["--mirror", str(tmp_path)], capsys, "bench_boundary",
+            "found 0", "--mirror the folder that holds CamVid/", "--synthetic")
+
+
+def test_bench_boundary_without_cuda_is_one_line():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert "--device cpu" in script_refuses("bench_boundary.py", "--synthetic", "--device", "cuda")
