@@ -45,14 +45,25 @@ and after Holm's adjustment (``metrics.multiplicity``); with ``--effect`` the fi
 family has that true difference, and how often it is found is printed beside (the cost of the
 adjustment). Seeded: the same numbers on any
 machine with the same numpy and scipy.
+
+Every argument is checked before anything is simulated (``check_args``): ``--reps``, ``--seeds``
+and ``--family`` ≥ 1, ``--seed-sd`` ≥ 0, ``--images`` ≥ 2 (an interval needs a spread),
+``--frame-corr`` in [-1, 1] (the AR(1) series' correlation), ``--seed-frames`` in [0, 1],
+``--frame-batch`` ≥ 1; ``--seed-frames`` and ``--frame-batch`` only with ``--frame-corr``, and
+``--images`` not with it (the frames are the test videos'), since they would be ignored. A
+mistake is one ``bench_interval: error:`` line on stderr, exit status 2. ``--images`` also sets
+the image count of ``--family`` without ``--frame-corr`` (233 before it was honoured there).
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NamedTuple
 
 import numpy as np
 
+from bench_args import check_min, run_cli
+from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import FRAME_BATCH
 from segrepro.metrics.multiplicity import holm_adjusted
 from segrepro.metrics.stats import paired_interval
@@ -147,14 +158,14 @@ class FamilyRates(NamedTuple):
 
 def family_error(claims: int, seeds: int, seed_sd: float, reps: int, classes: int = 4,
                  frame_corr: float | None = None, frame_batch: int = FRAME_BATCH, seed_frames: float = 0.0,
-                 effect: float = 0.0) -> FamilyRates:
+                 effect: float = 0.0, images: int = 233) -> FamilyRates:
     """Families of ``claims`` comparisons, each a method against the SAME baseline runs, as the
     report's claims are (so they are correlated through the baseline's draws). The first claim's
     method carries the true ``effect`` (0: every claim is null); a verdict counts as found only in
-    the effect's direction. With ``frame_corr`` the images are the frames of ``TEST_VIDEOS``,
-    in batches as the compare stage cuts them."""
+    the effect's direction. ``images`` independent images, or with ``frame_corr`` the frames of
+    ``TEST_VIDEOS``, in batches as the compare stage cuts them."""
     rng = np.random.default_rng(13)
-    images, how = (sum(TEST_VIDEOS), video_batches(frame_batch)) if frame_corr is not None else (233, {})
+    images, how = (sum(TEST_VIDEOS), video_batches(frame_batch)) if frame_corr is not None else (images, {})
     false = {"alone": 0, "holm": 0}
     found = {"alone": 0, "holm": 0}
     for rep in range(reps):
@@ -176,30 +187,65 @@ def family_error(claims: int, seeds: int, seed_sd: float, reps: int, classes: in
 
 def _frame_settings(args: argparse.Namespace) -> list[tuple[float | None, float]]:
     """(frame correlation, seed-own share) pairs to simulate; the share only with frames."""
-    if any(not 0 <= own <= 1 for own in args.seed_frames):
-        raise SystemExit("--seed-frames takes shares in [0, 1]")
     return [(corr, own) for corr in args.frame_corr for own in (args.seed_frames if corr is not None else [0.0])]
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse, before anything is simulated, a value the model cannot take or a flag that would be
+    ignored; fill in the defaults of ``--images`` (233) and ``--frame-batch`` (``FRAME_BATCH``)."""
+    check_min("--reps", args.reps, 1)
+    for flag, values, low in (("--seeds", args.seeds, 1), ("--seed-sd", args.seed_sd, 0),
+                              ("--family", args.family or [], 1)):
+        for value in values:
+            check_min(flag, value, low)
+    frames = args.frame_corr != [None]
+    for flag, values in (("--frame-corr", [c for c in args.frame_corr if c is not None]),
+                         ("--seed-frames", args.seed_frames)):
+        low = -1 if flag == "--frame-corr" else 0
+        bad = [v for v in values if not low <= v <= 1]
+        if bad:
+            raise SegreproError(f"{flag} {bad[0]:g} is out of range; pass values in [{low}, 1]")
+    for flag, given in (("--seed-frames", args.seed_frames != [0.0]), ("--frame-batch", args.frame_batch is not None)):
+        if given and not frames:
+            raise SegreproError(f"{flag} applies to the frames of --frame-corr only; add --frame-corr or drop {flag}")
+    if args.images is not None and frames:
+        raise SegreproError(f"--frame-corr simulates the {sum(TEST_VIDEOS)} frames of the test videos; "
+                            "drop --images or --frame-corr")
+    args.images = 233 if args.images is None else args.images
+    check_min("--images", args.images, 2)  # an interval needs two images' spread
+    args.frame_batch = FRAME_BATCH if args.frame_batch is None else args.frame_batch
+    check_min("--frame-batch", args.frame_batch, 1)
 
 
 def _frame_label(corr: float | None, own: float) -> str:
     return ("" if corr is None else f"  frame corr {corr:<4g}") + (f"  seed-own {own:g}" if own else "")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Check every argument, then simulate and print; exit status 2 with one line on a refusal."""
+    args = parser().parse_args(argv)
+    return run_cli("bench_interval", lambda: run(args))
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 5])
     parser.add_argument("--seed-sd", type=float, nargs="+", default=[0.02, 0.01, 0.003, 0.0005])
     parser.add_argument("--effect", type=float, default=0.0)
     parser.add_argument("--reps", type=int, default=1000)
-    parser.add_argument("--images", type=int, default=233)
+    parser.add_argument("--images", type=int, help="independent images, ≥ 2 (default 233; not with --frame-corr)")
     parser.add_argument("--frame-corr", type=float, nargs="+", default=[None],
                         help="frames of two videos, each method's gain correlated along them (docstring)")
-    parser.add_argument("--frame-batch", type=int, default=FRAME_BATCH)
+    parser.add_argument("--frame-batch", type=int, help=f"with --frame-corr: frames a batch (default {FRAME_BATCH})")
     parser.add_argument("--seed-frames", type=float, nargs="+", default=[0.0],
                         help="with --frame-corr: the share of the per-frame gain's variance that is each seed's own")
     parser.add_argument("--family", type=int, nargs="+", metavar="CLAIMS",
                         help="instead: how often families of this many null claims give a false verdict")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    check_args(args)
     videos = f"frames of videos of {TEST_VIDEOS} frames, batches of {args.frame_batch}" \
         if args.frame_corr != [None] else f"{args.images} images"
     if args.family:
@@ -211,7 +257,8 @@ def main(argv: list[str] | None = None) -> None:
                 for seed_sd in args.seed_sd:
                     for corr, own in _frame_settings(args):
                         rates = family_error(claims, seeds, seed_sd, args.reps, frame_corr=corr,
-                                             frame_batch=args.frame_batch, seed_frames=own, effect=args.effect)
+                                             frame_batch=args.frame_batch, seed_frames=own, effect=args.effect,
+                                             images=args.images)
                         setting = f"  {claims} claims  S={seeds}  seed sd {seed_sd:<7g}" + _frame_label(corr, own)
                         found = "" if rates.found_alone is None else (
                             f"   effect found: claim by claim {rates.found_alone:6.1%}, Holm {rates.found_holm:6.1%}")
@@ -230,4 +277,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

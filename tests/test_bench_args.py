@@ -14,6 +14,7 @@ from tests.conftest import REPO, assert_one_error_line
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_args  # noqa: E402
 import bench_boundary  # noqa: E402
+import bench_interval  # noqa: E402
 import bench_modules  # noqa: E402
 
 
@@ -88,12 +89,14 @@ def script_refuses(script: str, *argv: str) -> str:
     (["--params", "/nonexist.yaml"], ["/nonexist.yaml not found"]),
 ])
 def test_bench_modules_refuses_bad_arguments_before_measuring(argv, needles, capsys):
-    refused(bench_modules.main, ["--params", str(REPO / "params.yaml"), *argv], capsys, "bench_modules", *needles)
+    params = ["--params", str(REPO / "params.yaml")]
+    refused(bench_modules.main, [*params, *argv], capsys, "bench_modules", *needles)
 
 
 def test_bench_modules_refuses_an_unwritable_json_before_measuring(tmp_path, capsys):
     # Before, a directory (or a missing folder) failed only after every method was measured.
-    refused(bench_modules.main, ["--params", str(REPO / "params.yaml"), "--json", str(tmp_path)], capsys, "bench_modules", "it is a directory")
+    refused(bench_modules.main, ["--params", str(REPO / "params.yaml"), "--json", str(tmp_path)], capsys,
+            "bench_modules", "it is a directory")
 
 
 def test_bench_modules_without_cuda_is_one_line():
@@ -124,3 +127,40 @@ def test_bench_boundary_without_cuda_is_one_line():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     assert "--device cpu" in script_refuses("bench_boundary.py", "--synthetic", "--device", "cuda")
+
+
+# ----------------------------------------------------------------------------- bench_interval
+
+QUICK = ["--reps", "2", "--seeds", "2", "--seed-sd", "0.01"]
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--reps", "0"], ["--reps 0", "--reps 1 or more"]),  # was a ZeroDivisionError
+    (["--seeds", "2", "0"], ["--seeds 0"]),
+    (["--images", "0"], ["--images 0", "--images 2 or more"]),
+    (["--images", "1"], ["--images 1"]),
+    (["--frame-corr", "0.5", "--frame-batch", "0"], ["--frame-batch 0"]),
+    (["--seed-sd", "-1"], ["--seed-sd -1", "0 or more"]),  # was numpy's ValueError
+    (["--frame-corr", "1.5"], ["--frame-corr 1.5", "[-1, 1]"]),  # was a TypeError about complex
+    (["--frame-corr", "0.5", "--seed-frames", "2"], ["--seed-frames 2", "[0, 1]"]),
+    (["--seed-frames", "0.5"], ["--seed-frames applies to the frames of --frame-corr only"]),  # was ignored
+    (["--frame-batch", "8"], ["--frame-batch applies"]),  # was ignored
+    (["--frame-corr", "0.5", "--images", "50"], ["drop --images or --frame-corr"]),  # was ignored
+    (["--family", "0"], ["--family 0"]),  # printed "0 claims ... 0.0%"
+])
+def test_bench_interval_refuses_bad_arguments_before_simulating(argv, needles, capsys):
+    refused(bench_interval.main, [*QUICK, *argv], capsys, "bench_interval", *needles)
+
+
+def test_bench_interval_family_honours_images(capsys, monkeypatch):
+    shapes = []
+    real = bench_interval.paired_interval
+    monkeypatch.setattr(bench_interval, "paired_interval",
+                        lambda m, b, *a, **k: shapes.append(m.shape) or real(m, b, *a, **k))
+    assert bench_interval.main([*QUICK, "--family", "2", "--images", "20"]) == 0
+    assert "20 images" in capsys.readouterr().out
+    assert set(shapes) == {(2, 20, 4)}  # before, the families were drawn at 233 images whatever --images said
+
+
+def test_bench_interval_bad_reps_is_one_line():
+    assert "--reps 0" in script_refuses("bench_interval.py", "--reps", "0")
