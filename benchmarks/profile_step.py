@@ -20,7 +20,11 @@ printed beside them is wall time under the profiler, a little above
 Choices: categories by op name (stable across torch versions for these ops;
 an op that falls through lands in the last row, so nothing is dropped);
 ``--steps`` 3 by default (the op mix is deterministic; only durations vary).
-The machine class is printed first, as in ``bench_train``.
+The machine class is printed first, as in ``bench_train``. Every argument is
+checked before it, as there: ``--steps`` ≥ 1, ``--warmup`` ≥ 0, ``--threads``
+(default ``runtime.threads``) within the CPUs this process may use
+(``cpu_class.check_threads``), ``--methods`` methods or ablation variants; a
+mistake is one ``profile_step: error:`` line on stderr, exit status 2.
 
     python benchmarks/profile_step.py [--methods baseline sdn ddsm pdn] [--steps 3] [--threads 2] [--markdown]
 """
@@ -36,8 +40,8 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from cpu_class import describe_machine
-from segrepro.errors import SegreproError
+from bench_args import check_methods, check_min, run_cli
+from cpu_class import check_threads, describe_machine
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
 from segrepro.training.train import make_optimizer
@@ -116,24 +120,26 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check every argument, then profile and print; exit status 2 with one line on a refusal."""
     args = parser().parse_args(argv)
-    try:
-        if args.steps < 1 or args.warmup < 0:
-            raise SegreproError("--steps must be >= 1 and --warmup >= 0")
-        params = load_params(args.params)
-        machine = describe_machine(args.threads or params.runtime.threads)
-        print(f"[{machine['label']}] capability {machine['cpu_capability']} | {machine['cpu_model']} | "
-              f"threads {machine['threads']} | torch {machine['torch']}")
-        t = params.train
-        print(f"Self CPU time per training step (ms), batch {t.batch_size}, crop {t.crop_height}×{t.crop_width}, "
-              f"{'channels_last' if t.channels_last else 'NCHW'}, {args.steps} profiled steps:")
-        rows = [profile_method(params, m, args.warmup, args.steps) for m in (args.methods or params.base.methods)]
-        print(render(rows, args.markdown))
-    except SegreproError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli("profile_step", lambda: run(args))
 
+
+def run(args: argparse.Namespace) -> None:
+    check_min("--steps", args.steps, 1)
+    check_min("--warmup", args.warmup, 0)
+    params = load_params(args.params)
+    threads = check_threads(args.threads if args.threads is not None else params.runtime.threads)
+    methods = args.methods or list(params.base.methods)
+    check_methods(methods, params)
+    machine = describe_machine(threads)
+    print(f"[{machine['label']}] capability {machine['cpu_capability']} | {machine['cpu_model']} | "
+          f"threads {machine['threads']} | torch {machine['torch']}")
+    t = params.train
+    print(f"Self CPU time per training step (ms), batch {t.batch_size}, crop {t.crop_height}×{t.crop_width}, "
+          f"{'channels_last' if t.channels_last else 'NCHW'}, {args.steps} profiled steps:")
+    rows = [profile_method(params, m, args.warmup, args.steps) for m in methods]
+    print(render(rows, args.markdown))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,9 +4,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import yaml
 
-from tests.conftest import REPO, tiny_params
+from tests.conftest import REPO, assert_one_error_line, tiny_params
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import profile_step  # noqa: E402
@@ -48,5 +49,19 @@ def test_bad_steps_is_one_line(tmp_path):
     path.write_text(yaml.safe_dump(tiny_params()))
     run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "profile_step.py"), "--params", str(path),
                           "--steps", "0"], capture_output=True, text=True, cwd=REPO)
-    assert run.returncode == 2
-    assert "error: --steps must be >= 1" in run.stderr and "Traceback" not in run.stderr
+    assert_one_error_line(run, "profile_step: error: ", "--steps 0", "--steps 1 or more")
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--threads", "0"], ["--threads 0", "pass --threads between 1"]),  # was replaced by runtime.threads
+    (["--threads", "100000"], ["--threads 100000"]),  # was accepted (bench_train refuses it)
+    (["--methods", "baseline", "nosuch"], ["unknown method 'nosuch'", "baseline"]),  # was after two lines
+    (["--warmup", "-1"], ["--warmup -1", "--warmup 0 or more"]),
+])
+def test_bad_arguments_are_refused_before_the_machine_line(argv, needles, capsys):
+    assert profile_step.main(["--params", str(REPO / "params.yaml"), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("profile_step: error: "), err
+    for needle in needles:
+        assert needle in err
