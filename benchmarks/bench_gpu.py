@@ -25,6 +25,15 @@ pass ``--deadline`` seconds are skipped, so a wall-clock guard never loses
 what was already measured. On CPU (the tests' tiny mode) the same code runs
 in float32 autocast-off, channels-last off.
 
+Every argument is checked before anything is measured (``bench_args``): the device
+(``cuda`` by default: on a machine without CUDA, one line naming ``--device cpu``),
+``--methods`` (methods or ablation variants), ``--batch``, ``--steps``, ``--peak-size`` and
+every ``--batch-scaling`` size ≥ 1, ``--warmup`` and ``--compile-budget`` ≥ 0, and the
+``--json`` path; a mistake is one ``bench_gpu: error:`` line on stderr and exit status 2,
+with no JSON written. A measurement that fails once running (out of memory, a compile
+error) is still an ``error`` row in the JSON, so one failure never costs a GPU window the
+other rows. The JSON is replaced atomically at each save, keys in the order measured.
+
     python benchmarks/bench_gpu.py --params params.yaml --device cuda --json bench_gpu.json
 """
 from __future__ import annotations
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench_args import check_device, check_json, check_methods, check_min, run_cli
+from segrepro.atomic import atomic_file
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
 from segrepro.training.device_batches import DeviceBatches
@@ -146,29 +158,46 @@ def augmentation_rate(params: Any, device: torch.device, batch: int, crop: tuple
     return batch * steps / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--methods", nargs="*", help="default: base.methods")
-    parser.add_argument("--batch", type=int, help="default: train.batch_size")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--compile", choices=("both", "off", "on"), default="both")
-    parser.add_argument("--peak-size", type=int, default=8192)
-    parser.add_argument("--deadline", type=float, default=600.0, help="seconds; later measurements are skipped")
-    parser.add_argument("--compile-budget", type=float, default=90.0,
-                        help="seconds a compiled measurement may need; skipped when less is left")
-    parser.add_argument("--batch-scaling", type=int, nargs="*", default=[],
-                        help="extra eager rows of the first method at these batch sizes")
-    parser.add_argument("--json", type=Path, required=True)
-    args = parser.parse_args()
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--device", default="cuda", help="cuda[:N] or cpu (the tests' tiny mode)")
+    p.add_argument("--methods", nargs="*", help="default: base.methods")
+    p.add_argument("--batch", type=int, help="default: train.batch_size")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--compile", choices=("both", "off", "on"), default="both")
+    p.add_argument("--peak-size", type=int, default=8192)
+    p.add_argument("--deadline", type=float, default=600.0, help="seconds; later measurements are skipped")
+    p.add_argument("--compile-budget", type=float, default=90.0,
+                   help="seconds a compiled measurement may need; skipped when less is left")
+    p.add_argument("--batch-scaling", type=int, nargs="*", default=[],
+                   help="extra eager rows of the first method at these batch sizes")
+    p.add_argument("--json", type=Path, required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check every argument, then measure; exit status 2 with one line on a refusal."""
+    args = parser().parse_args(argv)
+    return run_cli("bench_gpu", lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     params = load_params(args.params)
-    device = torch.device(args.device)
+    device = check_device(args.device)
+    for flag, value, low in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0),
+                             ("--peak-size", args.peak_size, 1), ("--compile-budget", args.compile_budget, 0),
+                             *(("--batch-scaling", b, 1) for b in args.batch_scaling)):
+        check_min(flag, value, low)
+    if args.batch is not None:
+        check_min("--batch", args.batch, 1)
+    check_methods(args.methods or [], params)
+    check_json(args.json)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    batch = args.batch or params.train.batch_size
+    batch = args.batch if args.batch is not None else params.train.batch_size
     crop = (params.train.crop_height, params.train.crop_width)
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
@@ -181,8 +210,8 @@ def main() -> None:
           f"({args.peak_size}³ matmul); DeviceBatches {result['augment_img_per_s']:.0f} img/s", flush=True)
 
     def save() -> None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        with atomic_file(args.json) as tmp:  # in the order measured, not sorted (write_json would sort)
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
 
     save()
     methods = args.methods or list(params.base.methods)
@@ -218,4 +247,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

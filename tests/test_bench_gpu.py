@@ -5,9 +5,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+import torch
 import yaml
 
-from tests.conftest import REPO, tiny_params
+from tests.conftest import REPO, assert_one_error_line, tiny_params
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import bench_gpu  # noqa: E402
 
 
 def run_bench(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -49,3 +54,38 @@ def test_a_passed_deadline_skips_rows_and_keeps_the_file(tmp_path):
     assert result["rows"] == []
     assert result["skipped"] == [{"method": m, "compiled": False, "batch": b, "reason": "deadline"}
                                  for m, b in (("baseline", batch), ("pdn", batch), ("baseline", 3))]
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--methods", "baseline", "nosuch"], ["unknown method 'nosuch'"]),  # was an error row, exit 0
+    (["--steps", "0"], ["--steps 0", "--steps 1 or more"]),  # was a ZeroDivisionError row, exit 0
+    (["--batch", "0"], ["--batch 0"]),  # was ignored: the run used train.batch_size
+    (["--peak-size", "0"], ["--peak-size 0"]),  # was a ZeroDivisionError
+    (["--warmup", "-1"], ["--warmup -1"]),
+    (["--batch-scaling", "16", "0"], ["--batch-scaling 0"]),
+    (["--device", "nosuch"], ["'nosuch'", "--device cpu"]),
+])
+def test_bad_arguments_are_refused_before_anything_runs(tmp_path, capsys, argv, needles):
+    out = tmp_path / "bench.json"
+    argv = ["--params", str(REPO / "params.yaml"), "--device", "cpu", "--json", str(out), *argv]
+    assert bench_gpu.main(argv) == 2
+    printed, err = capsys.readouterr()
+    assert printed == "" and err.count("\n") == 1 and err.startswith("bench_gpu: error: "), err
+    assert all(needle in err for needle in needles), err
+    assert not out.exists()
+
+
+def test_a_directory_as_json_is_refused_before_measuring(tmp_path, capsys):
+    argv = ["--params", str(REPO / "params.yaml"), "--device", "cpu", "--json", str(tmp_path)]
+    assert bench_gpu.main(argv) == 2
+    assert "it is a directory" in capsys.readouterr().err
+
+
+def test_plain_invocation_without_cuda_names_device_cpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_gpu.py"), "--json", str(out)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert_one_error_line(run, "bench_gpu: error: ", "no CUDA device", "--device cpu")
+    assert run.stdout == "" and not out.exists()
