@@ -1,9 +1,10 @@
 """Argument checks the benchmark scripts share, so a mistake is one error line before anything runs.
 
 Each check raises ``SegreproError`` with the flag, the value and the fix;
-``run_cli`` prints it as one ``NAME: error: ...`` line on stderr and returns
-exit status 2 (no traceback), as ``bench_train.py`` does. The scripts call
-these checks first, before they measure or print anything.
+``run_cli``, a script's whole ``main`` (parse, run, report), prints it as one
+``NAME: error: ...`` line on stderr and returns exit status 2 (no traceback),
+as ``bench_train.py`` does. The scripts call these checks first, before they
+measure or print anything.
 
 * ``check_min``: an integer flag below its smallest sensible value (0 steps,
   0 repeats, a batch of 0).
@@ -19,6 +20,7 @@ these checks first, before they measure or print anything.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -69,10 +71,13 @@ def check_json(path: Any) -> None:
         check_output(path)
 
 
-def run_cli(name: str, body: Callable[[], Any]) -> int:
-    """Run ``body``; exit status 0, or 2 with one ``name: error:`` line on stderr for a ``SegreproError``."""
+def run_cli(name: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], Any],
+            argv: list[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run ``body`` on the result: exit status 0, or 2 with one
+    ``name: error:`` line on stderr for a ``SegreproError`` (argparse's own errors exit 2 as usual)."""
+    args = parser.parse_args(argv)
     try:
-        body()
+        body(args)
     except SegreproError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2

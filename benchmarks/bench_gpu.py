@@ -179,8 +179,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Check every argument, then measure; exit status 2 with one line on a refusal."""
-    args = parser().parse_args(argv)
-    return run_cli("bench_gpu", lambda: run(args))
+    return run_cli("bench_gpu", parser(), run, argv)
 
 
 def run(args: argparse.Namespace) -> None:

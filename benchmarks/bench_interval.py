@@ -223,8 +223,7 @@ def _frame_label(corr: float | None, own: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Check every argument, then simulate and print; exit status 2 with one line on a refusal."""
-    args = parser().parse_args(argv)
-    return run_cli("bench_interval", lambda: run(args))
+    return run_cli("bench_interval", parser(), run, argv)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -121,8 +121,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Check every argument, then profile and print; exit status 2 with one line on a refusal."""
-    args = parser().parse_args(argv)
-    return run_cli("profile_step", lambda: run(args))
+    return run_cli("profile_step", parser(), run, argv)
 
 
 def run(args: argparse.Namespace) -> None:

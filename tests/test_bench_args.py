@@ -1,6 +1,7 @@
 """benchmarks/bench_args.py: the argument checks the benchmark scripts share (in process, no timing)."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -54,11 +55,15 @@ def test_check_json_refuses_a_directory_and_takes_a_new_folder(tmp_path):
 
 
 def test_run_cli_prints_one_line_and_returns_2(capsys):
-    def refuse():
-        raise SegreproError("bad --x; pass --x 1")
-    assert bench_args.run_cli("demo", refuse) == 2
-    assert capsys.readouterr().err == "demo: error: bad --x; pass --x 1\n"
-    assert bench_args.run_cli("demo", lambda: None) == 0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--x", type=int)
+
+    def body(args):
+        if args.x < 1:
+            raise SegreproError(f"bad --x {args.x}; pass --x 1")
+    assert bench_args.run_cli("demo", parser, body, ["--x", "0"]) == 2
+    assert capsys.readouterr().err == "demo: error: bad --x 0; pass --x 1\n"
+    assert bench_args.run_cli("demo", parser, body, ["--x", "1"]) == 0
 
 
 def refused(main, argv: list[str], capsys, name: str, *needles: str) -> None:
