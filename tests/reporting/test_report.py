@@ -209,13 +209,6 @@ def test_results_without_the_evaluating_machine_are_refused(fixture_results, env
     assert str(info.value) == f"results file {path}: {match} (written by an older evaluate); rerun evaluate@sdn-1"
 
 
-def test_a_report_writes_nothing_to_stderr(fixture_results, tmp_path, capfd):
-    # The stage's stderr holds only an error line; the kernel inherits it (its start-up warning went there).
-    render_report(REPO / "notebooks" / "report.ipynb", tmp_path / "out.ipynb", tmp_path / "out.html",
-                  params(fixture_results))
-    assert capfd.readouterr().err == ""
-
-
 def test_missing_data_is_one_line_before_the_kernel_starts(fixture_results, tmp_path, capsys):
     import yaml
 
@@ -363,8 +356,10 @@ def test_a_run_of_fewer_than_three_seeds_names_the_command_for_plain_verdicts(re
     assert "benchmarks/seed_planner.py" in text
 
 
-def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, tmp_path):
-    """The report's outputs appear as a set or not at all; params are shown as text, never run as markup."""
+def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, tmp_path, capfd):
+    """The report's outputs appear as a set or not at all; params are shown as text, never run as markup;
+    a report that succeeds writes nothing to stderr (the stage's error line goes there, and the kernel
+    inherits it: its start-up warning went there)."""
     work = tmp_path / "report-outputs"
     work.mkdir()
     html_out, tables_dir = work / "out.html", work / "tables"
@@ -378,7 +373,9 @@ def test_failed_report_leaves_no_tables_and_a_title_is_escaped(fixture_results, 
         assert sorted(p.name for p in work.iterdir()) == []   # no tables, notebook, HTML or scratch
     finally:
         comparison.write_text(good)
+    capfd.readouterr()
     render_report(REPO / "notebooks" / "report.ipynb", work / "out.ipynb", html_out, settings)
+    assert capfd.readouterr().err == ""
     text = html_out.read_text()
     assert "<script>alert(1)</script>" not in text
     heading = re.search(r"<h1[^>]*>(.*?)<", text).group(1)
