@@ -29,7 +29,6 @@ import torch
 
 from segrepro.atomic import check_output
 from segrepro.errors import SegreproError
-from segrepro.models.methods import METHOD_NAMES
 
 
 def check_min(flag: str, value: int | float, low: int | float) -> None:
@@ -58,11 +57,13 @@ def check_device(name: str) -> torch.device:
 
 
 def check_methods(methods: Iterable[str], params: Any, flag: str = "--methods") -> None:
-    """Refuse a name in ``methods`` that is neither a method nor one of ``params.model.variants``."""
-    known = list(METHOD_NAMES) + list(params.model.variants)
-    unknown = [m for m in methods if m not in known]
-    if unknown:
-        raise SegreproError(f"{flag}: unknown method {unknown[0]!r}; choose from {', '.join(known)}")
+    """Refuse a name in ``methods`` that is neither a method nor an ablation variant of ``params`` (the
+    stages' own lookup, ``params.model.resolve``, says so; ``flag`` is put in front)."""
+    for method in methods:
+        try:
+            params.model.resolve(method)
+        except SegreproError as exc:
+            raise SegreproError(f"{flag}: {exc}") from None
 
 
 def check_json(path: Any) -> None:

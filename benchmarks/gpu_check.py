@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from bench_args import run_cli
 from segrepro.atomic import write_error, write_json
 from segrepro.errors import SegreproError
 from segrepro.params import load_params
@@ -53,40 +53,43 @@ def check_training(params_path: str, processed: Path, epochs: int) -> list[dict]
     return rows
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--processed", type=Path, required=True)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--out", type=Path, required=True)
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--processed", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    """Check the arguments and the device, then train and time on CUDA; exit status 2 with one line."""
+    return run_cli("gpu_check", parser(), run, argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    load_params(args.params)
+    if not args.processed.is_dir():
+        raise SegreproError(f"--processed {args.processed} is not a folder; pass the processed splits "
+                            f"(`segrepro preprocess` writes them, e.g. data/processed)")
+    if args.out.exists() and not args.out.is_dir():
+        raise SegreproError(f"--out {args.out} is a file; pass a folder for the check's JSON (made if missing)")
+    if not torch.cuda.is_available():
+        raise SegreproError("no CUDA device is usable here (torch.cuda.is_available() is false); run this "
+                            "check on a GPU machine, or the CPU dry run of the same code: "
+                            "benchmarks/gpu_profile.sh --cpu-tiny")
     try:
-        load_params(args.params)
-        if not args.processed.is_dir():
-            raise SegreproError(f"--processed {args.processed} is not a folder; pass the processed splits "
-                                f"(`segrepro preprocess` writes them, e.g. data/processed)")
-        if args.out.exists() and not args.out.is_dir():
-            raise SegreproError(f"--out {args.out} is a file; pass a folder for the check's JSON (made if missing)")
-        if not torch.cuda.is_available():
-            raise SegreproError("no CUDA device is usable here (torch.cuda.is_available() is false); run this "
-                                "check on a GPU machine, or the CPU dry run of the same code: "
-                                "benchmarks/gpu_profile.sh --cpu-tiny")
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise write_error(args.out, exc, directory=True) from None
-        print(torch.__version__, torch.cuda.get_device_name(0), flush=True)
-        result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-                  "training": check_training(args.params, args.processed, args.epochs)}
-        bench = subprocess.run([sys.executable, "benchmarks/bench_modules.py", "--params", args.params,
-                                "--device", "cuda", "--repeats", "20", "--json", str(args.out / "modules_cuda.json")],
-                               capture_output=True, text=True)
-        print(bench.stdout, bench.stderr, flush=True)
-        write_json(args.out / "gpu_check.json", result)
-    except SegreproError as exc:
-        print(f"gpu_check: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(args.out, exc, directory=True) from None
+    print(torch.__version__, torch.cuda.get_device_name(0), flush=True)
+    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+              "training": check_training(args.params, args.processed, args.epochs)}
+    bench = subprocess.run([sys.executable, "benchmarks/bench_modules.py", "--params", args.params,
+                            "--device", "cuda", "--repeats", "20", "--json", str(args.out / "modules_cuda.json")],
+                           capture_output=True, text=True)
+    print(bench.stdout, bench.stderr, flush=True)
+    write_json(args.out / "gpu_check.json", result)
 
 
 if __name__ == "__main__":

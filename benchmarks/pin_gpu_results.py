@@ -45,7 +45,6 @@ from segrepro.audit.dvchash import dvc_md5
 from segrepro.audit.pins import class_section, load_pins, write_section
 from segrepro.errors import SegreproError, reason
 from segrepro.params import Params, load_params
-from segrepro.strict_yaml import read_yaml
 
 DRY_RUN_FLAG = "--pin-dry-run"
 MADE_BY = "gpu_profile.sh writes it into the run's archive; unpack the run with benchmarks/gpu_results.py"
@@ -91,8 +90,7 @@ def check_pins(path: Path) -> None:
     """Raise unless ``path`` is a pins file, or a new file that can be written (before any work)."""
     path = Path(path)
     if path.is_file() and path.read_text().strip():
-        read_yaml(path, "pins file", "pins.yaml and pins-gpu.yaml are at the repository root")  # one-line syntax errors
-        load_pins(path)
+        load_pins(path)  # through strict_yaml: a syntax error is one line too
         writable = os.access(path, os.W_OK)
     else:
         existing = next((p for p in path.parents if p.exists()), Path("."))

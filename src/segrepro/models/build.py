@@ -71,9 +71,10 @@ def _construct(method: str, cls: type, *args: Any, **options: Any) -> Any:
     arguments carry the method, not the variant, so a variant's own block is named through its
     parent) and an option the constructor has no parameter for gets the closest one it has."""
     where = f"params model.{method} (or an ablation variant of {method})"
-    accepted = [name for name, p in inspect.signature(cls).parameters.items()
+    parameters = inspect.signature(cls).parameters.values()
+    accepted = [p.name for p in parameters
                 if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters)
     unknown = [] if takes_any else sorted(set(options) - set(accepted))
     if unknown:
         hints = [f"{name} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, accepted, 1))
