@@ -17,8 +17,32 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.container_image import PREPARATION
+
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SEGREPRO_CAMVID_MIRROR", REPO.parent / "shared" / "datasets" / "camvid"))
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k have deselected: only what will run counts
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Container tests last, tests on a wall-clock deadline just before them, and the container engine
+    and image prepared in the background meanwhile (tests/container_image.py says why)."""
+    container = [item for item in items if item.get_closest_marker("container")]
+    deadline = [item for item in items if item.get_closest_marker("deadline") and item not in container]
+    items[:] = [item for item in items if item not in container and item not in deadline] + deadline + container
+    if container and not config.option.collectonly:
+        PREPARATION.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    PREPARATION.stop()  # a session that ended early (-x, Ctrl-C) leaves no build running
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cpu_for_deadline_tests(request: pytest.FixtureRequest) -> None:
+    """A test on a wall-clock deadline waits for the background image build: it gets the CPU to itself."""
+    if request.node.get_closest_marker("deadline"):
+        PREPARATION.wait_quietly()
 
 
 def assert_one_error_line(done: subprocess.CompletedProcess, prefix: str, *needles: str) -> None:

@@ -4,8 +4,9 @@ on the host.
 
 The engine: one that answers already (DOCKER_HOST or the default socket), else, as root on Linux,
 the one ../shared/tools/container-env.sh starts (a local base image, since nothing can be pulled
-there); otherwise the module is skipped with the reason. The image is built once per session
-(Docker's layer cache makes a rebuild after a change to src/ take seconds).
+there); otherwise the module is skipped with the reason. The image is built once per session, in
+the background of the other tests (tests/container_image.py; Docker's layer cache makes a rebuild
+after a change to src/ take seconds).
 """
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ import yaml
 
 from segrepro import layout
 from tests.conftest import REPO, tiny_repo
+from tests.container_image import IMAGE, PREPARATION
 
 pytestmark = pytest.mark.container
 
-ENV_SCRIPT = REPO.parent / "shared" / "tools" / "container-env.sh"
-IMAGE = "segrepro:test"
 METHODS = ["baseline", "pdn"]      # two methods keep it short; sdn and ddsm run the same stage commands
 OUTSIDER_UID = 4242                # the container user when the test runs as root: no passwd entry anywhere
 # Measured, so never equal between two runs: compared without it (every other key must match).
@@ -41,43 +41,16 @@ def run(args: list[str], env: dict, cwd: Path = REPO, timeout: int = 900, **kw) 
     return proc
 
 
-def engine_answers(env: dict) -> bool:
-    if not shutil.which("docker", path=env.get("PATH")):
-        return False
-    return subprocess.run(["docker", "info"], env=env, capture_output=True, timeout=60).returncode == 0
-
-
 @pytest.fixture(scope="session")
 def engine() -> dict:
     """Environment whose `docker` reaches an engine; SEGREPRO_BASE_IMAGE set when the base is local."""
-    env = dict(os.environ)
-    if engine_answers(env):
-        return env
-    if not sys.platform.startswith("linux") or os.getuid() != 0 or not ENV_SCRIPT.is_file():
-        pytest.skip("no container engine answers, and none can be started here (needs root, Linux and "
-                    f"{ENV_SCRIPT})")
-    proc = subprocess.run(["bash", str(ENV_SCRIPT)], cwd=REPO, capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        said = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"{ENV_SCRIPT.name} could not start an engine: {said}")
-    for line in proc.stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value
-    if not engine_answers(env):
-        pytest.skip(f"{ENV_SCRIPT.name} ran but no engine answers at {env.get('DOCKER_HOST')}")
-    return env
+    return PREPARATION.engine()
 
 
 @pytest.fixture(scope="session")
 def image(engine: dict) -> str:
-    args = ["docker", "build", "--network", "host", "-t", IMAGE]
-    if engine.get("SEGREPRO_BASE_IMAGE"):
-        # The local base carries torch's wheel in PIP_FIND_LINKS: pip's own configuration finds it.
-        args += ["--build-arg", f"BASE_IMAGE={engine['SEGREPRO_BASE_IMAGE']}", "--build-arg", "TORCH_INDEX_URL="]
-    started = time.monotonic()
-    run([*args, str(REPO)], engine, timeout=2400)
-    print(f"image {IMAGE} built in {time.monotonic() - started:.0f} s")
-    return IMAGE
+    """The image, built in the background while the other tests ran (tests/container_image.py)."""
+    return PREPARATION.image()
 
 
 def container_uid() -> tuple[int, dict]:

@@ -270,6 +270,7 @@ def test_opening_results_names_what_is_missing(tmp_path) -> None:
 
 
 @pytest.mark.slow  # a dry sweep: two arms, one run stopped by the deadline, one failed, then the bench
+@pytest.mark.deadline  # whether a run ends or is stopped depends on the CPU it gets before the deadline
 def test_the_sweep_dry_run_trains_the_arms_and_keeps_a_stopped_curve(tmp_path, mirror) -> None:
     sweep = _sweep_file(tmp_path, [
         _arm("short", {"train.epochs": 2}, seeds=[0, 1]),
