@@ -35,7 +35,22 @@ Choices:
   section of ``pins.yaml`` or put a CPU class into ``pins-gpu.yaml``.
   ``--pin-dry-run`` pins it anyway: the opt-in of the dry-run test, which pins
   into a pins file of its own to test this code on CPU. A sweep has nothing to
-  pin, dry or not.
+  pin, dry or not;
+* a ``--run`` folder exists only when opening finished: when a step after the
+  unpacking fails (no ``comparison.json``, the data made here, the report, the
+  pinning; an interrupt too), what this invocation put into ``--run`` is
+  removed before the error line, so the same command runs again once the cause
+  is fixed (before, a half-opened folder stayed behind and the rerun was
+  refused as "exists and is not empty"). An empty ``--run`` folder the user
+  made beforehand is left empty; nothing else can be there, since a non-empty
+  one is refused before the unpacking. Removal rather than a marker of an
+  unfinished run: a marker would be one more state for every reader of the
+  folder (and for the "not empty" rule) to know, while the archive in ``OUT``
+  is untouched and a rerun unpacks it again. The price: the rerun repeats the
+  download, preprocessing and report (minutes), and the logs of a window that
+  finished no seed are read from the printed summary, or by unpacking the
+  archive by hand (``cat OUT/gpu-results.tar.gz* | tar xz``). If the removal
+  itself fails, the error line says so and asks for the folder to be removed.
 
     python benchmarks/gpu_results.py .gpu/out --run .gpu/run-h100 [--mirror DIR | --raw DIR] [--pin pins-gpu.yaml]
 """
@@ -131,12 +146,14 @@ def local_data(run: Path, mirror: str | None, raw: Path | None) -> Path:
         raw = run / "local" / "raw"
         segrepro("download", "--params", str(params), "--out", str(raw), *(["--mirror", mirror] if mirror else []))
     segrepro("preprocess", "--params", str(params), "--raw", str(raw), "--out", str(processed))
-    theirs, ours = run / "data" / "processed" / "card.json", processed / "card.json"
+    # Named by their place in the archive: a failure removes ``run`` (the module docstring's choice).
+    card = Path("data", "processed", "card.json")
+    theirs, ours = run / card, processed / "card.json"
     if not theirs.is_file():
-        raise SegreproError(f"{theirs} is missing from the archive; the run did not finish preprocessing")
+        raise SegreproError(f"{card} is missing from the archive; the run did not finish preprocessing")
     if theirs.read_bytes() != ours.read_bytes():
-        raise SegreproError(f"the data preprocessed here ({ours}) differs from the GPU run's ({theirs}): the code "
-                            f"or the raw files differ; check out the commit the run used")
+        raise SegreproError(f"the data preprocessed here differs from the GPU run's ({card} in the archive): the "
+                            f"code or the raw files differ; check out the commit the run used")
     return processed
 
 
@@ -162,31 +179,63 @@ def main(argv: list[str] | None = None) -> int:
         if args.pin is not None:
             pin_gpu_results.check_pins(args.pin)
         refuse = args.pin is not None and not args.pin_dry_run
+        existed = args.run.is_dir()  # then empty (unpack refuses anything else): left so on a failure
         unpack(args.out, args.run, (lambda folder: check_pinnable(args.out, folder)) if refuse else None)
-        summary = args.run / "summary.txt"
-        print(summary.read_text() if summary.is_file() else f"(no summary.txt in {args.run})")
-        if (args.run / "sweep" / "plan.json").is_file():
-            print(f"\na sweep (validation only): its summary is above and in {args.run}/results/sweep.json")
-            return 0
-        results = args.run / "results"
-        if not (results / "comparison.json").is_file():
-            raise SegreproError(f"{results}/comparison.json is missing: no complete seed finished in the window "
-                                f"(see runs.tsv above); nothing to report or pin")
-        processed = local_data(args.run, args.mirror, args.raw)
-        segrepro("report", "--params", str(args.run / "params.yaml"), "--results", str(results),
-                 "--data", str(processed), "--lock", str(args.run / "dvc.lock"),
-                 "--tables", str(args.run / "tables"), "--executed", str(args.run / "report.ipynb"),
-                 "--out", str(args.run / "report.html"))
-        print(f"\nreport: {args.run / 'report.html'}")
-        if args.pin is not None:  # pin_gpu_results prints its diff, or its own error line
-            return pin_gpu_results.main(["--results", str(results), "--checkpoints", str(args.run / "checkpoints.md5"),
-                                         "--params", str(args.run / "params.yaml"), "--processed", str(processed),
-                                         "--pins", str(args.pin)]
-                                        + ([pin_gpu_results.DRY_RUN_FLAG] if args.pin_dry_run else []))
+        try:
+            status = open_run(args)
+        except SegreproError as exc:
+            raise SegreproError(f"{exc}{discard(args.run, existed)}") from exc
+        except BaseException:
+            discard(args.run, existed)
+            raise
+        if status != 0:  # pin_gpu_results printed its own error line
+            discard(args.run, existed)
+        return status
     except SegreproError as exc:
         print(f"gpu_results: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+
+
+def discard(run: Path, existed: bool) -> str:
+    """Remove what this invocation unpacked and made in ``run`` after a later step failed (the module
+    docstring's choice); an empty folder that ``existed`` before is made again, empty. Returns "" or, if
+    something could not be removed, the end of the error line saying so."""
+    shutil.rmtree(run, ignore_errors=True)
+    try:
+        if existed:
+            run.mkdir(exist_ok=True)
+        left = run.exists() and (not run.is_dir() or any(run.iterdir()))
+    except OSError:
+        left = True
+    return (f"; {run} could not be removed and is not a finished run: remove it before running again"
+            if left else "")
+
+
+def open_run(args: argparse.Namespace) -> int:
+    """Everything after the unpacking (steps 2 to 5 of the module docstring); raises on a failure, or
+    returns pin_gpu_results' exit status."""
+    summary = args.run / "summary.txt"
+    print(summary.read_text() if summary.is_file() else f"(no summary.txt in {args.run})")
+    if (args.run / "sweep" / "plan.json").is_file():
+        print(f"\na sweep (validation only): its summary is above and in {args.run}/results/sweep.json")
+        return 0
+    results = args.run / "results"
+    if not (results / "comparison.json").is_file():
+        raise SegreproError(f"results/comparison.json is missing from {args.out}/{ARCHIVE}: no complete seed "
+                            f"finished in the window (see runs.tsv above); nothing to report or pin")
+    processed = local_data(args.run, args.mirror, args.raw)
+    segrepro("report", "--params", str(args.run / "params.yaml"), "--results", str(results),
+             "--data", str(processed), "--lock", str(args.run / "dvc.lock"),
+             "--tables", str(args.run / "tables"), "--executed", str(args.run / "report.ipynb"),
+             "--out", str(args.run / "report.html"))
+    print(f"\nreport: {args.run / 'report.html'}")
+    if args.pin is None:
+        return 0
+    # pin_gpu_results prints its diff, or its own error line
+    return pin_gpu_results.main(["--results", str(results), "--checkpoints", str(args.run / "checkpoints.md5"),
+                                 "--params", str(args.run / "params.yaml"), "--processed", str(processed),
+                                 "--pins", str(args.pin)]
+                                + ([pin_gpu_results.DRY_RUN_FLAG] if args.pin_dry_run else []))
 
 
 if __name__ == "__main__":

@@ -28,13 +28,14 @@ def run_main(main, capsys, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(argv, status, captured.out, captured.err)
 
 
-def window(tmp_path: Path, device: str, dry: bool) -> Path:
+def window(tmp_path: Path, device: str, dry: bool, extra: dict[str, str] | None = None) -> Path:
     """What a GPU window brings back ($OUT), with as much of a grid run as the refusal reads: the merged
-    params (``runtime.device``) and, for a dry run, dry.yaml."""
+    params (``runtime.device``) and, for a dry run, dry.yaml; ``extra`` adds members (name → text)."""
     members = {"params.yaml": yaml.safe_dump(tiny_params(runtime={"device": device})), "summary.txt": "a run\n"}
     if dry:
         members["dry.yaml"] = "runtime.device: cpu\n"
-    out = tmp_path / f"out-{device}-{dry}"
+    members.update(extra or {})
+    out = tmp_path / f"out-{device}-{dry}{'-more' if extra else ''}"
     out.mkdir()
     with tarfile.open(out / "gpu-results.tar.gz", "w:gz") as tar:
         for name, text in members.items():
@@ -74,6 +75,33 @@ def test_a_gpu_run_is_not_refused(tmp_path, capsys, pins) -> None:
     out = window(tmp_path, "cuda", dry=False)
     done = run_main(gpu_results.main, capsys, str(out), "--run", str(tmp_path / "run"), "--pin", str(pins))
     assert_one_error_line(done, "gpu_results: error: ", "comparison.json is missing")
+
+
+@pytest.mark.parametrize("made_before", [False, True])
+def test_a_failure_after_unpacking_leaves_no_run_folder(tmp_path, capsys, made_before) -> None:
+    # The cheapest late failure: the archive unpacks (and passes the pin check), then holds no comparison.
+    out, run = window(tmp_path, "cuda", dry=False), tmp_path / "run"
+    if made_before:
+        run.mkdir()  # an empty folder the user made: kept, and left empty
+    argv = (str(out), "--run", str(run))
+    for _ in range(2):  # the same command again meets the same cause, not "exists and is not empty"
+        done = run_main(gpu_results.main, capsys, *argv)
+        assert_one_error_line(done, "gpu_results: error: ", f"results/comparison.json is missing from {out}",
+                              "no complete seed finished")
+        assert "a run" in done.stdout  # its summary was shown before the error
+        assert run.is_dir() == made_before and (not made_before or not any(run.iterdir()))
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + ["run"] * made_before)
+
+
+def test_a_failing_stage_after_unpacking_removes_what_it_unpacked(tmp_path, capsys) -> None:
+    # A real stage fails late: segrepro preprocess on an empty --raw, after the unpacking.
+    out = window(tmp_path, "cuda", dry=False, extra={"results/comparison.json": "{}\n"})
+    raw, run = tmp_path / "raw", tmp_path / "run"
+    raw.mkdir()
+    done = run_main(gpu_results.main, capsys, str(out), "--run", str(run), "--raw", str(raw))
+    assert_one_error_line(done, "gpu_results: error: segrepro preprocess failed: ", "split list", "is missing")
+    assert not run.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "raw"])
+    assert raw.is_dir() and not any(raw.iterdir())  # the user's --raw is not the run's: untouched
 
 
 @pytest.mark.parametrize("flag, value, needles", [
