@@ -7,7 +7,14 @@ as ``bench_train.py`` does. The scripts call these checks first, before they
 measure or print anything.
 
 * ``check_min``: an integer flag below its smallest sensible value (0 steps,
-  0 repeats, a batch of 0).
+  0 repeats, a batch of 0); a float flag must also be finite (``check_finite``
+  first), since ``nan < low`` is false and a nan would pass the bound.
+* ``check_finite``: a float flag that is nan or ±inf. argparse's
+  ``type=float`` takes ``nan`` and ``inf``, and a simulation or a deadline
+  then runs on garbage without a word (a nan deadline never expires, a nan
+  effect makes every interval miss it). Choice: refused wherever a float
+  flag is read, even where inf could mean "no limit" (``--deadline``), so
+  that the rule has no exceptions to remember; a large number says the same.
 * ``check_device``: only ``cpu`` and ``cuda[:N]`` (the devices the benchmarks
   time); ``cuda`` where torch sees no CUDA device, or no device N, names
   ``--device cpu``. Choice: other torch device types (mps, xpu, ...) are
@@ -21,6 +28,7 @@ measure or print anything.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,8 +39,16 @@ from segrepro.atomic import check_output
 from segrepro.errors import SegreproError
 
 
+def check_finite(flag: str, value: float) -> None:
+    """Refuse ``flag``'s ``value`` if it is nan or ±inf."""
+    if not math.isfinite(value):
+        raise SegreproError(f"{flag} {value} is not a finite number; pass {flag} a number (not nan or inf)")
+
+
 def check_min(flag: str, value: int | float, low: int | float) -> None:
-    """Refuse ``flag``'s ``value`` below ``low``."""
+    """Refuse ``flag``'s ``value`` below ``low``, and a float ``value`` that is not finite."""
+    if isinstance(value, float):
+        check_finite(flag, value)
     if value < low:
         raise SegreproError(f"{flag} {value} is too small; pass {flag} {low} or more")
 

@@ -28,7 +28,8 @@ in float32 autocast-off, channels-last off.
 Every argument is checked before anything is measured (``bench_args``): the device
 (``cuda`` by default: on a machine without CUDA, one line naming ``--device cpu``),
 ``--methods`` (methods or ablation variants), ``--batch``, ``--steps``, ``--peak-size`` and
-every ``--batch-scaling`` size ≥ 1, ``--warmup`` and ``--compile-budget`` ≥ 0, and the
+every ``--batch-scaling`` size ≥ 1, ``--warmup`` and ``--compile-budget`` ≥ 0, ``--deadline``
+and ``--compile-budget`` finite (a nan in either made the deadline never skip anything), and the
 ``--json`` path; a mistake is one ``bench_gpu: error:`` line on stderr and exit status 2,
 with no JSON written. A measurement that fails once running (out of memory, a compile
 error) is still an ``error`` row in the JSON, so one failure never costs a GPU window the
@@ -50,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_args import check_device, check_json, check_methods, check_min, run_cli
+from bench_args import check_device, check_finite, check_json, check_methods, check_min, run_cli
 from segrepro.atomic import atomic_file
 from segrepro.models.build import build_model, model_kwargs
 from segrepro.params import load_params
@@ -186,6 +187,7 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     params = load_params(args.params)
     device = check_device(args.device)
+    check_finite("--deadline", args.deadline)  # --compile-budget: in check_min below
     for flag, value, low in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0),
                              ("--peak-size", args.peak_size, 1), ("--compile-budget", args.compile_budget, 0),
                              *(("--batch-scaling", b, 1) for b in args.batch_scaling)):

@@ -46,7 +46,10 @@ family has that true difference, and how often it is found is printed beside (th
 adjustment). Seeded: the same numbers on any
 machine with the same numpy and scipy.
 
-Every argument is checked before anything is simulated (``check_args``): ``--reps``, ``--seeds``
+Every argument is checked before anything is simulated (``check_args``): every float
+(``--seed-sd``, ``--effect``, ``--frame-corr``, ``--seed-frames``) finite (argparse takes ``nan`` and
+``inf``; before, ``--effect nan`` or ``--seed-sd inf`` ran and then blamed the reducer, and
+``--frame-corr nan`` was called out of range), ``--reps``, ``--seeds``
 and ``--family`` ≥ 1, ``--seed-sd`` ≥ 0, ``--images`` ≥ 2 (an interval needs a spread),
 ``--frame-corr`` in [-1, 1] (the AR(1) series' correlation), ``--seed-frames`` in [0, 1],
 ``--frame-batch`` ≥ 1; ``--seed-frames`` and ``--frame-batch`` only with ``--frame-corr``, and
@@ -62,7 +65,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bench_args import check_min, run_cli
+from bench_args import check_finite, check_min, run_cli
 from segrepro.errors import SegreproError
 from segrepro.evaluation.compare import FRAME_BATCH
 from segrepro.metrics.multiplicity import holm_adjusted
@@ -193,6 +196,11 @@ def _frame_settings(args: argparse.Namespace) -> list[tuple[float | None, float]
 def check_args(args: argparse.Namespace) -> None:
     """Refuse, before anything is simulated, a value the model cannot take or a flag that would be
     ignored; fill in the defaults of ``--images`` (233) and ``--frame-batch`` (``FRAME_BATCH``)."""
+    for flag, values in (("--seed-sd", args.seed_sd), ("--effect", [args.effect]),
+                         ("--frame-corr", [c for c in args.frame_corr if c is not None]),
+                         ("--seed-frames", args.seed_frames)):
+        for value in values:  # first: a nan passes every bound below
+            check_finite(flag, value)
     check_min("--reps", args.reps, 1)
     for flag, values, low in (("--seeds", args.seeds, 1), ("--seed-sd", args.seed_sd, 0),
                               ("--family", args.family or [], 1)):

@@ -15,6 +15,7 @@ from tests.conftest import REPO, assert_one_error_line
 sys.path.insert(0, str(REPO / "benchmarks"))
 import bench_args  # noqa: E402
 import bench_boundary  # noqa: E402
+import bench_gpu  # noqa: E402
 import bench_interval  # noqa: E402
 import bench_modules  # noqa: E402
 
@@ -23,6 +24,17 @@ def test_check_min_names_the_flag_and_the_fix():
     bench_args.check_min("--steps", 1, 1)
     with pytest.raises(SegreproError, match=r"^--steps 0 is too small; pass --steps 1 or more$"):
         bench_args.check_min("--steps", 0, 1)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_check_finite_refuses_nan_and_inf_and_check_min_a_float_one(value):
+    for check in (lambda: bench_args.check_finite("--x", value), lambda: bench_args.check_min("--x", value, 0)):
+        with pytest.raises(SegreproError, match=rf"^--x {value} is not a finite number; pass --x a number "
+                                                r"\(not nan or inf\)$"):
+            check()
+    for good in (0.0, -1.5, 1e300):
+        bench_args.check_finite("--x", good)
+    bench_args.check_min("--x", 1e300, 0)
 
 
 def test_check_device_takes_cpu_and_refuses_what_cannot_run():
@@ -152,6 +164,13 @@ QUICK = ["--reps", "2", "--seeds", "2", "--seed-sd", "0.01"]
     (["--frame-batch", "8"], ["--frame-batch applies"]),  # was ignored
     (["--frame-corr", "0.5", "--images", "50"], ["drop --images or --frame-corr"]),  # was ignored
     (["--family", "0"], ["--family 0"]),  # printed "0 claims ... 0.0%"
+    # argparse's type=float takes nan and inf: each ran, then blamed the reducer (or said "out of range")
+    (["--seed-sd", "0.01", "nan"], ["--seed-sd nan is not a finite number", "pass --seed-sd a number"]),
+    (["--seed-sd", "inf"], ["--seed-sd inf is not a finite number"]),
+    (["--effect", "nan"], ["--effect nan is not a finite number", "pass --effect a number"]),
+    (["--effect=-inf"], ["--effect -inf is not a finite number"]),
+    (["--frame-corr", "0.5", "NaN"], ["--frame-corr nan is not a finite number"]),
+    (["--frame-corr", "0.5", "--seed-frames", "inf"], ["--seed-frames inf is not a finite number"]),
 ])
 def test_bench_interval_refuses_bad_arguments_before_simulating(argv, needles, capsys):
     refused(bench_interval.main, [*QUICK, *argv], capsys, "bench_interval", *needles)
@@ -169,3 +188,20 @@ def test_bench_interval_family_honours_images(capsys, monkeypatch):
 
 def test_bench_interval_bad_reps_is_one_line():
     assert "--reps 0" in script_refuses("bench_interval.py", "--reps", "0")
+
+
+# ----------------------------------------------------------------------------- bench_gpu (its other refusals:
+# tests/test_bench_gpu.py)
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--deadline", "nan"], ["--deadline nan is not a finite number"]),  # was: no row ever skipped
+    (["--deadline", "inf"], ["--deadline inf is not a finite number"]),
+    (["--compile-budget", "nan"], ["--compile-budget nan is not a finite number"]),  # was: never skipped
+])
+def test_bench_gpu_refuses_a_float_that_is_not_finite_before_measuring(tmp_path, argv, needles, capsys):
+    out = tmp_path / "bench.json"
+    small = ["--methods", "baseline", "--steps", "1", "--warmup", "0", "--peak-size", "64", "--compile", "off"]
+    # (small: should the refusal break, the run that follows is over in seconds, not a CPU-scale bench)
+    refused(bench_gpu.main, ["--params", str(REPO / "params.yaml"), "--device", "cpu", "--json", str(out), *small,
+                             *argv], capsys, "bench_gpu", *needles)
+    assert not out.exists()
