@@ -14,7 +14,10 @@
 # Without CUDA (torch.cuda.is_available() false) the script stops at once, before any download, with
 # one line naming --cpu-tiny, unless the merged params ask for runtime.device cpu (the dry run does;
 # GPU_PROFILE_SET='runtime.device: cpu' runs the full profile on CPU). runtime.device auto is refused
-# there too: on a machine without CUDA it would train the paper-scale grid on CPU unasked.
+# there too: on a machine without CUDA it would train the paper-scale grid on CPU unasked. With --sweep
+# the params checked are each arm's (what trains; an arm's set: may name runtime.device, over the dry
+# run's cpu; the line names the arms), so the sweep is planned before the check, and so before the
+# data: a bad sweep file fails before the download too.
 #
 # Exit status: 0 when every run finished or was stopped by the deadline (rc 124 from `timeout`, or
 # never started for lack of time: the budget at work, shown in runs.tsv and the summary); 1 when any
@@ -142,16 +145,45 @@ if [ -n "$overrides" ]; then
   phase merge-overrides 60 "$PY" -m segrepro.profiles merge "$WORK/overrides.yaml" --params "$PARAMS" --out "$PARAMS" || exit 1
 fi
 
+# A sweep's plan: every arm's params (profile, dry run, the arm's keys, then the overrides), which the
+# device check reads.
+SWEEP_FILE=${GPU_PROFILE_SWEEP:-benchmarks/gpu_sweep.yaml}
+if [ "$MODE" = sweep ]; then
+  AFTER=(); [ -f "$WORK/overrides.yaml" ] && AFTER=(--after "$WORK/overrides.yaml")
+  phase sweep-plan 60 "$PY" benchmarks/gpu_sweep.py plan "$SWEEP_FILE" \
+    --params "$WORK/params-base.yaml" --out "$WORK/sweep" ${AFTER[@]+"${AFTER[@]}"} || exit 1
+  cp "$WORK/sweep/jobs.txt" "$WORK/jobs.txt"
+fi
+
 # The device: training on CUDA where none is usable stops here, before the data (the header says why).
-"$PY" - "$PARAMS" <<'PY' || exit 2
+# The grid trains with $PARAMS; a sweep with its arms' params (plan.json lists them) and nothing else.
+"$PY" - "$MODE" "$PARAMS" "$WORK/sweep/plan.json" "$SWEEP_FILE" "$DRY" <<'PY' || exit 2
+import json
 import sys
+from pathlib import Path
 import torch
 from segrepro.params import load_params
-device = load_params(sys.argv[1]).runtime.device
-if device != "cpu" and not torch.cuda.is_available():
-    sys.exit(f"gpu_profile.sh: no CUDA device is usable here (torch.cuda.is_available() is false) and the merged "
-             f"params say runtime.device {device}; run the CPU dry run with --cpu-tiny, or the full profile on CPU "
-             f"with GPU_PROFILE_SET='runtime.device: cpu'")
+mode, params, plan, sweep_file, dry = sys.argv[1:]
+if not torch.cuda.is_available():
+    head = "gpu_profile.sh: no CUDA device is usable here (torch.cuda.is_available() is false) and"
+    if mode == "grid":
+        device = load_params(params).runtime.device
+        if device != "cpu":
+            sys.exit(f"{head} the merged params say runtime.device {device}; run the CPU dry run with --cpu-tiny, or "
+                     f"the full profile on CPU with GPU_PROFILE_SET='runtime.device: cpu'")
+    else:
+        arms = json.loads(Path(plan).read_text())["arms"]
+        bad = [(arm, load_params(arm["params"]).runtime.device) for arm in arms]
+        bad = [(arm, device) for arm, device in bad if device != "cpu"]
+        if bad:  # an arm's own key says so unless the overrides (which win) say it instead
+            own = [arm["name"] for arm, device in bad if arm["keys"].get("runtime.device") == device]
+            fixes = ["run them on CPU with GPU_PROFILE_SET='runtime.device: cpu' (it wins over an arm's set:)"]
+            if own:
+                fixes.append(f"drop runtime.device from the set: of {', '.join(own)} in {sweep_file}")
+            elif dry != "1":
+                fixes.append("run the CPU dry run with --cpu-tiny")
+            sys.exit(f"{head} the params of sweep arms ask for a runtime.device other than cpu: "
+                     + ", ".join(f"{arm['name']} ({device})" for arm, device in bad) + "; " + ", or ".join(fixes))
 PY
 
 # 3. Data: the download stage from the local copy (sha256-verified), then preprocess.
@@ -224,12 +256,8 @@ def main(params_path, method, seed, data, checkpoint, live_dir):
 if __name__ == "__main__":
     sys.exit(main(*sys.argv[1:]))
 PY
-if [ "$MODE" = sweep ]; then
-  AFTER=(); [ -f "$WORK/overrides.yaml" ] && AFTER=(--after "$WORK/overrides.yaml")
-  phase sweep-plan 60 "$PY" benchmarks/gpu_sweep.py plan "${GPU_PROFILE_SWEEP:-benchmarks/gpu_sweep.yaml}" \
-    --params "$WORK/params-base.yaml" --out "$WORK/sweep" ${AFTER[@]+"${AFTER[@]}"} || exit 1
-  cp "$WORK/sweep/jobs.txt" "$WORK/jobs.txt"
-else "$PY" - "$PARAMS" > "$WORK/jobs.txt" <<'PY' || exit 1
+if [ "$MODE" = grid ]; then  # (a sweep's jobs.txt is its plan's, made above)
+"$PY" - "$PARAMS" > "$WORK/jobs.txt" <<'PY' || exit 1
 import sys
 from segrepro.params import load_params
 p = load_params(sys.argv[1])
