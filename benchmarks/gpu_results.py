@@ -97,7 +97,9 @@ def archive_bytes(out: Path) -> bytes:
 
 def unpack(out: Path, run: Path, check: Callable[[Path], None] | None = None) -> None:
     """Extract into a sibling temporary folder, renamed to ``run`` only when every member came out and
-    ``check(folder)`` (a ``SegreproError`` refuses the run) passed."""
+    ``check(folder)`` (a ``SegreproError`` refuses the run) passed. A damaged archive is told apart from
+    a folder that cannot be written (disk full, no permission), and the run folder gets the umask's mode,
+    not the temporary folder's 0700."""
     if run.exists() and (not run.is_dir() or any(run.iterdir())):
         raise SegreproError(f"{run} exists and is not empty; pass a new --run folder")
     data = archive_bytes(out)
@@ -107,16 +109,26 @@ def unpack(out: Path, run: Path, check: Callable[[Path], None] | None = None) ->
     except OSError as exc:
         raise write_error(run, exc, directory=True) from None
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            raise SegreproError(f"{out}/{ARCHIVE} cannot be unpacked ({exc}); a part is missing or truncated: "
+                                f"fetch the window's files again") from exc
+        except OSError as exc:  # the archive read whole, but writing its members failed (disk full, ...)
+            raise write_error(run, exc, directory=True) from None
         if check is not None:
             check(tmp)
-        if run.exists():
-            run.rmdir()  # empty, checked above
-        tmp.rename(run)
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise SegreproError(f"{out}/{ARCHIVE} cannot be unpacked ({exc}); a part is missing or truncated: "
-                            f"fetch the window's files again") from exc
+        try:
+            # mkdtemp's folder is 0700; the run folder gets the mode any new folder gets here (the umask's)
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o777 & ~umask)
+            if run.exists():
+                run.rmdir()  # empty, checked above
+            tmp.rename(run)
+        except OSError as exc:
+            raise write_error(run, exc, directory=True) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

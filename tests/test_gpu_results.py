@@ -4,6 +4,8 @@ is never pinned unless asked for (--pin-dry-run: the grid dry run in tests/test_
 from __future__ import annotations
 
 import io
+import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -91,6 +93,18 @@ def test_a_failure_after_unpacking_leaves_no_run_folder(tmp_path, capsys, made_b
         assert "a run" in done.stdout  # its summary was shown before the error
         assert run.is_dir() == made_before and (not made_before or not any(run.iterdir()))
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name] + ["run"] * made_before)
+
+
+def test_an_unpacked_run_folder_gets_the_umasks_mode(tmp_path) -> None:
+    # The archive is extracted into a mkdtemp folder (0700) and renamed: the run folder must not keep 0700.
+    out, run = window(tmp_path, "cuda", dry=False), tmp_path / "run"
+    previous = os.umask(0o022)
+    try:
+        gpu_results.unpack(out, run)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(run.stat().st_mode) == 0o755 and (run / "summary.txt").read_text() == "a run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, "run"])  # no scratch folder left
 
 
 def test_a_failing_stage_after_unpacking_removes_what_it_unpacked(tmp_path, capsys) -> None:
