@@ -168,6 +168,9 @@ if not torch.cuda.is_available():
     head = "gpu_profile.sh: no CUDA device is usable here (torch.cuda.is_available() is false) and"
     if mode == "grid":
         device = load_params(params).runtime.device
+        if device != "cpu" and dry == "1":  # the dry run says cpu: only GPU_PROFILE_SET, which wins, can say more
+            sys.exit(f"{head} the dry run's params say runtime.device {device}, from GPU_PROFILE_SET over the dry "
+                     f"run's cpu; drop runtime.device from GPU_PROFILE_SET, or run where CUDA is usable")
         if device != "cpu":
             sys.exit(f"{head} the merged params say runtime.device {device}; run the CPU dry run with --cpu-tiny, or "
                      f"the full profile on CPU with GPU_PROFILE_SET='runtime.device: cpu'")

@@ -1,7 +1,7 @@
 """benchmarks/gpu_profile.sh --sweep without CUDA: the device check reads every arm's params (an arm's
 ``set:`` may ask for ``runtime.device: cuda`` over the dry run's cpu), so such a sweep stops once, before
 the data, with one line naming the arm and the fix, instead of failing run by run after preprocessing.
-The grid's check is tested in tests/test_gpu_sweep.py. Each case is one run of the script up to the
+The grid's check is tested in tests/test_gpu_sweep.py, but for a grid dry run told to use CUDA (here). Each case is one run of the script up to the
 check or the download (a few seconds)."""
 from __future__ import annotations
 
@@ -57,3 +57,18 @@ def test_the_fix_the_line_names_lets_the_sweep_through(tmp_path: Path) -> None:
     assert done.returncode == 1 and "no CUDA device" not in done.stderr, done.stdout[-3000:] + done.stderr[-3000:]
     assert "download" in (tmp_path / "work" / "phases.tsv").read_text()
     assert yaml.safe_load((tmp_path / "work" / "sweep" / "params-gpu.yaml").read_text())["runtime"]["device"] == "cpu"
+
+
+def test_a_grid_dry_run_told_to_use_cuda_names_the_override_not_the_dry_run(tmp_path: Path) -> None:
+    # --cpu-tiny is already given: the line must not offer it; the CUDA comes from GPU_PROFILE_SET.
+    (tmp_path / "raw" / "CamVid").mkdir(parents=True)
+    environ = dict(os.environ, OUT=str(tmp_path / "out"), GPU_PROFILE_WORK=str(tmp_path / "work"),
+                   GPU_PROFILE_SET="runtime.device: cuda",
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_profile.sh"), "--cpu-tiny", str(tmp_path / "raw")],
+                          cwd=REPO, env=environ, capture_output=True, text=True)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    (line,) = done.stderr.splitlines()
+    assert "the dry run's params say runtime.device cuda, from GPU_PROFILE_SET" in line
+    assert "drop runtime.device from GPU_PROFILE_SET" in line and "--cpu-tiny" not in line
+    assert "download" not in (tmp_path / "work" / "phases.tsv").read_text()
