@@ -27,10 +27,10 @@ MIRROR = Path(os.environ.get("SEGREPRO_CAMVID_MIRROR", REPO.parent / "shared" / 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Container tests last, tests on a wall-clock deadline just before them, and the container engine
     and image prepared in the background meanwhile (tests/container_image.py says why)."""
-    container = [item for item in items if item.get_closest_marker("container")]
-    deadline = [item for item in items if item.get_closest_marker("deadline") and item not in container]
-    items[:] = [item for item in items if item not in container and item not in deadline] + deadline + container
-    if container and not config.option.collectonly:
+    def rank(item: pytest.Item) -> int:
+        return 2 if item.get_closest_marker("container") else 1 if item.get_closest_marker("deadline") else 0
+    items.sort(key=rank)  # stable: collection order within each rank
+    if items and rank(items[-1]) == 2 and not config.option.collectonly:
         PREPARATION.start()
 
 

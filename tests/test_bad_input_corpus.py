@@ -121,19 +121,13 @@ def wrong_checksum(ws: Workspace) -> Callable[[], None]:
     return lambda: manifest.write_text(saved)
 
 
-def restore_params(ws: Workspace) -> Callable[[], None]:
-    """The repair of every params breakage: the good params back. Such a stage fails while reading its
-    params, before any output, so its clean rerun would repeat duplicate_key's (which keeps one)."""
-    def repair() -> None:
-        ws.write_params(ws.params)
-    repair.only_params = True
-    return repair
-
-
 def params_change(**train) -> Callable[[Workspace], Callable[[], None]]:
     def apply(ws: Workspace) -> Callable[[], None]:
         ws.write_params(tiny_params(train=train))
-        return restore_params(ws)
+        return lambda: ws.write_params(ws.params)
+    # Such a stage fails while reading its params, before any output, so its clean rerun would
+    # repeat duplicate_key's (which keeps one): no rerun.
+    apply.only_params = True
     return apply
 
 
@@ -141,7 +135,8 @@ def params_set(section: str, **values) -> Callable[[Workspace], Callable[[], Non
     """The tiny params with ``values`` set in ``section`` (any section, unlike ``params_change``)."""
     def apply(ws: Workspace) -> Callable[[], None]:
         ws.write_params(tiny_params(**{section: values}))
-        return restore_params(ws)
+        return lambda: ws.write_params(ws.params)
+    apply.only_params = True   # as params_change's
     return apply
 
 
@@ -211,8 +206,8 @@ def test_bad_input_fails_cleanly_and_a_clean_rerun_succeeds(ws, stage, breakage,
     # No scratch left, and train failed before its first epoch (no resume state).
     assert not list(ws.root.rglob("*.partial*")) and not state_path(ws.path("out/baseline-0.pt")).exists()
     repair()
-    if getattr(repair, "only_params", False):
-        return   # nothing was written (checked above); restore_params says why no rerun
+    if getattr(breakage, "only_params", False):
+        return   # nothing was written (checked above); params_change says why no rerun
     proc = _cli(ws, *STAGES[stage])
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err

@@ -6,6 +6,7 @@ import os
 import subprocess
 
 from tests.conftest import REPO
+from tests.container_image import ENV_SCRIPT
 
 SCRIPT = REPO / "benchmarks" / "bench_image_overlap.sh"
 
@@ -28,7 +29,7 @@ def test_it_never_takes_the_suites_own_engine_folder() -> None:
     done = bench(BENCH_ENGINE_WORK="/tmp/segrepro-container")
     assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.splitlines()
-    if os.getuid() == 0 and (REPO.parent / "shared" / "tools" / "container-env.sh").is_file():
+    if os.getuid() == 0 and ENV_SCRIPT.is_file():
         assert "BENCH_ENGINE_WORK must not be the test suite's engine folder" in line
     else:
         assert "run as root" in line or "container-env.sh is missing" in line

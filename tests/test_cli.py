@@ -49,11 +49,8 @@ def test_the_installed_command_prints_the_help() -> None:
     ("train", "models/baseline-0.pt/", "cannot write models/baseline-0.pt: it is a directory"),
     ("train", "results/train/baseline-0/notes.txt", "refusing to replace results/train/baseline-0 "),
 ])
-def test_run_paths_default_to_the_pipelines_own(tmp_path, monkeypatch, capsys, stage, made, said) -> None:
-    from tests.conftest import tiny_params
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+def test_run_paths_default_to_the_pipelines_own(tmp_path, params_file, monkeypatch, capsys, stage, made, said) -> None:
+    monkeypatch.chdir(tmp_path)  # params_file is tmp_path/params.yaml: the stages' default
     if made:
         target = tmp_path / made
         (target if made.endswith("/") else target.parent).mkdir(parents=True)

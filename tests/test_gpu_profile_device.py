@@ -1,20 +1,19 @@
 """benchmarks/gpu_profile.sh --sweep without CUDA: the device check reads every arm's params (an arm's
 ``set:`` may ask for ``runtime.device: cuda`` over the dry run's cpu), so such a sweep stops once, before
 the data, with one line naming the arm and the fix, instead of failing run by run after preprocessing.
-The grid's check is tested in tests/test_gpu_sweep.py, but for a grid dry run told to use CUDA (here). Each case is one run of the script up to the
-check or the download (a few seconds)."""
+The grid's check is tested in tests/test_gpu_sweep.py, but for a grid dry run told to use CUDA (here).
+Each case is one run of the script (test_gpu_sweep's ``script``) up to the check or the download (a few
+seconds)."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from tests.conftest import REPO
+from tests.test_gpu_sweep import run_script, script
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for a machine without CUDA")
 
@@ -28,11 +27,7 @@ def sweep_run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPro
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({"method": "baseline", "arms": arms}, sort_keys=False))
     (tmp_path / "raw" / "CamVid").mkdir(parents=True)
-    environ = dict(os.environ, OUT=str(tmp_path / "out"), GPU_PROFILE_WORK=str(tmp_path / "work"),
-                   GPU_PROFILE_SWEEP=str(sweep), PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                   **env)
-    return subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_profile.sh"), "--sweep", *args,
-                           str(tmp_path / "raw")], cwd=REPO, env=environ, capture_output=True, text=True)
+    return script(tmp_path, "--sweep", *args, str(tmp_path / "raw"), GPU_PROFILE_SWEEP=str(sweep), **env)
 
 
 def test_a_sweep_arm_asking_for_cuda_stops_the_sweep_before_the_data(tmp_path: Path) -> None:
@@ -62,12 +57,7 @@ def test_the_fix_the_line_names_lets_the_sweep_through(tmp_path: Path) -> None:
 def test_a_grid_dry_run_told_to_use_cuda_names_the_override_not_the_dry_run(tmp_path: Path) -> None:
     # --cpu-tiny is already given: the line must not offer it; the CUDA comes from GPU_PROFILE_SET.
     (tmp_path / "raw" / "CamVid").mkdir(parents=True)
-    environ = dict(os.environ, OUT=str(tmp_path / "out"), GPU_PROFILE_WORK=str(tmp_path / "work"),
-                   GPU_PROFILE_SET="runtime.device: cuda",
-                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_profile.sh"), "--cpu-tiny", str(tmp_path / "raw")],
-                          cwd=REPO, env=environ, capture_output=True, text=True)
-    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    done, _ = run_script(tmp_path, str(tmp_path / "raw"), status=2, GPU_PROFILE_SET="runtime.device: cuda")
     (line,) = done.stderr.splitlines()
     assert "the dry run's params say runtime.device cuda, from GPU_PROFILE_SET" in line
     assert "drop runtime.device from GPU_PROFILE_SET" in line and "--cpu-tiny" not in line

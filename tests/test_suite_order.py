@@ -23,7 +23,7 @@ def test_container_tests_run_last_and_deadline_tests_just_before(pytester: pytes
         test_b="import pytest\npytestmark = pytest.mark.container\ndef test_stages(): pass\n",
         test_c="def test_third(): pass\n",
     )
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str() + result.stderr.str()
     ids = [line for line in result.stdout.lines if "::" in line]

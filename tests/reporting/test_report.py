@@ -209,16 +209,12 @@ def test_results_without_the_evaluating_machine_are_refused(fixture_results, env
     assert str(info.value) == f"results file {path}: {match} (written by an older evaluate); rerun evaluate@sdn-1"
 
 
-def test_missing_data_is_one_line_before_the_kernel_starts(fixture_results, tmp_path, capsys):
-    import yaml
-
+def test_missing_data_is_one_line_before_the_kernel_starts(params_file, tmp_path, capsys):
     from segrepro import cli
-    from tests.conftest import tiny_params
 
     out = tmp_path / "out"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    code = cli.main(["report", "--params", str(tmp_path / "params.yaml"),
-                     "--results", str(fixture_results / "results"), "--data", str(tmp_path / "nowhere"),
+    code = cli.main(["report", "--params", str(params_file),
+                     "--results", str(tmp_path / "results"), "--data", str(tmp_path / "nowhere"),
                      "--tables", str(out / "tables"), "--out", str(out / "r.html"), "--executed", str(out / "r.ipynb")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == [f"segrepro report: error: dataset card {tmp_path / 'nowhere' / 'card.json'} is "
