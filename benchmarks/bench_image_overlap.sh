@@ -51,7 +51,8 @@ slice() {
   PYTHONPATH=src:. .venv/bin/python -m pytest -q -p no:cacheprovider "${SLICE[@]}" >"$LOG/slice.out" 2>&1 \
     || { tail -n 20 "$LOG/slice.out" >&2; return 1; }
 }
-timed() { local start; start=$(date +%s.%N); "$@"; echo "$(date +%s.%N) - $start" | bc; }
+# In $(...) set -e is off: a failed step must fail the assignment itself, not print a time.
+timed() { local start; start=$(date +%s.%N); "$@" || return; echo "$(date +%s.%N) - $start" | bc; }
 
 PYTHONPATH=src .venv/bin/python -c 'import torch; from segrepro.runtime import machine_description
 print("machine:", ", ".join(f"{k} {v}" for k, v in machine_description(torch.device("cpu")).items()))'

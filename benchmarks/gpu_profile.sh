@@ -107,6 +107,7 @@ fi
   "$PY" -c 'import sys, torch; print("python", sys.version.split()[0]); print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available()); print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")'
   nproc; free -g 2>/dev/null | head -2; } > "$WORK/env.txt" 2>&1
 sed 's/^/    /' "$WORK/env.txt"
+CUDA=0; grep -q ' available True$' "$WORK/env.txt" && CUDA=1  # torch's answer above: asked once
 
 # 2. Params: params.yaml + the profile, then the dry run's tiny sizes, then the explicit overrides
 #    (they win), each merge validated by segrepro.profiles. A sweep's arms change params-base.yaml
@@ -155,39 +156,39 @@ if [ "$MODE" = sweep ]; then
   cp "$WORK/sweep/jobs.txt" "$WORK/jobs.txt"
 fi
 
-# The device: training on CUDA where none is usable stops here, before the data (the header says why).
+# The device: training on CUDA where none is usable stops here, before the data (the header says why;
+# whether CUDA is usable, env.txt says).
 # The grid trains with $PARAMS; a sweep with its arms' params (plan.json lists them) and nothing else.
+if [ "$CUDA" = 0 ]; then
 "$PY" - "$MODE" "$PARAMS" "$WORK/sweep/plan.json" "$SWEEP_FILE" "$DRY" <<'PY' || exit 2
 import json
 import sys
 from pathlib import Path
-import torch
 from segrepro.params import load_params
 mode, params, plan, sweep_file, dry = sys.argv[1:]
-if not torch.cuda.is_available():
-    head = "gpu_profile.sh: no CUDA device is usable here (torch.cuda.is_available() is false) and"
-    if mode == "grid":
-        device = load_params(params).runtime.device
-        if device != "cpu" and dry == "1":  # the dry run says cpu: only GPU_PROFILE_SET, which wins, can say more
-            sys.exit(f"{head} the dry run's params say runtime.device {device}, from GPU_PROFILE_SET over the dry "
-                     f"run's cpu; drop runtime.device from GPU_PROFILE_SET, or run where CUDA is usable")
-        if device != "cpu":
-            sys.exit(f"{head} the merged params say runtime.device {device}; run the CPU dry run with --cpu-tiny, or "
-                     f"the full profile on CPU with GPU_PROFILE_SET='runtime.device: cpu'")
-    else:
-        arms = json.loads(Path(plan).read_text())["arms"]
-        bad = [(arm, load_params(arm["params"]).runtime.device) for arm in arms]
-        bad = [(arm, device) for arm, device in bad if device != "cpu"]
-        if bad:  # an arm's own key says so unless the overrides (which win) say it instead
-            own = [arm["name"] for arm, device in bad if arm["keys"].get("runtime.device") == device]
-            fixes = ["run them on CPU with GPU_PROFILE_SET='runtime.device: cpu' (it wins over an arm's set:)"]
-            if own:
-                fixes.append(f"drop runtime.device from the set: of {', '.join(own)} in {sweep_file}")
-            elif dry != "1":
-                fixes.append("run the CPU dry run with --cpu-tiny")
-            sys.exit(f"{head} the params of sweep arms ask for a runtime.device other than cpu: "
-                     + ", ".join(f"{arm['name']} ({device})" for arm, device in bad) + "; " + ", or ".join(fixes))
+head = "gpu_profile.sh: no CUDA device is usable here (torch.cuda.is_available() is false) and"
+if mode == "grid":
+    device = load_params(params).runtime.device
+    if device != "cpu" and dry == "1":  # the dry run says cpu: only GPU_PROFILE_SET, which wins, can say more
+        sys.exit(f"{head} the dry run's params say runtime.device {device}, from GPU_PROFILE_SET over the dry "
+                 f"run's cpu; drop runtime.device from GPU_PROFILE_SET, or run where CUDA is usable")
+    if device != "cpu":
+        sys.exit(f"{head} the merged params say runtime.device {device}; run the CPU dry run with --cpu-tiny, or "
+                 f"the full profile on CPU with GPU_PROFILE_SET='runtime.device: cpu'")
+else:
+    arms = json.loads(Path(plan).read_text())["arms"]
+    bad = [(arm, device) for arm in arms if (device := load_params(arm["params"]).runtime.device) != "cpu"]
+    if bad:  # an arm's own key says so unless the overrides (which win) say it instead
+        own = [arm["name"] for arm, device in bad if arm["keys"].get("runtime.device") == device]
+        fixes = ["run them on CPU with GPU_PROFILE_SET='runtime.device: cpu' (it wins over an arm's set:)"]
+        if own:
+            fixes.append(f"drop runtime.device from the set: of {', '.join(own)} in {sweep_file}")
+        elif dry != "1":
+            fixes.append("run the CPU dry run with --cpu-tiny")
+        sys.exit(f"{head} the params of sweep arms ask for a runtime.device other than cpu: "
+                 + ", ".join(f"{arm['name']} ({device})" for arm, device in bad) + "; " + ", or ".join(fixes))
 PY
+fi
 
 # 3. Data: the download stage from the local copy (sha256-verified), then preprocess.
 phase download 120 "$PY" -m segrepro.cli download --params "$PARAMS" --mirror "$RAW" --out "$WORK/data/raw/camvid" || exit 1

@@ -57,6 +57,7 @@ Choices:
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import os
 import shutil
@@ -112,7 +113,7 @@ def unpack(out: Path, run: Path, check: Callable[[Path], None] | None = None) ->
         try:
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
                 tar.extractall(tmp, filter="data")
-        except (tarfile.TarError, EOFError, zlib.error) as exc:
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:  # BadGzipFile is an OSError too
             raise SegreproError(f"{out}/{ARCHIVE} cannot be unpacked ({exc}); a part is missing or truncated: "
                                 f"fetch the window's files again") from exc
         except OSError as exc:  # the archive read whole, but writing its members failed (disk full, ...)
